@@ -1,0 +1,5 @@
+//go:build !race
+
+package pktbuf
+
+const raceEnabled = false
