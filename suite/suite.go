@@ -71,13 +71,20 @@ type ESP interface {
 	BlockLen() int
 	// ICVLen is the length of the ICV field.
 	ICVLen() int
-	// Seal writes the IV, encrypts the payload and trailer and writes the
-	// ICV. seq is the full 64-bit sequence number; its high half is
-	// authenticated when esn is set (RFC 4303 §2.2.1).
+	// FillIV writes a fresh IV for the packet with sequence number seq:
+	// the sequence number itself for counter-based modes, which RFC 4106
+	// §3.1, RFC 3686 §3 and RFC 7634 §2 allow because it never repeats
+	// under one key, and unpredictable random bytes for CBC (RFC 3602 §3).
+	FillIV(iv []byte, seq uint64)
+	// Seal encrypts the payload and trailer in place under the IV already
+	// in the IV field and writes the ICV. seq is the full 64-bit sequence
+	// number; its high half is authenticated when esn is set (RFC 4303
+	// §2.2.1).
 	Seal(esp []byte, seq uint64, esn bool)
 	// Open verifies the ICV in constant time and, only if it is valid,
 	// decrypts the payload and trailer in place. seqHigh is the inferred
-	// high half of the sequence number, used when esn is set.
+	// high half of the sequence number, used when esn is set. A bad ICV
+	// returns an error matching xe.ESPDigestMismatch.
 	Open(esp []byte, seqHigh uint32, esn bool) error
 	// Close zeroes the keys. The ESP must not be used afterwards.
 	Close()
@@ -100,6 +107,7 @@ type AH interface {
 	Sum(pkt []byte, icvOff int, seq uint64, esn bool)
 	// Verify checks the ICV field in constant time. It may use the ICV field
 	// as scratch; the packet is dropped or its AH header removed afterwards.
+	// A bad ICV returns an error matching xe.AHDigestMismatch.
 	Verify(pkt []byte, icvOff int, seqHigh uint32, esn bool) error
 	// Close zeroes the key.
 	Close()
