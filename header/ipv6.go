@@ -111,6 +111,8 @@ type IPv6Chain struct {
 	// No Next Header) and where it starts.
 	Proto       uint8
 	ProtoOffset int
+	// ProtoNextHeaderOffset is the offset of the byte that names Proto.
+	ProtoNextHeaderOffset int
 	// Fragment is set when a Fragment header is present; FragmentOffset is
 	// the fragment offset in bytes from it.
 	Fragment       bool
@@ -124,7 +126,7 @@ func ParseIPv6Chain(b []byte) (c IPv6Chain, ok bool) {
 	// examined by every router on the route and so stays in front of ESP/AH;
 	// one after it is for the final destination and goes behind.
 	lastRouting := -1
-	next, off := b[6], IPv6Len
+	next, off, nhOff := b[6], IPv6Len, 6
 	for IsIPv6ExtensionHeader(next) {
 		l, ok := extLen(b, off, next)
 		if !ok {
@@ -133,9 +135,9 @@ func ParseIPv6Chain(b []byte) (c IPv6Chain, ok bool) {
 		if next == ProtoRouting {
 			lastRouting = off
 		}
-		next, off = b[off], off+l
+		next, off, nhOff = b[off], off+l, off
 	}
-	c.Proto, c.ProtoOffset = next, off
+	c.Proto, c.ProtoOffset, c.ProtoNextHeaderOffset = next, off, nhOff
 
 	c.InsertOffset, c.NextHeaderOffset = IPv6Len, 6
 	next, off = b[6], IPv6Len

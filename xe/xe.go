@@ -58,6 +58,8 @@ const (
 	// FragmentError: an outer fragment could not be reassembled (overlap,
 	// too large, timed out or memory limit reached).
 	FragmentError
+	// PolicyDrop: the packet matched a DROP policy, or no policy at all.
+	PolicyDrop
 
 	NumCodes // number of codes; not a code
 )
@@ -100,6 +102,7 @@ var names = [NumCodes]string{
 	SAExpired:                      "XE_SA_EXPIRED",
 	MalformedPacket:                "XE_MALFORMED_PACKET",
 	FragmentError:                  "XE_FRAGMENT_ERROR",
+	PolicyDrop:                     "XE_POLICY_DROP",
 }
 
 var descriptions = [NumCodes]string{
@@ -140,6 +143,7 @@ var descriptions = [NumCodes]string{
 	SAExpired:                      "security association expired",
 	MalformedPacket:                "malformed packet",
 	FragmentError:                  "fragment reassembly failed",
+	PolicyDrop:                     "packet matched a DROP policy or no policy",
 }
 
 // Name returns the reference's name of c, such as "XE_BAD_ESP_SPI".
