@@ -21,10 +21,11 @@ type DB struct {
 	clock   Clock
 	onEvent func(Event)
 	rand    io.Reader // crypto/rand.Reader; tests replace it
+	// systemClock: LastUsed may be read from the cheaper monotonic clock.
+	systemClock bool
 
 	mu       sync.Mutex
 	order    uint64
-	spiUse   map[uint32]int // inbound SAs per SPI, any protocol and address
 	reserved map[uint32]*SA // Larval placeholders by SPI (ReserveSPI)
 	timers   timerHeap
 	timer    Timer
@@ -34,7 +35,10 @@ type DB struct {
 
 // index is an immutable snapshot of the DB's SAs.
 type index struct {
-	inbound  map[saKey]*SA
+	// inbound holds the inbound SAs by SPI: a uint32 key hashes faster
+	// than the whole (SPI, protocol, destination), and an SPI is shared
+	// only by an ESP and AH pair or, rarely, across local addresses.
+	inbound  map[uint32][]*SA
 	outbound map[saKey]*SA
 	sessions map[uint32]*Session
 	all      []*SA // in add order
@@ -67,14 +71,14 @@ func NewDB(opts ...Option) *DB {
 	db := &DB{
 		clock:    SystemClock{},
 		rand:     rand.Reader,
-		spiUse:   map[uint32]int{},
 		reserved: map[uint32]*SA{},
 	}
 	for _, o := range opts {
 		o(db)
 	}
+	_, db.systemClock = db.clock.(SystemClock)
 	db.idx.Store(&index{
-		inbound:  map[saKey]*SA{},
+		inbound:  map[uint32][]*SA{},
 		outbound: map[saKey]*SA{},
 		sessions: map[uint32]*Session{},
 	})
@@ -84,7 +88,13 @@ func NewDB(opts ...Option) *DB {
 // LookupInbound returns the inbound SA with the given SPI, protocol and
 // destination address, or nil. It takes no lock and allocates nothing.
 func (db *DB) LookupInbound(spi uint32, proto Protocol, dst netip.Addr) *SA {
-	return db.idx.Load().inbound[saKey{spi, proto, dst.Unmap()}]
+	dst = dst.Unmap()
+	for _, sa := range db.idx.Load().inbound[spi] {
+		if sa.cfg.Protocol == proto && sa.cfg.Local == dst {
+			return sa
+		}
+	}
+	return nil
 }
 
 // Session returns the session of a policy, or nil if it has no SA. It takes
@@ -128,23 +138,22 @@ func (db *DB) Add(sa *SA) error {
 	}
 	old := db.idx.Load()
 	k := keyOf(sa)
-	table := old.outbound
+	exists := old.outbound[k] != nil
 	if sa.cfg.Direction == Inbound {
-		table = old.inbound
+		exists = db.LookupInbound(k.spi, k.proto, k.dst) != nil
 		if r := db.reserved[k.spi]; r != nil {
 			if r.cfg.Local != k.dst || !r.cfg.Protocol.matches(k.proto) {
 				return xe.Errorf(xe.Exist, "add %v: SPI %#08x is reserved for %v to %v", sa, k.spi, r.cfg.Protocol, r.cfg.Local)
 			}
 		}
 	}
-	if table[k] != nil {
+	if exists {
 		return xe.Errorf(xe.Exist, "add %v: an SA with that SPI, protocol and destination exists", sa)
 	}
 
 	nix := old.clone()
 	if sa.cfg.Direction == Inbound {
-		nix.inbound[k] = sa
-		db.spiUse[k.spi]++
+		nix.inbound[k.spi] = append(slices.Clip(nix.inbound[k.spi]), sa)
 		if r := db.reserved[k.spi]; r != nil {
 			delete(db.reserved, k.spi)
 			db.unscheduleLocked(r)
@@ -230,8 +239,9 @@ func (db *DB) DeleteSPIs(dst netip.Addr, proto Protocol, spis ...uint32) int {
 	})
 }
 
-// Flush deletes every SA and SPI reservation and returns how many SAs it
-// deleted.
+// Flush deletes every SA (the messaging layer's SAFLUSH) and returns how
+// many it deleted. SPI reservations stay: their negotiations may still
+// complete.
 func (db *DB) Flush() int {
 	return db.deleteWhere(Deleted, "flushed", func(*SA) bool { return true })
 }
@@ -295,9 +305,11 @@ func (db *DB) removeLocked(victims []*SA) {
 	for _, sa := range victims {
 		k := keyOf(sa)
 		if sa.cfg.Direction == Inbound {
-			delete(nix.inbound, k)
-			if db.spiUse[k.spi]--; db.spiUse[k.spi] <= 0 {
-				delete(db.spiUse, k.spi)
+			rest := slices.DeleteFunc(slices.Clone(nix.inbound[k.spi]), func(x *SA) bool { return x == sa })
+			if len(rest) > 0 {
+				nix.inbound[k.spi] = rest
+			} else {
+				delete(nix.inbound, k.spi)
 			}
 		} else {
 			delete(nix.outbound, k)

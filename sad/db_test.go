@@ -285,6 +285,18 @@ func BenchmarkLookupInbound(b *testing.B) {
 		}
 		i++
 	}
+	// Baseline: a plain Go map from SPI to SA.
+	plain := map[uint32]*SA{}
+	for _, sa := range db.All() {
+		plain[sa.SPI()] = sa
+	}
+	reportBaseline(b, func(iters int) {
+		for i := range iters {
+			if plain[uint32(0x10000+(i%n)*7919)] == nil {
+				b.Fatal("not found")
+			}
+		}
+	})
 }
 
 func BenchmarkLookupInboundParallel(b *testing.B) {

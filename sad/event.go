@@ -22,6 +22,7 @@ const (
 	Deleted
 )
 
+// String returns the kind's name.
 func (k EventKind) String() string {
 	switch k {
 	case SoftExpired:
@@ -46,6 +47,7 @@ type Event struct {
 	SA        *SA
 }
 
+// String describes the event for a log.
 func (e Event) String() string {
 	return fmt.Sprintf("%v: %v %v SA SPI %#08x to %v (policy %d): %s",
 		e.Kind, e.Protocol, e.Direction, e.SPI, e.Dst, e.PolicyID, e.Reason)

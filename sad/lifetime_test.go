@@ -170,6 +170,10 @@ func TestTimeLifetime(t *testing.T) {
 		t.Fatalf("AddedAt %v", sa.AddedAt())
 	}
 	clk.Advance(9 * time.Second)
+	sa.Account(1)
+	if lu := sa.Stats().LastUsed; !lu.Equal(epoch.Add(9 * time.Second)) {
+		t.Fatalf("LastUsed %v by the DB's clock, want %v", lu, epoch.Add(9*time.Second))
+	}
 	if len(rec.take()) != 0 || sa.State() != Mature {
 		t.Fatal("expired early")
 	}

@@ -384,6 +384,15 @@ func BenchmarkReplay(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			// Baseline: the two uncontended lock round trips alone.
+			reportBaseline(b, func(n int) {
+				for range n {
+					w.mu.Lock()
+					w.mu.Unlock()
+					w.mu.Lock()
+					w.mu.Unlock()
+				}
+			})
 		})
 	}
 }

@@ -25,6 +25,7 @@ const (
 	AH          Protocol = 51 // RFC 4302
 )
 
+// String returns the protocol's name.
 func (p Protocol) String() string {
 	switch p {
 	case ProtocolAny:
@@ -48,6 +49,7 @@ const (
 	Outbound
 )
 
+// String returns "inbound" or "outbound".
 func (d Direction) String() string {
 	switch d {
 	case Inbound:
@@ -67,6 +69,7 @@ const (
 	Tunnel
 )
 
+// String returns "transport" or "tunnel".
 func (m Mode) String() string {
 	switch m {
 	case Transport:

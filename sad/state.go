@@ -20,6 +20,7 @@ const (
 	Dead
 )
 
+// String returns the state's name.
 func (s State) String() string {
 	switch s {
 	case Larval:

@@ -18,7 +18,7 @@ type Counters struct {
 	TFCPadded   atomic.Uint64 // packets sent with TFC padding (RFC 4303 §2.4)
 	TFCBytes    atomic.Uint64 // TFC padding bytes sent
 
-	lastUsed atomic.Int64 // UnixNano of the last Account; 0 = never
+	lastUsed atomic.Int64 // time of the last Account since timeBase; 0 = never
 }
 
 // Stats is a snapshot of an SA's counters and state in plain values.
@@ -59,8 +59,8 @@ func (s *SA) Stats() Stats {
 	} else if s.replay != nil {
 		st.Sequence = s.replay.Highest()
 	}
-	if ns := s.Counters.lastUsed.Load(); ns != 0 {
-		st.LastUsed = time.Unix(0, ns)
+	if d := s.Counters.lastUsed.Load(); d != 0 {
+		st.LastUsed = timeBase.Add(time.Duration(d))
 	}
 	return st
 }
