@@ -25,7 +25,6 @@ type DB struct {
 	systemClock bool
 
 	mu       sync.Mutex
-	order    uint64
 	reserved map[uint32]*SA // Larval placeholders by SPI (ReserveSPI)
 	timers   timerHeap
 	timer    Timer
@@ -121,11 +120,10 @@ func (db *DB) Add(sa *SA) error {
 		return xe.Errorf(xe.BadParam, "add: nil SA")
 	}
 	var ev []Event
-	var victims []*SA
 	db.mu.Lock()
 	defer func() {
 		db.mu.Unlock()
-		db.deliver(ev, victims)
+		db.deliver(ev, nil)
 	}()
 	if db.closed {
 		return xe.Errorf(xe.BadParam, "add %v: DB closed", sa)
@@ -150,6 +148,10 @@ func (db *DB) Add(sa *SA) error {
 	if exists {
 		return xe.Errorf(xe.Exist, "add %v: an SA with that SPI, protocol and destination exists", sa)
 	}
+	// Claim the SA; another DB's Add may race for it.
+	if !sa.db.CompareAndSwap(nil, db) {
+		return xe.Errorf(xe.Exist, "add %v: already in a DB", sa)
+	}
 
 	nix := old.clone()
 	if sa.cfg.Direction == Inbound {
@@ -166,10 +168,7 @@ func (db *DB) Add(sa *SA) error {
 	p := sa.cfg.PolicyID
 	nix.sessions[p] = newSession(p, append(slices.Clone(nix.sessions[p].SAs()), sa))
 
-	db.order++
-	sa.order = db.order
 	sa.inDB = true
-	sa.db.Store(db)
 	now := db.clock.Now()
 	sa.addedAt.Store(now.UnixNano())
 	if t := sa.cfg.SoftLifetime.Time; t > 0 {

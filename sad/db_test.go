@@ -334,3 +334,26 @@ func BenchmarkSession(b *testing.B) {
 		i++
 	}
 }
+
+// TestAddRacesTwoDBs adds one SA to two DBs at once: only one may own it.
+func TestAddRacesTwoDBs(t *testing.T) {
+	for range 100 {
+		sa := newSA(t, testConfig(0x1000))
+		dbs := [2]*DB{NewDB(), NewDB()}
+		var ok atomic.Int64
+		var wg sync.WaitGroup
+		for _, db := range dbs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if db.Add(sa) == nil {
+					ok.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if ok.Load() != 1 || dbs[0].Len()+dbs[1].Len() != 1 {
+			t.Fatalf("%d DBs took the SA", ok.Load())
+		}
+	}
+}

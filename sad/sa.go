@@ -152,7 +152,6 @@ type SA struct {
 
 	// Guarded by db.mu.
 	inDB   bool
-	order  uint64        // the DB's add order, for Session
 	timers []*timerEntry // time lifetimes waiting in the DB's scheduler
 }
 
