@@ -8,14 +8,14 @@ import (
 )
 
 // gcmShort computes AES-GCM tags for buffers laid out as
-// pad16(A) || C, from the 16-octet-tag AES-GCM of crypto/cipher. It serves
+// pad(A) || C, A zero-padded to a multiple of 16 octets, from the 16-octet-tag AES-GCM of crypto/cipher. It serves
 // AES-GCM with an 8-octet ICV (RFC 4106 §6), which crypto/cipher refuses:
 // it allows no tag shorter than 12 octets. A truncated GCM tag is the
 // leading octets of the full one (SP 800-38D §7.1 step 7).
 //
 // The tag of (A, C) is E(K, J0) ^ GHASH(pad(A) || pad(C) || len(A) || len(C))
 // (SP 800-38D §7.1 steps 5-6). crypto/cipher, asked to authenticate the AAD
-// X = pad16(A) || C with an empty plaintext, returns
+// X = pad(A) || C with an empty plaintext, returns
 // E(K, J0) ^ GHASH(pad(A) || pad(C) || len(X) || 0): the same blocks but the
 // last. GHASH is linear, and its last block is multiplied by H once, so the
 // two tags differ by (L ^ L')·H, which depends only on the lengths.
@@ -47,10 +47,10 @@ func newGCMShort(key []byte) (*gcmShort, error) {
 	return g, nil
 }
 
-// tag writes into t the 16-octet GCM tag of AAD length aLen (at most 16)
-// and ciphertext C under nonce, given x = pad16(A) || C.
+// tag writes into t the 16-octet GCM tag of an AAD of aLen octets and the
+// ciphertext C under nonce, given x = pad(A) || C.
 func (g *gcmShort) tag(t *[16]byte, nonce []byte, x []byte, aLen int) {
-	cLen := len(x) - 16
+	cLen := len(x) - (aLen+15)/16*16
 	g.ctr.gcm.Seal(t[:0], nonce, nil, x)
 	// L ^ L', the lengths in bits (SP 800-38D §7.1 step 5).
 	d := [2]uint64{uint64(aLen*8) ^ uint64(len(x)*8), uint64(cLen * 8)}
