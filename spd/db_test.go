@@ -1,0 +1,185 @@
+package spd
+
+import (
+	"errors"
+	"net/netip"
+	"sync"
+	"testing"
+
+	"github.com/sabre-ipsec/sabre/classify"
+	"github.com/sabre-ipsec/sabre/xe"
+)
+
+func pkt(src, dst string, proto uint8, sport, dport uint16) *classify.Packet {
+	return &classify.Packet{Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), Proto: proto, SrcPort: sport, DstPort: dport}
+}
+
+// The reference's Example 1 SPD: IKE bypass at priority 2, TCP secured in
+// transport mode at 4, everything else bypassed at 7.
+func exampleDB(t *testing.T) (*DB, uint32) {
+	t.Helper()
+	db := NewDB()
+	if _, err := db.AddBypassPolicy("10.0.0.78,500", "any", 17, PriorityHigh); err != nil {
+		t.Fatal(err)
+	}
+	id, err := db.AddPolicy(Secure, Transport, 6, "10.0.0.78", "10.0.0.77", "10.0.0.77", FlagProtoESP|FlagCheckReplay, PriorityMedium)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AddBypassPolicy("any", "any", 0, PriorityLowest); err != nil {
+		t.Fatal(err)
+	}
+	return db, id
+}
+
+func TestLookupBothDirections(t *testing.T) {
+	db, secure := exampleDB(t)
+	tests := []struct {
+		name string
+		dir  Direction
+		p    *classify.Packet
+		want Action
+		id   uint32
+	}{
+		{"outbound TCP secured", Outbound, pkt("10.0.0.78", "10.0.0.77", 6, 1234, 80), Secure, secure},
+		{"inbound TCP mirrored", Inbound, pkt("10.0.0.77", "10.0.0.78", 6, 80, 1234), Secure, secure},
+		{"outbound IKE bypassed first", Outbound, pkt("10.0.0.78", "10.0.0.77", 17, 500, 500), Bypass, 1},
+		{"outbound UDP falls to any", Outbound, pkt("10.0.0.78", "10.0.0.77", 17, 53, 53), Bypass, 3},
+		{"inbound TCP from elsewhere", Inbound, pkt("10.0.0.99", "10.0.0.78", 6, 80, 1234), Bypass, 3},
+	}
+	for _, tt := range tests {
+		p := db.Lookup(tt.dir, tt.p)
+		if p == nil || p.Action != tt.want || p.ID != tt.id {
+			t.Errorf("%s: got %v, want %v policy %d", tt.name, p, tt.want, tt.id)
+		}
+	}
+	if p := db.Lookup(Outbound, pkt("fe80::1", "fe80::2", 6, 1, 2)); p != nil {
+		t.Errorf("IPv6 packet matched IPv4 policy %v", p)
+	}
+}
+
+func TestPriorityAndTies(t *testing.T) {
+	db := NewDB()
+	low, _ := db.AddBypassPolicy("10.0.0.0/8", "any", 0, 6)
+	high, _ := db.AddDropPolicy("10.1.0.0/16", "any", 0, 3)
+	tie, _ := db.AddBypassPolicy("10.1.2.0/24", "any", 0, 3)
+	p := db.Lookup(Outbound, pkt("10.1.2.3", "1.1.1.1", 6, 1, 1))
+	if p.ID != high {
+		t.Fatalf("equal priorities: got policy %d, want the first added %d (tie %d)", p.ID, high, tie)
+	}
+	if p := db.Lookup(Outbound, pkt("10.2.0.1", "1.1.1.1", 6, 1, 1)); p.ID != low {
+		t.Fatalf("got %d, want %d", p.ID, low)
+	}
+}
+
+func TestValidation(t *testing.T) {
+	any4, any6 := classify.AnyIPv4(), classify.AnyIPv6()
+	remote := netip.MustParseAddr("192.0.2.1")
+	tests := []struct {
+		name string
+		p    Policy
+		code xe.Code
+	}{
+		{"priority 8", Policy{Action: Bypass, Priority: 8, Src: any4, Dst: any4}, xe.BadParam},
+		{"no selectors", Policy{Action: Bypass}, xe.BadIDType},
+		{"mixed families", Policy{Action: Bypass, Src: any4, Dst: any6}, xe.BadAddrRange},
+		{"no action", Policy{Src: any4, Dst: any4}, xe.BadParam},
+		{"secure without mode", Policy{Action: Secure, Src: any4, Dst: any4}, xe.BadParam},
+		{"tunnel without remote", Policy{Action: Secure, Mode: Tunnel, Src: any4, Dst: any4}, xe.BadParam},
+		{"tunnel endpoints of two families", Policy{Action: Secure, Mode: Tunnel, Src: any4, Dst: any4, TunnelRemote: remote, TunnelLocal: netip.MustParseAddr("::1")}, xe.BadAddrRange},
+		{"dummy packets in transport", Policy{Action: Secure, Mode: Transport, Src: any4, Dst: any4, Flags: FlagTxDummyPkt}, xe.BadParam},
+		{"both DF flags", Policy{Action: Secure, Mode: Tunnel, Src: any4, Dst: any4, TunnelRemote: remote, Flags: FlagDFCopy | FlagDFSet}, xe.BadParam},
+	}
+	for _, tt := range tests {
+		_, err := NewDB().Add(tt.p)
+		if !errors.Is(err, tt.code) {
+			t.Errorf("%s: err = %v, want %v", tt.name, err, tt.code.Name())
+		}
+	}
+}
+
+func TestDefaultsAndDuplicates(t *testing.T) {
+	db := NewDB()
+	id, err := db.Add(Policy{Name: "p", Action: Secure, Mode: Tunnel, Src: classify.MustParseSelector("10.0.0.0/24"), Dst: classify.MustParseSelector("10.0.1.0/24"), TunnelRemote: netip.MustParseAddr("192.0.2.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := db.Get(id)
+	if p.Priority != DefaultPriority || p.Flags&FlagProtoESP == 0 || p.ReplayWindow != DefaultReplayWindow || p.Lifetime != DefaultLifetime {
+		t.Fatalf("defaults not applied: %+v", p)
+	}
+	if db.ByName("p") != p {
+		t.Fatal("ByName")
+	}
+	dup := *p
+	dup.ID, dup.Name = 0, ""
+	if _, err := db.Add(dup); !errors.Is(err, xe.Exist) {
+		t.Fatalf("duplicate traffic: err = %v", err)
+	}
+	other := *p
+	other.ID = 0
+	other.Priority = 5
+	if _, err := db.Add(other); !errors.Is(err, xe.Exist) {
+		t.Fatalf("duplicate name: err = %v", err)
+	}
+	if err := db.DeleteByName("p"); err != nil || db.Len() != 0 {
+		t.Fatalf("DeleteByName: %v, %d left", err, db.Len())
+	}
+	if err := db.Delete(id); !errors.Is(err, xe.PolicyNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+}
+
+func TestOnChange(t *testing.T) {
+	db := NewDB()
+	var added, deleted int
+	db.OnChange = func(a, d []*Policy) { added += len(a); deleted += len(d) }
+	id, _ := db.AddBypassPolicy("any", "any", 0, 7)
+	db.AddDropPolicy("any6", "any6", 0, 7)
+	db.Delete(id)
+	if n := db.Flush(); n != 1 || added != 2 || deleted != 2 {
+		t.Fatalf("flush %d, added %d, deleted %d", n, added, deleted)
+	}
+}
+
+// TestConcurrentLookup reads while writers add and delete (run with -race).
+func TestConcurrentLookup(t *testing.T) {
+	db, _ := exampleDB(t)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := pkt("10.0.0.78", "10.0.0.77", 6, 1, 2)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if db.Lookup(Outbound, p) == nil {
+					t.Error("lookup lost the policies during a write")
+					return
+				}
+			}
+		}()
+	}
+	for i := range 200 {
+		id, err := db.AddDropPolicy("192.168.0.1", "any", uint8(i%200+1), 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Delete(id)
+	}
+	close(stop)
+	wg.Wait()
+}
+
+func TestLookupAllocates0(t *testing.T) {
+	db, _ := exampleDB(t)
+	p := pkt("10.0.0.78", "10.0.0.77", 6, 1, 2)
+	if n := testing.AllocsPerRun(100, func() { db.Lookup(Outbound, p) }); n != 0 {
+		t.Fatalf("Lookup allocates %v", n)
+	}
+}

@@ -1,0 +1,77 @@
+package spd
+
+import "strings"
+
+// Flags are the reference's SP_* policy flags.
+type Flags uint32
+
+const (
+	FlagProtoAH          Flags = 1 << iota // SP_PROTO_AH: protect with AH
+	FlagProtoESP                           // SP_PROTO_ESP: protect with ESP
+	FlagCheckReplay                        // SP_CHECK_REPLAY: anti-replay on inbound SAs
+	FlagCheckESPPad                        // SP_CHECK_ESP_PAD: verify ESP padding is 1, 2, 3, ...
+	FlagFullECN                            // SP_FULL_ECN: RFC 6040 ECN tunnelling instead of RFC 4301's
+	FlagDFCopy                             // SP_DF_COPY: outer DF copied from the inner header
+	FlagDFSet                              // SP_DF_SET: outer DF set (neither DF flag: cleared)
+	FlagKeynegManual                       // SP_KEYNEG_MANUAL: SAs are keyed manually, never by IKE
+	FlagTxDummyPkt                         // SP_TX_DUMMY_PKT: send RFC 4303 §2.6 dummy packets
+	FlagTxTFCPadding                       // SP_TX_TFC_PADDING: add RFC 4303 §2.7 TFC padding
+	FlagAuthSHA2ICVShort                   // SP_AUTH_SHA2_ICV_SHORT: 96-bit HMAC-SHA2 ICVs
+)
+
+var flagNames = []struct {
+	f    Flags
+	name string
+}{
+	{FlagProtoAH, "SP_PROTO_AH"},
+	{FlagProtoESP, "SP_PROTO_ESP"},
+	{FlagCheckReplay, "SP_CHECK_REPLAY"},
+	{FlagCheckESPPad, "SP_CHECK_ESP_PAD"},
+	{FlagFullECN, "SP_FULL_ECN"},
+	{FlagDFCopy, "SP_DF_COPY"},
+	{FlagDFSet, "SP_DF_SET"},
+	{FlagKeynegManual, "SP_KEYNEG_MANUAL"},
+	{FlagTxDummyPkt, "SP_TX_DUMMY_PKT"},
+	{FlagTxTFCPadding, "SP_TX_TFC_PADDING"},
+	{FlagAuthSHA2ICVShort, "SP_AUTH_SHA2_ICV_SHORT"},
+}
+
+// String lists the set flags by their reference names, joined by "|".
+func (f Flags) String() string {
+	var names []string
+	for _, n := range flagNames {
+		if f&n.f != 0 {
+			names = append(names, n.name)
+			f &^= n.f
+		}
+	}
+	if f != 0 || len(names) == 0 {
+		names = append(names, "0x"+strings.ToUpper(hex32(uint32(f))))
+	}
+	return strings.Join(names, "|")
+}
+
+// ParseFlag returns the flag named name (e.g. "SP_CHECK_REPLAY").
+func ParseFlag(name string) (Flags, bool) {
+	for _, n := range flagNames {
+		if strings.EqualFold(n.name, name) {
+			return n.f, true
+		}
+	}
+	return 0, false
+}
+
+func hex32(v uint32) string {
+	const digits = "0123456789abcdef"
+	if v == 0 {
+		return "0"
+	}
+	var b [8]byte
+	i := len(b)
+	for v > 0 {
+		i--
+		b[i] = digits[v&15]
+		v >>= 4
+	}
+	return string(b[i:])
+}

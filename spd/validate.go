@@ -1,0 +1,66 @@
+package spd
+
+import "github.com/sabre-ipsec/sabre/xe"
+
+// normalize fills p's defaults and checks that it is complete and
+// consistent.
+func normalize(p *Policy) error {
+	if p.Priority == 0 {
+		p.Priority = DefaultPriority
+	}
+	if p.Priority < PriorityHighest || p.Priority > PriorityLowest {
+		return xe.Errorf(xe.BadParam, "spd: priority %d not in %d (highest)..%d (lowest)", p.Priority, PriorityHighest, PriorityLowest)
+	}
+	if !p.Src.IsValid() || !p.Dst.IsValid() {
+		return xe.Errorf(xe.BadIDType, "spd: policy needs source and destination selectors")
+	}
+	if p.Src.Is4() != p.Dst.Is4() {
+		return xe.Errorf(xe.BadAddrRange, "spd: source %v and destination %v are of different address families", p.Src, p.Dst)
+	}
+	switch p.Action {
+	case Bypass, Drop:
+		return nil
+	case Secure:
+	default:
+		return xe.Errorf(xe.BadParam, "spd: action %v is not bypass, drop or secure", p.Action)
+	}
+	// A Secure policy that names neither protocol uses ESP, the protocol
+	// RFC 4301 requires and RFC 8221 recommends.
+	if p.Flags&(FlagProtoAH|FlagProtoESP) == 0 {
+		p.Flags |= FlagProtoESP
+	}
+	if p.Flags&FlagDFCopy != 0 && p.Flags&FlagDFSet != 0 {
+		return xe.Errorf(xe.BadParam, "spd: SP_DF_COPY and SP_DF_SET exclude each other")
+	}
+	switch p.Mode {
+	case Transport:
+		if p.Flags&FlagTxDummyPkt != 0 {
+			return xe.Errorf(xe.BadParam, "spd: dummy packets (SP_TX_DUMMY_PKT) need ESP in tunnel mode")
+		}
+		if p.Flags&FlagTxTFCPadding != 0 {
+			return xe.Errorf(xe.BadParam, "spd: TFC padding (SP_TX_TFC_PADDING) is supported in tunnel mode only")
+		}
+	case Tunnel:
+		if !p.TunnelRemote.IsValid() {
+			return xe.Errorf(xe.BadParam, "spd: tunnel mode needs a remote endpoint")
+		}
+		if p.TunnelLocal.IsValid() && p.TunnelLocal.Is4() != p.TunnelRemote.Is4() {
+			return xe.Errorf(xe.BadAddrRange, "spd: tunnel endpoints %v and %v are of different address families", p.TunnelLocal, p.TunnelRemote)
+		}
+		if p.Flags&FlagTxDummyPkt != 0 && p.Flags&FlagProtoESP == 0 {
+			return xe.Errorf(xe.BadParam, "spd: dummy packets (SP_TX_DUMMY_PKT) need ESP")
+		}
+	default:
+		return xe.Errorf(xe.BadParam, "spd: secure policy needs transport or tunnel mode, not %v", p.Mode)
+	}
+	if p.ReplayWindow == 0 {
+		p.ReplayWindow = DefaultReplayWindow
+	}
+	if p.ReplayWindow < 0 || p.ReplayWindow > 1<<16 {
+		return xe.Errorf(xe.BadParam, "spd: replay window %d not in 1..65536", p.ReplayWindow)
+	}
+	if p.Lifetime == 0 {
+		p.Lifetime = DefaultLifetime
+	}
+	return nil
+}
