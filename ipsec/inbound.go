@@ -1,0 +1,349 @@
+package ipsec
+
+import (
+	"encoding/binary"
+
+	"github.com/sabre-ipsec/sabre/classify"
+	"github.com/sabre-ipsec/sabre/header"
+	"github.com/sabre-ipsec/sabre/pktbuf"
+	"github.com/sabre-ipsec/sabre/sad"
+	"github.com/sabre-ipsec/sabre/spd"
+	"github.com/sabre-ipsec/sabre/xe"
+)
+
+// inboundState follows one packet through the AH and ESP layers it carries.
+type inboundState struct {
+	policyID uint32 // of the SAs applied; all must belong to one policy
+	mode     sad.Mode
+	hadAH    bool
+	hadESP   bool
+	natt     bool
+	outerTOS uint8
+}
+
+// Decapsulate processes an IP packet addressed to this host, the
+// reference's PacketDecapsulateSync. ESP and AH packets (also
+// UDP-encapsulated ESP on a NAT-T port) are verified, decrypted and
+// stripped; the result is checked against inbound policy. Cleartext
+// packets are checked against policy too.
+//
+// Results: SecureTunnel (b holds the inner packet; restart IP processing
+// on it), SecureTransport (b holds the packet without ESP/AH), Bypass (b is
+// unchanged), Drop (err names the reason, already counted), Pending (an
+// outer fragment was kept for reassembly), Consumed (a NAT-T keepalive).
+func (e *Engine) Decapsulate(b *pktbuf.Buffer) (Result, error) {
+	pkt := b.Bytes()
+	var info ipInfo
+	if err := parseIP(pkt, &info); err != nil {
+		return Drop, e.stats.drop(err)
+	}
+	if info.total < len(pkt) {
+		b.SetLen(info.total)
+		pkt = b.Bytes()
+	}
+	if info.isFrag {
+		if res, err := e.reassemble(b, &info); res != Bypass || err != nil {
+			return res, err
+		}
+		pkt = b.Bytes()
+	}
+	var st inboundState
+	switch info.proto {
+	case header.ProtoESP, header.ProtoAH:
+		return e.inboundSecured(b, &info, &st)
+	case header.ProtoUDP:
+		if len(pkt) >= info.pOff+header.UDPLen && e.isNATTPort(header.UDP(pkt[info.pOff:]).DstPort()) {
+			switch classifyNATT(pkt[info.pOff+header.UDPLen:]) {
+			case natESP:
+				st.natt = true
+				return e.inboundSecured(b, &info, &st)
+			case natKeepalive:
+				e.stats.NATKeepalives.Add(1)
+				return Consumed, nil
+			case natInvalid:
+				return Drop, e.stats.drop(xe.Errorf(xe.MalformedPacket, "%d-byte UDP payload on NAT-T port is neither ESP, IKE nor keepalive", len(pkt)-info.pOff-header.UDPLen))
+			}
+			// natIKE: IKE's traffic, subject to policy like any other.
+		}
+	}
+	var key classify.Packet
+	fillKey(pkt, &info, &key)
+	p := e.spd.Lookup(spd.Inbound, &key)
+	switch policyResult(p, e.cfg.DefaultAction) {
+	case Bypass:
+		e.stats.InBypass.Add(1)
+		return Bypass, nil
+	case Drop:
+		return Drop, e.stats.drop(xe.Errorf(xe.PolicyDrop, "inbound %v -> %v proto %d", key.Src, key.Dst, key.Proto))
+	}
+	return Drop, e.stats.drop(xe.Errorf(xe.InboundExpectedSecurePacket, "cleartext %v -> %v proto %d matches SECURE policy %d", key.Src, key.Dst, key.Proto, p.ID))
+}
+
+// reassemble hands an outer fragment to the reassembler. It returns Bypass
+// with b holding the whole datagram once the last fragment is in.
+func (e *Engine) reassemble(b *pktbuf.Buffer, info *ipInfo) (Result, error) {
+	e.stats.Fragments.Add(1)
+	whole, err := e.reasm.Process(b.Bytes())
+	if err != nil {
+		return Drop, e.stats.drop(err)
+	}
+	if whole == nil {
+		return Pending, nil
+	}
+	e.stats.Reassembled.Add(1)
+	b.Reset(whole.Storage(), whole.Offset(), whole.Len())
+	if err := parseIP(b.Bytes(), info); err != nil {
+		return Drop, e.stats.drop(err)
+	}
+	return Bypass, nil
+}
+
+// inboundSecured processes the AH and/or ESP headers at info.pOff, then
+// checks the result against the policy of the SAs.
+func (e *Engine) inboundSecured(b *pktbuf.Buffer, info *ipInfo, st *inboundState) (Result, error) {
+	pkt := b.Bytes()
+	st.outerTOS, _, _ = innerTOS(pkt)
+	nhOff := 9
+	if info.v6 {
+		c, _ := header.ParseIPv6Chain(pkt)
+		nhOff = c.ProtoNextHeaderOffset
+	}
+	proto := info.proto
+	if proto == header.ProtoAH {
+		var err error
+		if proto, err = e.inboundAH(b, info, nhOff, st); err != nil {
+			return Drop, e.stats.drop(err)
+		}
+		if st.mode == sad.Tunnel && proto != header.ProtoESP {
+			return e.finishTunnel(b, 0, -1, proto, st)
+		}
+		if proto != header.ProtoESP {
+			return e.finishSecured(b, st)
+		}
+	}
+	return e.inboundESP(b, info, nhOff, st)
+}
+
+// inboundAH verifies and strips the AH header at info.pOff (RFC 4302 §3.4),
+// leaving the IP header in front of what followed it.
+func (e *Engine) inboundAH(b *pktbuf.Buffer, info *ipInfo, nhOff int, st *inboundState) (uint8, error) {
+	pkt := b.Bytes()
+	hl := info.pOff
+	if len(pkt) < hl+header.AHHeaderLen {
+		return 0, xe.Errorf(xe.MalformedPacket, "AH header truncated: %d bytes", len(pkt)-hl)
+	}
+	ah := header.AH(pkt[hl:])
+	src, dst := ipAddrs(pkt, info.v6)
+	sa := e.sad.LookupInbound(ah.SPI(), sad.AH, dst)
+	if sa == nil {
+		return 0, xe.Errorf(xe.BadAHSPI, "no inbound AH SA for SPI %#08x from %v to %v", ah.SPI(), src, dst)
+	}
+	if !sa.Acquire() {
+		return 0, xe.Errorf(xe.BadAHSPI, "inbound AH SA %#08x was just deleted", ah.SPI())
+	}
+	defer sa.Release()
+	seq, err := sa.CheckReplay(ah.SequenceNumber())
+	if err != nil {
+		return 0, err
+	}
+	n, next, err := ahVerify(pkt, hl, info.v6, sa.AH(), uint32(seq>>32), sa.ESN())
+	if err != nil {
+		sa.Counters.ICVFailures.Add(1)
+		return 0, err
+	}
+	// RFC 4302 §3.4.3: the window advances only for authenticated packets.
+	if err := sa.CommitReplay(seq); err != nil {
+		return 0, err
+	}
+	if err := sa.Account(len(pkt)); err != nil {
+		return 0, err
+	}
+	st.hadAH, st.policyID, st.mode = true, sa.PolicyID(), sa.Mode()
+	b.MoveFront(hl, n)
+	setIPProto(b.Bytes(), info.v6, nhOff, next)
+	info.total = b.Len()
+	return next, nil
+}
+
+// inboundESP verifies, decrypts and strips the ESP packet at info.pOff (or
+// after the UDP header when st.natt).
+func (e *Engine) inboundESP(b *pktbuf.Buffer, info *ipInfo, nhOff int, st *inboundState) (Result, error) {
+	pkt := b.Bytes()
+	hl := info.pOff
+	espOff := hl
+	if st.natt {
+		espOff += header.UDPLen
+	}
+	esp := pkt[espOff:]
+	if len(esp) < header.ESPHeaderLen {
+		return Drop, e.stats.drop(xe.Errorf(xe.MalformedPacket, "ESP header truncated: %d bytes", len(esp)))
+	}
+	h := header.ESP(esp)
+	src, dst := ipAddrs(pkt, info.v6)
+	sa := e.sad.LookupInbound(h.SPI(), sad.ESP, dst)
+	if sa == nil {
+		return Drop, e.stats.drop(xe.Errorf(xe.BadESPSPI, "no inbound ESP SA for SPI %#08x from %v to %v", h.SPI(), src, dst))
+	}
+	if !sa.Acquire() {
+		return Drop, e.stats.drop(xe.Errorf(xe.BadESPSPI, "inbound ESP SA %#08x was just deleted", h.SPI()))
+	}
+	defer sa.Release()
+	if st.hadAH && sa.PolicyID() != st.policyID {
+		return Drop, e.stats.drop(xe.Errorf(xe.InboundPolicyFailure, "AH and ESP SAs belong to policies %d and %d", st.policyID, sa.PolicyID()))
+	}
+	seq, err := sa.CheckReplay(h.SequenceNumber())
+	if err != nil {
+		return Drop, e.stats.drop(err)
+	}
+	pol := e.spd.Get(sa.PolicyID())
+	checkPad := pol != nil && pol.Flags&spd.FlagCheckESPPad != 0
+	p, err := espOpen(esp, sa.ESP(), uint32(seq>>32), sa.ESN(), checkPad)
+	if err != nil {
+		if xe.CodeOf(err) == xe.ESPDigestMismatch {
+			sa.Counters.ICVFailures.Add(1)
+		}
+		return Drop, e.stats.drop(err)
+	}
+	// RFC 4303 §3.4.3: the window advances only after the ICV verified.
+	if err := sa.CommitReplay(seq); err != nil {
+		return Drop, e.stats.drop(err)
+	}
+	if err := sa.Account(p.end - p.start); err != nil {
+		return Drop, e.stats.drop(err)
+	}
+	st.hadESP, st.policyID, st.mode = true, sa.PolicyID(), sa.Mode()
+	if p.next == header.ProtoNone {
+		// RFC 4303 §2.6: a dummy packet; discard it silently.
+		e.stats.DummyRx.Add(1)
+		sa.Counters.DummyRx.Add(1)
+		return Drop, nil
+	}
+	if sa.Mode() == sad.Tunnel {
+		return e.finishTunnel(b, espOff+p.start, espOff+p.end, p.next, st)
+	}
+	// Transport: drop the trailer, then move the IP header forward over the
+	// UDP header (if any), the ESP header and the IV.
+	b.SetLen(espOff + p.end)
+	b.MoveFront(hl, espOff+p.start-hl)
+	pkt = b.Bytes()
+	setIPProto(pkt, info.v6, nhOff, p.next)
+	if st.natt {
+		fixTransportChecksum(pkt, hl, info.v6, p.next)
+	}
+	return e.finishSecured(b, st)
+}
+
+// finishTunnel strips the outer header in front of the inner packet at
+// b.Bytes()[start:end] (start 0: after the outer IP header; end -1: to the
+// end), applies ECN decapsulation and checks inbound policy.
+func (e *Engine) finishTunnel(b *pktbuf.Buffer, start, end int, next uint8, st *inboundState) (Result, error) {
+	if end >= 0 {
+		b.SetLen(end)
+	}
+	if start == 0 {
+		// AH-only tunnel: the inner packet follows the outer IP header.
+		var info ipInfo
+		if err := parseIP(b.Bytes(), &info); err != nil {
+			return Drop, e.stats.drop(err)
+		}
+		start = info.pOff
+	}
+	b.TrimFront(start)
+	inner := b.Bytes()
+	var total int
+	switch next {
+	case header.ProtoIPv4:
+		_, t, ok := header.ValidIPv4(inner)
+		if !ok {
+			return Drop, e.stats.drop(xe.Errorf(xe.MalformedPacket, "inner IPv4 header invalid (%d bytes)", len(inner)))
+		}
+		total = t
+	case header.ProtoIPv6:
+		t, ok := header.ValidIPv6(inner)
+		if !ok {
+			return Drop, e.stats.drop(xe.Errorf(xe.MalformedPacket, "inner IPv6 header invalid (%d bytes)", len(inner)))
+		}
+		total = t
+	default:
+		return Drop, e.stats.drop(xe.Errorf(xe.MalformedPacket, "tunnel-mode next header %d is not IPv4 or IPv6", next))
+	}
+	// The inner length field removes TFC padding (RFC 4303 §2.7).
+	b.SetLen(total)
+	inner = b.Bytes()
+	p := e.spd.Get(st.policyID)
+	fullECN := p != nil && p.Flags&spd.FlagFullECN != 0
+	tos, _, _ := innerTOS(inner)
+	newTOS, ok := decapECN(st.outerTOS, tos, fullECN)
+	if !ok {
+		return Drop, e.stats.drop(xe.Errorf(xe.InboundPolicyFailure, "CE-marked outer header on a Not-ECT inner packet (RFC 6040)"))
+	}
+	if newTOS != tos {
+		if next == header.ProtoIPv4 {
+			h := header.IPv4(inner)
+			h.SetTOS(newTOS)
+			h.UpdateChecksum()
+		} else {
+			header.IPv6(inner).SetTrafficClass(newTOS)
+		}
+	}
+	return e.finishSecured(b, st)
+}
+
+// finishSecured checks the decapsulated packet against inbound policy
+// (RFC 4301 §5.2): it must match the very policy whose SAs protected it,
+// with every protocol that policy requires.
+func (e *Engine) finishSecured(b *pktbuf.Buffer, st *inboundState) (Result, error) {
+	pkt := b.Bytes()
+	var info ipInfo
+	if err := parseIP(pkt, &info); err != nil {
+		return Drop, e.stats.drop(err)
+	}
+	var key classify.Packet
+	fillKey(pkt, &info, &key)
+	p := e.spd.Lookup(spd.Inbound, &key)
+	if p == nil || p.Action != spd.Secure {
+		return Drop, e.stats.drop(xe.Errorf(xe.InboundUnexpectedSecuredPacket, "%v -> %v proto %d arrived protected by policy %d's SA but matches no SECURE policy", key.Src, key.Dst, key.Proto, st.policyID))
+	}
+	if p.ID != st.policyID {
+		return Drop, e.stats.drop(xe.Errorf(xe.InboundPolicyFailure, "%v -> %v proto %d matches policy %d, but arrived on an SA of policy %d", key.Src, key.Dst, key.Proto, p.ID, st.policyID))
+	}
+	if p.Flags&spd.FlagProtoESP != 0 && !st.hadESP || p.Flags&spd.FlagProtoAH != 0 && !st.hadAH {
+		return Drop, e.stats.drop(xe.Errorf(xe.InboundPolicyFailure, "policy %d requires %v", p.ID, p.Flags&(spd.FlagProtoESP|spd.FlagProtoAH)))
+	}
+	e.stats.InPackets.Add(1)
+	e.stats.InBytes.Add(uint64(len(pkt)))
+	if st.mode == sad.Tunnel {
+		return SecureTunnel, nil
+	}
+	return SecureTransport, nil
+}
+
+// fixTransportChecksum recomputes the TCP or UDP checksum after
+// transport-mode NAT-T decapsulation: the peer computed it over addresses a
+// NAT has since rewritten, and RFC 3948 §3.1.2 lets the receiver recompute
+// it instead of patching it with NAT-OA.
+func fixTransportChecksum(pkt []byte, hl int, v6 bool, proto uint8) {
+	src, dst := ipAddrs(pkt, v6)
+	l4 := pkt[hl:]
+	var off int
+	switch proto {
+	case header.ProtoTCP:
+		off = 16
+	case header.ProtoUDP:
+		off = 6
+		if !v6 && len(l4) >= 8 && binary.BigEndian.Uint16(l4[6:]) == 0 {
+			return // IPv4 UDP without a checksum
+		}
+	default:
+		return
+	}
+	if len(l4) < off+2 {
+		return
+	}
+	binary.BigEndian.PutUint16(l4[off:], 0)
+	sum := ^header.Checksum(l4, header.PseudoHeaderChecksum(proto, src, dst, len(l4)))
+	if proto == header.ProtoUDP && sum == 0 {
+		sum = 0xffff
+	}
+	binary.BigEndian.PutUint16(l4[off:], sum)
+}

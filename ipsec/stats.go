@@ -1,0 +1,67 @@
+package ipsec
+
+import (
+	"sync/atomic"
+
+	"github.com/sabre-ipsec/sabre/xe"
+)
+
+// Stats are the engine's counters. Every dropped packet increments exactly
+// one Drops entry, named by its XE_* reason.
+type Stats struct {
+	OutPackets       atomic.Uint64 // secured and sent
+	OutBytes         atomic.Uint64
+	InPackets        atomic.Uint64 // decapsulated and accepted
+	InBytes          atomic.Uint64
+	OutBypass        atomic.Uint64
+	InBypass         atomic.Uint64
+	DummyTx          atomic.Uint64 // dummy packets generated (RFC 4303 §2.6)
+	DummyRx          atomic.Uint64 // dummy packets received and discarded
+	TFCPadded        atomic.Uint64 // packets that carried TFC padding
+	TFCBytes         atomic.Uint64
+	NATKeepalives    atomic.Uint64 // RFC 3948 keepalives received
+	Fragments        atomic.Uint64 // outer fragments handed to the reassembler
+	Reassembled      atomic.Uint64
+	AcquireRequested atomic.Uint64
+	Drops            [xe.NumCodes]atomic.Uint64
+}
+
+// StatsSnapshot is a copy of Stats in plain integers.
+type StatsSnapshot struct {
+	OutPackets, OutBytes, InPackets, InBytes uint64
+	OutBypass, InBypass                      uint64
+	DummyTx, DummyRx, TFCPadded, TFCBytes    uint64
+	NATKeepalives, Fragments, Reassembled    uint64
+	AcquireRequested                         uint64
+	// Drops maps each XE_* name with a non-zero count to the count.
+	Drops map[string]uint64
+}
+
+// Snapshot copies the counters.
+func (s *Stats) Snapshot() StatsSnapshot {
+	ss := StatsSnapshot{
+		OutPackets: s.OutPackets.Load(), OutBytes: s.OutBytes.Load(),
+		InPackets: s.InPackets.Load(), InBytes: s.InBytes.Load(),
+		OutBypass: s.OutBypass.Load(), InBypass: s.InBypass.Load(),
+		DummyTx: s.DummyTx.Load(), DummyRx: s.DummyRx.Load(),
+		TFCPadded: s.TFCPadded.Load(), TFCBytes: s.TFCBytes.Load(),
+		NATKeepalives: s.NATKeepalives.Load(), Fragments: s.Fragments.Load(),
+		Reassembled: s.Reassembled.Load(), AcquireRequested: s.AcquireRequested.Load(),
+		Drops: map[string]uint64{},
+	}
+	for c := range s.Drops {
+		if n := s.Drops[c].Load(); n != 0 {
+			ss.Drops[xe.Code(c).Name()] = n
+		}
+	}
+	return ss
+}
+
+// Dropped returns how many packets were dropped for reason c.
+func (s *Stats) Dropped(c xe.Code) uint64 { return s.Drops[c].Load() }
+
+// drop counts a dropped packet under err's code and returns err.
+func (s *Stats) drop(err error) error {
+	s.Drops[xe.CodeOf(err)].Add(1)
+	return err
+}
