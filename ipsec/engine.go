@@ -23,9 +23,9 @@ type Config struct {
 	// UDP-encapsulated ESP (RFC 3948). Default {4500}. Encapsulation uses
 	// the ports each SA carries.
 	NATTPorts []uint16
-	// DefaultAction applies to packets that match no policy. RFC 4301 §4.4.1
-	// requires discarding them, which is the default (Drop).
-	DefaultAction Result
+	// DefaultBypass lets packets that match no policy through. By default
+	// they are dropped, as RFC 4301 §4.4.1 requires.
+	DefaultBypass bool
 	// Output sends a packet Sabre generated itself (dummy packets). It
 	// gets an outer packet ready for the wire and owns the buffer.
 	Output func(b *pktbuf.Buffer)
@@ -47,8 +47,10 @@ type Engine struct {
 	reasm *reassembly.Reassembler
 	stats Stats
 	ipID  atomic.Uint32
-	natt  [4]uint16 // small fixed set keeps the inbound check allocation-free
-	nnatt int
+	// defaultResult applies when no policy matches.
+	defaultResult Result
+	natt          [4]uint16 // small fixed set keeps the inbound check allocation-free
+	nnatt         int
 
 	dummy dummyTimers
 }
@@ -67,10 +69,10 @@ func New(policies *spd.DB, sas *sad.DB, cfg Config) *Engine {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.DefaultAction != Bypass {
-		cfg.DefaultAction = Drop
+	e := &Engine{cfg: cfg, spd: policies, sad: sas, defaultResult: Drop}
+	if cfg.DefaultBypass {
+		e.defaultResult = Bypass
 	}
-	e := &Engine{cfg: cfg, spd: policies, sad: sas}
 	if cfg.Reassembly.Now == nil {
 		cfg.Reassembly.Now = cfg.Now
 	}

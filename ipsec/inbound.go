@@ -69,7 +69,7 @@ func (e *Engine) Decapsulate(b *pktbuf.Buffer) (Result, error) {
 	var key classify.Packet
 	fillKey(pkt, &info, &key)
 	p := e.spd.Lookup(spd.Inbound, &key)
-	switch policyResult(p, e.cfg.DefaultAction) {
+	switch policyResult(p, e.defaultResult) {
 	case Bypass:
 		e.stats.InBypass.Add(1)
 		return Bypass, nil

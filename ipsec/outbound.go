@@ -26,7 +26,7 @@ func (e *Engine) GetPolicy(pkt []byte, dir spd.Direction) (Result, *spd.Policy, 
 	var key classify.Packet
 	fillKey(pkt, &info, &key)
 	p := e.spd.Lookup(dir, &key)
-	return policyResult(p, e.cfg.DefaultAction), p, nil
+	return policyResult(p, e.defaultResult), p, nil
 }
 
 func policyResult(p *spd.Policy, def Result) Result {
@@ -64,7 +64,7 @@ func (e *Engine) Encapsulate(b *pktbuf.Buffer) (Result, error) {
 	var key classify.Packet
 	fillKey(pkt, &info, &key)
 	p := e.spd.Lookup(spd.Outbound, &key)
-	switch res := policyResult(p, e.cfg.DefaultAction); res {
+	switch res := policyResult(p, e.defaultResult); res {
 	case Bypass:
 		e.stats.OutBypass.Add(1)
 		return Bypass, nil
