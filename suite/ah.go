@@ -30,7 +30,8 @@ func NewAH(integ IntegID, key []byte, shortICV bool) (AH, error) {
 
 // macAH is AH with a MAC (HMAC, AES-XCBC-MAC or AES-CMAC): the ICV is the
 // truncated MAC of the packet with the ICV field zero, followed with ESN
-// by the high half of the sequence number (RFC 4302 §3.3.3.1-§3.3.3.2).
+// by the high half of the sequence number (RFC 4302 §3.3.3.1,
+// §3.3.3.2.2).
 type macAH struct {
 	mac  *integrity
 	pool sync.Pool // of *macAHScratch

@@ -28,7 +28,7 @@ type cbcCipher struct {
 
 func newAESCBC(key []byte) (*cbcCipher, error) {
 	if n := len(key); n != 16 && n != 24 && n != 32 {
-		return nil, xe.Errorf(xe.BadParam, "suite: %v key is %d octets; want 16, 24 or 32 (RFC 3602 §5)", EncrAESCBC, len(key))
+		return nil, xe.Errorf(xe.BadParam, "suite: %v key is %d octets; want 16, 24 or 32 (RFC 3602 §2.2)", EncrAESCBC, len(key))
 	}
 	b, err := aes.NewCipher(key)
 	if err != nil {

@@ -7,11 +7,12 @@ import (
 	"sync"
 )
 
-// gcmShort computes AES-GCM tags for buffers laid out as
-// pad(A) || C, A zero-padded to a multiple of 16 octets, from the 16-octet-tag AES-GCM of crypto/cipher. It serves
-// AES-GCM with an 8-octet ICV (RFC 4106 §6), which crypto/cipher refuses:
-// it allows no tag shorter than 12 octets. A truncated GCM tag is the
-// leading octets of the full one (SP 800-38D §7.1 step 7).
+// gcmShort computes AES-GCM tags for buffers laid out as pad(A) || C, the
+// AAD zero-padded to a multiple of 16 octets and the ciphertext, using the
+// 16-octet-tag AES-GCM of crypto/cipher. It serves AES-GCM with an 8-octet
+// ICV (RFC 4106 §6), which crypto/cipher refuses: it allows no tag shorter
+// than 12 octets. A truncated GCM tag is the leading octets of the full one
+// (SP 800-38D §7.1 step 7).
 //
 // The tag of (A, C) is E(K, J0) ^ GHASH(pad(A) || pad(C) || len(A) || len(C))
 // (SP 800-38D §7.1 steps 5-6). crypto/cipher, asked to authenticate the AAD

@@ -121,12 +121,14 @@ func (e *gmacESP) Open(esp []byte, seqHigh uint32, esn bool) error {
 // Close zeroes the salt; the AES key schedule cannot be reached.
 func (e *gmacESP) Close() { clear(e.salt[:]) }
 
-// gmacAH is AUTH_AES_GMAC for AH (RFC 4543 §4): the ICV field carries an
-// 8-octet IV followed by the 16-octet tag. The nonce is salt || IV. The AAD
-// is the packet as AH authenticates it (RFC 4302 §3.3.3.1), whose ICV field
-// -- here the IV and the tag -- is zero for the computation; the IV is
-// authenticated through the nonce. With ESN the high half of the sequence
-// number follows the packet (RFC 4302 §3.3.3.2).
+// gmacAH is AUTH_AES_GMAC for AH (RFC 4543 §4): the ICV field ("Authentication
+// Data") carries an 8-octet IV followed by the 16-octet tag (Figure 5). The
+// nonce is salt || IV. The AAD is the packet as AH authenticates it (RFC
+// 4543 §4 refers to RFC 4302), with the ICV field zero for the computation
+// (RFC 4302 §3.3.3.1). RFC 4543 does not say whether the IV half of the
+// field counts; Sabre zeroes the whole field, as RFC 4302 says of the ICV
+// field, and the IV is authenticated through the nonce. With ESN the high
+// half of the sequence number follows the packet (RFC 4302 §3.3.3.2.2).
 type gmacAH struct {
 	name string
 	g    cipher.AEAD

@@ -44,7 +44,7 @@ type macState interface {
 	// has it for the computation.
 	writeZeros(n int)
 	// writeUint32 feeds v big-endian: the high half of an extended sequence
-	// number (RFC 4303 §3.3.2.1, RFC 4302 §3.3.3.2).
+	// number (RFC 4303 §3.3.2.1, RFC 4302 §3.3.3.2.2).
 	writeUint32(v uint32)
 	// sum writes the first len(out) octets of the MAC of the message.
 	sum(out []byte)
