@@ -13,7 +13,8 @@ import (
 
 // inboundState follows one packet through the AH and ESP layers it carries.
 type inboundState struct {
-	policyID uint32 // of the SAs applied; all must belong to one policy
+	policyID uint32      // of the SAs applied; all must belong to one policy
+	policy   *spd.Policy // that policy, if it still exists
 	mode     sad.Mode
 	hadAH    bool
 	hadESP   bool
@@ -141,7 +142,16 @@ func (e *Engine) inboundAH(b *pktbuf.Buffer, info *ipInfo, nhOff int, st *inboun
 	if !sa.Acquire() {
 		return 0, xe.Errorf(xe.BadAHSPI, "inbound AH SA %#08x was just deleted", ah.SPI())
 	}
-	defer sa.Release()
+	next, err := e.verifyAH(b, info, nhOff, st, sa)
+	sa.Release()
+	return next, err
+}
+
+// verifyAH is inboundAH with the SA held.
+func (e *Engine) verifyAH(b *pktbuf.Buffer, info *ipInfo, nhOff int, st *inboundState, sa *sad.SA) (uint8, error) {
+	pkt := b.Bytes()
+	hl := info.pOff
+	ah := header.AH(pkt[hl:])
 	seq, err := sa.CheckReplay(ah.SequenceNumber())
 	if err != nil {
 		return 0, err
@@ -159,6 +169,7 @@ func (e *Engine) inboundAH(b *pktbuf.Buffer, info *ipInfo, nhOff int, st *inboun
 		return 0, err
 	}
 	st.hadAH, st.policyID, st.mode = true, sa.PolicyID(), sa.Mode()
+	st.policy = e.spd.Get(st.policyID)
 	b.MoveFront(hl, n)
 	setIPProto(b.Bytes(), info.v6, nhOff, next)
 	info.total = b.Len()
@@ -187,7 +198,17 @@ func (e *Engine) inboundESP(b *pktbuf.Buffer, info *ipInfo, nhOff int, st *inbou
 	if !sa.Acquire() {
 		return Drop, e.stats.drop(xe.Errorf(xe.BadESPSPI, "inbound ESP SA %#08x was just deleted", h.SPI()))
 	}
-	defer sa.Release()
+	res, err := e.openESP(b, info, nhOff, st, sa, espOff)
+	sa.Release()
+	return res, err
+}
+
+// openESP is inboundESP with the SA held.
+func (e *Engine) openESP(b *pktbuf.Buffer, info *ipInfo, nhOff int, st *inboundState, sa *sad.SA, espOff int) (Result, error) {
+	pkt := b.Bytes()
+	hl := info.pOff
+	esp := pkt[espOff:]
+	h := header.ESP(esp)
 	if st.hadAH && sa.PolicyID() != st.policyID {
 		return Drop, e.stats.drop(xe.Errorf(xe.InboundPolicyFailure, "AH and ESP SAs belong to policies %d and %d", st.policyID, sa.PolicyID()))
 	}
@@ -195,8 +216,10 @@ func (e *Engine) inboundESP(b *pktbuf.Buffer, info *ipInfo, nhOff int, st *inbou
 	if err != nil {
 		return Drop, e.stats.drop(err)
 	}
-	pol := e.spd.Get(sa.PolicyID())
-	checkPad := pol != nil && pol.Flags&spd.FlagCheckESPPad != 0
+	if !st.hadAH {
+		st.policy = e.spd.Get(sa.PolicyID())
+	}
+	checkPad := st.policy != nil && st.policy.Flags&spd.FlagCheckESPPad != 0
 	p, err := espOpen(esp, sa.ESP(), uint32(seq>>32), sa.ESN(), checkPad)
 	if err != nil {
 		if xe.CodeOf(err) == xe.ESPDigestMismatch {
@@ -240,45 +263,37 @@ func (e *Engine) finishTunnel(b *pktbuf.Buffer, start, end int, next uint8, st *
 	if end >= 0 {
 		b.SetLen(end)
 	}
+	var info ipInfo
 	if start == 0 {
 		// AH-only tunnel: the inner packet follows the outer IP header.
-		var info ipInfo
 		if err := parseIP(b.Bytes(), &info); err != nil {
 			return Drop, e.stats.drop(err)
 		}
 		start = info.pOff
 	}
 	b.TrimFront(start)
-	inner := b.Bytes()
-	var total int
-	switch next {
-	case header.ProtoIPv4:
-		_, t, ok := header.ValidIPv4(inner)
-		if !ok {
-			return Drop, e.stats.drop(xe.Errorf(xe.MalformedPacket, "inner IPv4 header invalid (%d bytes)", len(inner)))
+	if err := parseIP(b.Bytes(), &info); err != nil {
+		return Drop, e.stats.drop(err)
+	}
+	if want := uint8(header.ProtoIPv4); info.v6 {
+		want = header.ProtoIPv6
+		if next != want {
+			return Drop, e.stats.drop(xe.Errorf(xe.MalformedPacket, "tunnel-mode next header %d but the inner packet is IPv6", next))
 		}
-		total = t
-	case header.ProtoIPv6:
-		t, ok := header.ValidIPv6(inner)
-		if !ok {
-			return Drop, e.stats.drop(xe.Errorf(xe.MalformedPacket, "inner IPv6 header invalid (%d bytes)", len(inner)))
-		}
-		total = t
-	default:
-		return Drop, e.stats.drop(xe.Errorf(xe.MalformedPacket, "tunnel-mode next header %d is not IPv4 or IPv6", next))
+	} else if next != want {
+		return Drop, e.stats.drop(xe.Errorf(xe.MalformedPacket, "tunnel-mode next header %d but the inner packet is IPv4", next))
 	}
 	// The inner length field removes TFC padding (RFC 4303 §2.7).
-	b.SetLen(total)
-	inner = b.Bytes()
-	p := e.spd.Get(st.policyID)
-	fullECN := p != nil && p.Flags&spd.FlagFullECN != 0
+	b.SetLen(info.total)
+	inner := b.Bytes()
+	fullECN := st.policy != nil && st.policy.Flags&spd.FlagFullECN != 0
 	tos, _, _ := innerTOS(inner)
 	newTOS, ok := decapECN(st.outerTOS, tos, fullECN)
 	if !ok {
 		return Drop, e.stats.drop(xe.Errorf(xe.InboundPolicyFailure, "CE-marked outer header on a Not-ECT inner packet (RFC 6040)"))
 	}
 	if newTOS != tos {
-		if next == header.ProtoIPv4 {
+		if !info.v6 {
 			h := header.IPv4(inner)
 			h.SetTOS(newTOS)
 			h.UpdateChecksum()
@@ -286,20 +301,26 @@ func (e *Engine) finishTunnel(b *pktbuf.Buffer, start, end int, next uint8, st *
 			header.IPv6(inner).SetTrafficClass(newTOS)
 		}
 	}
-	return e.finishSecured(b, st)
+	return e.checkInbound(b, &info, st)
 }
 
-// finishSecured checks the decapsulated packet against inbound policy
-// (RFC 4301 §5.2): it must match the very policy whose SAs protected it,
-// with every protocol that policy requires.
+// finishSecured parses the decapsulated transport-mode packet and checks it
+// against inbound policy.
 func (e *Engine) finishSecured(b *pktbuf.Buffer, st *inboundState) (Result, error) {
-	pkt := b.Bytes()
 	var info ipInfo
-	if err := parseIP(pkt, &info); err != nil {
+	if err := parseIP(b.Bytes(), &info); err != nil {
 		return Drop, e.stats.drop(err)
 	}
+	return e.checkInbound(b, &info, st)
+}
+
+// checkInbound checks the decapsulated packet against inbound policy
+// (RFC 4301 §5.2): it must match the very policy whose SAs protected it,
+// with every protocol that policy requires.
+func (e *Engine) checkInbound(b *pktbuf.Buffer, info *ipInfo, st *inboundState) (Result, error) {
+	pkt := b.Bytes()
 	var key classify.Packet
-	fillKey(pkt, &info, &key)
+	fillKey(pkt, info, &key)
 	p := e.spd.Lookup(spd.Inbound, &key)
 	if p == nil || p.Action != spd.Secure {
 		return Drop, e.stats.drop(xe.Errorf(xe.InboundUnexpectedSecuredPacket, "%v -> %v proto %d arrived protected by policy %d's SA but matches no SECURE policy", key.Src, key.Dst, key.Proto, st.policyID))

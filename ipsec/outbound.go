@@ -74,7 +74,8 @@ func (e *Engine) Encapsulate(b *pktbuf.Buffer) (Result, error) {
 		sess := e.sad.Session(p.ID)
 		espSA, ahSA := outboundSAs(sess)
 		if espSA == nil && ahSA == nil || p.Flags&spd.FlagProtoESP != 0 && espSA == nil || p.Flags&spd.FlagProtoAH != 0 && ahSA == nil {
-			e.acquire(p, &key)
+			k := key // only this rare path lets a copy escape to the callback
+			e.acquire(p, &k)
 			return Drop, e.stats.drop(xe.Errorf(xe.KeynegInProgress, "no SA yet for policy %d", p.ID))
 		}
 		if err := e.protect(b, &info, p, espSA, ahSA, false); err != nil {
@@ -105,28 +106,37 @@ func (e *Engine) acquire(p *spd.Policy, key *classify.Packet) {
 // order: AH outermost). A dummy packet (RFC 4303 §2.6) carries Next Header
 // 59 in its ESP trailer.
 func (e *Engine) protect(b *pktbuf.Buffer, info *ipInfo, p *spd.Policy, espSA, ahSA *sad.SA, dummy bool) error {
+	if p.Mode != spd.Tunnel && info.isFrag {
+		return xe.Errorf(xe.BadParam, "transport mode cannot protect a fragment; encapsulate before fragmenting")
+	}
+	// Hold the SAs so that a concurrent delete cannot zero their keys
+	// while this packet is being sealed.
+	if espSA != nil && !espSA.Acquire() {
+		return xe.Errorf(xe.SAExpired, "outbound ESP SA %#08x was deleted", espSA.SPI())
+	}
+	if ahSA != nil && !ahSA.Acquire() {
+		if espSA != nil {
+			espSA.Release()
+		}
+		return xe.Errorf(xe.SAExpired, "outbound AH SA %#08x was deleted", ahSA.SPI())
+	}
+	err := e.seal(b, info, p, espSA, ahSA, dummy)
+	if espSA != nil {
+		espSA.Release()
+	}
+	if ahSA != nil {
+		ahSA.Release()
+	}
+	return err
+}
+
+// seal is protect with the SAs held.
+func (e *Engine) seal(b *pktbuf.Buffer, info *ipInfo, p *spd.Policy, espSA, ahSA *sad.SA, dummy bool) error {
 	outer := espSA
 	if outer == nil {
 		outer = ahSA
 	}
 	tunnel := p.Mode == spd.Tunnel
-	if !tunnel && info.isFrag {
-		return xe.Errorf(xe.BadParam, "transport mode cannot protect a fragment; encapsulate before fragmenting")
-	}
-	// Hold the SAs so that a concurrent delete cannot zero their keys
-	// while this packet is being sealed.
-	if espSA != nil {
-		if !espSA.Acquire() {
-			return xe.Errorf(xe.SAExpired, "outbound ESP SA %#08x was deleted", espSA.SPI())
-		}
-		defer espSA.Release()
-	}
-	if ahSA != nil {
-		if !ahSA.Acquire() {
-			return xe.Errorf(xe.SAExpired, "outbound AH SA %#08x was deleted", ahSA.SPI())
-		}
-		defer ahSA.Release()
-	}
 	var espSeq, ahSeq uint64
 	var err error
 	if espSA != nil {

@@ -104,7 +104,7 @@ func (s *SA) sinceBase() int64 {
 	if db := s.db.Load(); db != nil && !db.systemClock {
 		d = db.clock.Now().Sub(timeBase)
 	} else {
-		d = time.Since(timeBase)
+		d = coarseSinceBase()
 	}
 	if d == 0 {
 		d = 1 // 0 means never used

@@ -27,8 +27,11 @@ type DB struct {
 
 // snapshot is one immutable version of the database.
 type snapshot struct {
-	list   []*Policy // by priority, then ID
-	byID   map[uint32]*Policy
+	list []*Policy // by priority, then ID
+	byID map[uint32]*Policy
+	// dense indexes policies by ID when IDs are small, as assigned ones
+	// are: the engine reads a policy per inbound packet.
+	dense  []*Policy
 	byName map[string]*Policy
 	out    *classify.Tree
 	in     *classify.Tree
@@ -68,6 +71,16 @@ func build(list []*Policy) (*snapshot, error) {
 		return nil, err
 	}
 	s.outPol, s.inPol = list, list
+	maxID := uint32(0)
+	for _, p := range list {
+		maxID = max(maxID, p.ID)
+	}
+	if int(maxID) < 2*len(list)+1024 {
+		s.dense = make([]*Policy, maxID+1)
+		for _, p := range list {
+			s.dense[p.ID] = p
+		}
+	}
 	return s, nil
 }
 
@@ -88,7 +101,16 @@ func (db *DB) Lookup(d Direction, p *classify.Packet) *Policy {
 }
 
 // Get returns the policy with the given ID, or nil.
-func (db *DB) Get(id uint32) *Policy { return db.snap.Load().byID[id] }
+func (db *DB) Get(id uint32) *Policy {
+	s := db.snap.Load()
+	if s.dense != nil {
+		if int(id) < len(s.dense) {
+			return s.dense[id]
+		}
+		return nil
+	}
+	return s.byID[id]
+}
 
 // ByName returns the policy with the given name, or nil.
 func (db *DB) ByName(name string) *Policy { return db.snap.Load().byName[name] }
