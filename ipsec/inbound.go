@@ -165,7 +165,7 @@ func (e *Engine) verifyAH(b *pktbuf.Buffer, info *ipInfo, nhOff int, st *inbound
 	if err := sa.CommitReplay(seq); err != nil {
 		return 0, err
 	}
-	if err := sa.Account(len(pkt)); err != nil {
+	if err := sa.Account(len(pkt) - hl - n); err != nil {
 		return 0, err
 	}
 	st.hadAH, st.policyID, st.mode = true, sa.PolicyID(), sa.Mode()

@@ -149,7 +149,13 @@ func (e *Engine) seal(b *pktbuf.Buffer, info *ipInfo, p *spd.Policy, espSA, ahSA
 			return err
 		}
 	}
+	// Lifetimes count the bytes that ESP/AH protect: the inner packet in
+	// tunnel mode, the data after the IP header in transport mode, the same
+	// count the receiver makes.
 	inLen := b.Len()
+	if p.Mode != spd.Tunnel {
+		inLen -= info.hlen
+	}
 
 	if tunnel {
 		pkt := b.Bytes()
@@ -221,8 +227,6 @@ func (e *Engine) seal(b *pktbuf.Buffer, info *ipInfo, p *spd.Policy, espSA, ahSA
 		}
 	}
 
-	// Lifetimes count the bytes of the protected inner packet, as IKEv2
-	// and Linux's xfrm do.
 	if espSA != nil {
 		if err := espSA.Account(inLen); err != nil {
 			return err
