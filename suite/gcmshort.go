@@ -71,9 +71,7 @@ func (g *gcmShort) tag(t *[16]byte, nonce []byte, x []byte, aLen int) {
 func (g *gcmShort) zero() { clear(g.hx[:]) }
 
 // gcmShortESP is ENCR_AES_GCM_8 (RFC 4106): AES-GCM ESP with the tag
-// truncated to 8 octets. It encrypts with the GCM keystream (from counter 2,
-// as GCM does) and authenticates with gcmShort.tag, rearranging the ESP
-// header in place for the moment so that pad16(AAD) || C is contiguous.
+// truncated to 8 octets, the leading 8 of the 16 (RFC 4106 §6).
 type gcmShortESP struct {
 	espBase
 	g    *gcmShort
@@ -83,6 +81,7 @@ type gcmShortESP struct {
 
 type gcmShortScratch struct {
 	ctr ctrScratch // ctr.prefix is the nonce
+	aad [12]byte
 	hdr [16]byte
 	tag [16]byte
 }
@@ -124,16 +123,27 @@ func (e *gcmShortESP) tag(s *gcmShortScratch, esp []byte, end int, seqHigh uint3
 	copy(esp[:16], s.hdr[:])
 }
 
+// Seal encrypts with crypto/cipher's AES-GCM directly. It writes the whole
+// 16-octet tag behind the ciphertext, 8 octets more than the ICV field
+// holds, so the payload is encrypted moved 8 octets forward, over the IV
+// (which is in the nonce by then), and moved back.
 func (e *gcmShortESP) Seal(esp []byte, seq uint64, esn bool) {
 	start, end := e.sealBounds(esp)
 	s := e.pool.Get().(*gcmShortScratch)
 	espNonce(&s.ctr.prefix, &e.salt, esp)
-	e.g.ctr.xor(&s.ctr, 2, esp[start:], end-start)
-	e.tag(s, esp, end, uint32(seq>>32), esn)
+	aad := espAAD(&s.aad, esp, uint32(seq>>32), esn)
+	copy(esp[start-8:end-8], esp[start:end])
+	e.g.ctr.gcm.Seal(esp[start-8:start-8], s.ctr.prefix[:], esp[start-8:end-8], aad)
+	copy(s.tag[:8], esp[end-8:end]) // the leading 8 octets of the tag
+	copy(esp[start:end], esp[start-8:end-8])
+	copy(esp[espHeaderLen:start], s.ctr.prefix[4:])
 	copy(esp[end:], s.tag[:8])
 	e.pool.Put(s)
 }
 
+// Open needs the whole tag to check its first 8 octets, and crypto/cipher's
+// Open does not return it: the tag comes from gcmShort.tag, and after it
+// has been checked the payload is decrypted with the GCM keystream.
 func (e *gcmShortESP) Open(esp []byte, seqHigh uint32, esn bool) error {
 	start, end, ok := e.payload(esp)
 	if !ok {
