@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/gopacket/layers"
 
+	"github.com/sabre-ipsec/sabre/header"
 	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
 	"github.com/sabre-ipsec/sabre/suite"
@@ -140,6 +141,16 @@ func TestUDPEncapsulation(t *testing.T) {
 			udp, _ := gp.Layer(layers.LayerTypeUDP).(*layers.UDP)
 			if udp == nil || udp.DstPort != 4500 || udp.SrcPort != 4500 {
 				t.Fatalf("outer UDP %v", udp)
+			}
+			if int(udp.Length) != len(udp.Contents)+len(udp.Payload) {
+				t.Fatalf("UDP length %d for a %d-byte datagram", udp.Length, len(udp.Contents)+len(udp.Payload))
+			}
+			if wire[0]>>4 == 6 {
+				var ip6 header.IPv6 = wire
+				u := wire[header.IPv6Len:]
+				if header.Checksum(u, header.PseudoHeaderChecksum(header.ProtoUDP, ip6.Src(), ip6.Dst(), len(u))) != 0xffff {
+					t.Fatal("IPv6 UDP checksum does not verify")
+				}
 			}
 			if wire[0]>>4 == 4 && udp.Checksum != 0 {
 				t.Fatalf("IPv4 UDP-encapsulated ESP checksum %#x, want 0 (RFC 3948 §2.1)", udp.Checksum)

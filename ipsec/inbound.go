@@ -54,6 +54,9 @@ func (e *Engine) Decapsulate(b *pktbuf.Buffer) (Result, error) {
 		return e.inboundSecured(b, &info, &st)
 	case header.ProtoUDP:
 		if len(pkt) >= info.pOff+header.UDPLen && e.isNATTPort(header.UDP(pkt[info.pOff:]).DstPort()) {
+			if l := header.UDP(pkt[info.pOff:]).Length(); l != len(pkt)-info.pOff {
+				return Drop, e.stats.drop(xe.Errorf(xe.MalformedPacket, "UDP length %d on NAT-T port, but %d bytes follow the IP header", l, len(pkt)-info.pOff))
+			}
 			switch classifyNATT(pkt[info.pOff+header.UDPLen:]) {
 			case natESP:
 				st.natt = true

@@ -38,7 +38,8 @@ func classifyNATT(payload []byte) natKind {
 // pushUDPEncapFor prepends a UDP header to the ESP packet in b for the
 // outer addresses src and dst (tunnel mode, before the outer IP header).
 func pushUDPEncapFor(b *pktbuf.Buffer, src, dst netip.Addr, enc sad.UDPEncap) {
-	writeUDPEncap(b.Prepend(header.UDPLen)[:header.UDPLen:header.UDPLen], src, dst, enc)
+	b.Prepend(header.UDPLen)
+	writeUDPEncap(b.Bytes(), src, dst, enc)
 }
 
 // writeUDPEncap writes the UDP header at the front of u, which runs to the
