@@ -19,7 +19,7 @@ import (
 type DB struct {
 	idx     atomic.Pointer[index]
 	clock   Clock
-	onEvent func(Event)
+	onEvent atomic.Pointer[func(Event)]
 	rand    io.Reader // crypto/rand.Reader; tests replace it
 	// systemClock: LastUsed may be read from the cheaper monotonic clock.
 	systemClock bool
@@ -59,7 +59,17 @@ type Option func(*DB)
 // Deleted event. f is called synchronously by the goroutine that caused the
 // event (a packet's, the scheduler's or a DB caller's), never with a DB lock
 // held, possibly from several goroutines at once; it must not block.
-func WithEventHandler(f func(Event)) Option { return func(db *DB) { db.onEvent = f } }
+func WithEventHandler(f func(Event)) Option { return func(db *DB) { db.SetEventHandler(f) } }
+
+// SetEventHandler replaces the event handler (nil: none). The messaging
+// layer installs its own on the engine's DB this way.
+func (db *DB) SetEventHandler(f func(Event)) {
+	if f == nil {
+		db.onEvent.Store(nil)
+		return
+	}
+	db.onEvent.Store(&f)
+}
 
 // WithClock sets the clock of the lifetime scheduler; the default is
 // SystemClock.
@@ -341,7 +351,7 @@ func (db *DB) deliver(events []Event, deleted []*SA) {
 }
 
 func (db *DB) emit(e Event) {
-	if db.onEvent != nil {
-		db.onEvent(e)
+	if f := db.onEvent.Load(); f != nil {
+		(*f)(e)
 	}
 }
