@@ -2,6 +2,8 @@ package suite
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,6 +12,69 @@ import (
 
 	"github.com/sabre-ipsec/sabre/xe"
 )
+
+// espPacket builds an ESP packet for e: the header with spi and the low
+// half of seq, the IV (iv, or FillIV's if nil), the plaintext (payload and
+// trailer) and room for the ICV. Its capacity equals its length, as
+// pktbuf hands packets out.
+func espPacket(e ESP, spi uint32, seq uint64, iv, pt []byte) []byte {
+	n := espHeaderLen + e.IVLen() + len(pt) + e.ICVLen()
+	esp := make([]byte, n)
+	binary.BigEndian.PutUint32(esp[0:4], spi)
+	binary.BigEndian.PutUint32(esp[4:8], uint32(seq))
+	ivf := esp[espHeaderLen : espHeaderLen+e.IVLen()]
+	if iv != nil {
+		copy(ivf, iv)
+	} else {
+		e.FillIV(ivf, seq)
+	}
+	copy(esp[espHeaderLen+e.IVLen():], pt)
+	return esp[:n:n]
+}
+
+// defaultPadding appends the RFC 4303 §2.4 trailer to payload: padding
+// 1, 2, 3, ... to a multiple of block, the pad length and next header.
+func defaultPadding(payload []byte, block int, next byte) []byte {
+	pad := (block - (len(payload)+2)%block) % block
+	out := append([]byte(nil), payload...)
+	for i := range pad {
+		out = append(out, byte(i+1))
+	}
+	return append(out, byte(pad), next)
+}
+
+func mustESP(t testing.TB, c ESPConfig) ESP {
+	t.Helper()
+	e, err := NewESP(c)
+	if err != nil {
+		t.Fatalf("NewESP(%v, %v): %v", c.Encr, c.Integ, err)
+	}
+	return e
+}
+
+func randBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// sealOpen seals esp, checks it against want (the sealed packet, or nil),
+// opens it again and checks that the plaintext came back.
+func sealOpen(t *testing.T, what string, e ESP, esp []byte, seq uint64, esn bool, want []byte) {
+	t.Helper()
+	start := espHeaderLen + e.IVLen()
+	pt := append([]byte(nil), esp[start:len(esp)-e.ICVLen()]...)
+	e.Seal(esp, seq, esn)
+	if want != nil && !bytes.Equal(esp[:len(want)], want) {
+		t.Errorf("%s: sealed\n%x\nwant\n%x", what, esp[:len(want)], want)
+	}
+	if err := e.Open(esp, uint32(seq>>32), esn); err != nil {
+		t.Fatalf("%s: Open: %v", what, err)
+	}
+	if got := esp[start : len(esp)-e.ICVLen()]; !bytes.Equal(got, pt) {
+		t.Errorf("%s: opened to\n%x\nwant\n%x", what, got, pt)
+	}
+}
 
 // espCase is one ESP configuration of the table tests.
 type espCase struct {
