@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/gopacket/layers"
 
-	"github.com/sabre-ipsec/sabre/classify"
 	"github.com/sabre-ipsec/sabre/header"
 	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/sad"
@@ -169,20 +168,65 @@ func TestCleartextWhereSecureRequired(t *testing.T) {
 	expectDrop(t, hb.e, bytes.Clone(p.Bytes()), xe.InboundExpectedSecurePacket)
 }
 
-func TestNoSAYetIsKeynegInProgress(t *testing.T) {
+// TestAcquireQueue: packets for a SECURE policy without SAs raise one
+// ACQUIRE, wait in a bounded queue, and leave when the SAs are added.
+func TestAcquireQueue(t *testing.T) {
+	c := geometries[0].config(espAlgos[0])
+	ha, hb := newPair(t, c)
+	// A third engine with A's policy but no SAs yet.
 	db := spd.NewDB()
-	id, err := db.AddPolicy(spd.Secure, spd.Tunnel, 0, "10.1.0.0/24", "10.2.0.0/24", "192.0.2.2", spd.FlagProtoESP, 4)
+	p := *ha.e.SPD().Get(ha.policyID)
+	p.ID = 0
+	id, err := db.Add(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var acquired []uint32
-	e := New(db, sad.NewDB(), Config{Acquire: func(p *spd.Policy, _ *classify.Packet) { acquired = append(acquired, p.ID) }})
-	res, err := e.Encapsulate(testPacket{src: "10.1.0.5", dst: "10.2.0.9", sport: 1, dport: 2}.build(t))
-	if res != Drop || !errors.Is(err, xe.KeynegInProgress) {
-		t.Fatalf("got %v, %v", res, err)
+	var acquired []Acquire
+	var sent []*pktbuf.Buffer
+	e := New(db, sad.NewDB(), Config{Output: func(b *pktbuf.Buffer) { sent = append(sent, b) }})
+	e.SetAcquireHandler(func(a Acquire) { acquired = append(acquired, a) })
+	for i := range AcquireQueueLen + 3 {
+		res, err := e.Encapsulate(testPacket{src: "10.1.0.5", dst: "10.2.0.9", sport: uint16(i), dport: 2}.build(t))
+		if i < AcquireQueueLen && (res != Pending || err != nil) {
+			t.Fatalf("packet %d: %v %v, want it queued", i, res, err)
+		}
+		if i >= AcquireQueueLen && (res != Drop || !errors.Is(err, xe.KeynegInProgress)) {
+			t.Fatalf("packet %d past the queue: %v %v", i, res, err)
+		}
 	}
-	if len(acquired) != 1 || acquired[0] != id || e.Stats().Dropped(xe.KeynegInProgress) != 1 {
-		t.Fatalf("acquire calls %v, drops %v", acquired, e.Stats().Snapshot().Drops)
+	if len(acquired) != 1 || acquired[0].Policy.ID != id || acquired[0].Key.SrcPort != 0 {
+		t.Fatalf("acquires %+v", acquired)
+	}
+	if e.Stats().Dropped(xe.KeynegInProgress) != 3 {
+		t.Fatalf("drops %v", e.Stats().Snapshot().Drops)
+	}
+	// The key manager delivers the SAs (A's keys): the queue drains.
+	m := ManualSA{Encr: c.a.encr, EncrKeyOut: key(c.a.encrLen, 0x10), EncrKeyIn: key(c.a.encrLen, 0x20),
+		ESPSPIOut: 0x1000, ESPSPIIn: 0x2000, Local: mustAddr(c.local)}
+	if err := e.AddManualSA(id, m); err != nil {
+		t.Fatal(err)
+	}
+	if len(sent) != AcquireQueueLen {
+		t.Fatalf("%d queued packets sent, want %d", len(sent), AcquireQueueLen)
+	}
+	for i, b := range sent {
+		if res, err := hb.e.Decapsulate(b); res != SecureTunnel {
+			t.Fatalf("queued packet %d at the peer: %v %v", i, res, err)
+		}
+	}
+	// A failed negotiation drops the queue; the next packet acquires anew.
+	e2 := New(db, sad.NewDB(), Config{})
+	e2.SetAcquireHandler(func(a Acquire) { acquired = append(acquired, a) })
+	e2.Encapsulate(testPacket{src: "10.1.0.5", dst: "10.2.0.9", sport: 1, dport: 2}.build(t))
+	if err := e2.AcquireFailed(id); err != nil {
+		t.Fatal(err)
+	}
+	if e2.Stats().Dropped(xe.KeynegInProgress) != 1 {
+		t.Fatalf("ACQUIRE_FAIL did not drop the queued packet: %v", e2.Stats().Snapshot().Drops)
+	}
+	e2.Encapsulate(testPacket{src: "10.1.0.5", dst: "10.2.0.9", sport: 1, dport: 2}.build(t))
+	if len(acquired) != 3 {
+		t.Fatalf("%d acquires, want a new one after the failure", len(acquired))
 	}
 }
 

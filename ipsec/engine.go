@@ -29,8 +29,9 @@ type Config struct {
 	// Output sends a packet Sabre generated itself (dummy packets). It
 	// gets an outer packet ready for the wire and owns the buffer.
 	Output func(b *pktbuf.Buffer)
-	// Acquire is called when an outbound packet needs an SA that does not
-	// exist yet (the messaging layer turns it into an ACQUIRE).
+	// Acquire, when set, is called when an outbound packet needs SAs that
+	// do not exist yet, once per negotiation (see also SetAcquireHandler,
+	// which the messaging layer uses).
 	Acquire func(p *spd.Policy, key *classify.Packet)
 	// Reassembly configures outer-fragment reassembly.
 	Reassembly reassembly.Config
@@ -53,6 +54,7 @@ type Engine struct {
 	nnatt         int
 
 	dummy dummyTimers
+	acq   acquires
 }
 
 // New returns an Engine over the given databases.

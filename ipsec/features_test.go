@@ -241,20 +241,32 @@ func TestOuterFragmentsReassembled(t *testing.T) {
 	}
 }
 
+// TestHardLifetimeStopsSA: the packet past a hard limit is refused, the SA
+// is deleted, and traffic then waits for a new SA (ACQUIRE).
 func TestHardLifetimeStopsSA(t *testing.T) {
 	c := geometries[0].config(espAlgos[0])
 	c.hard = sad.Lifetime{Packets: 3}
 	c.soft = sad.Lifetime{Packets: 2}
 	ha, _ := newPair(t, c)
-	var last error
-	for i := range 5 {
+	var results []Result
+	var errs []error
+	for range 5 {
 		b := testPacket{src: "10.1.0.5", dst: "10.2.0.9", sport: 1, dport: 2, payloadLen: 10, proto: layers.IPProtocolUDP}.build(t)
-		_, last = ha.e.Encapsulate(b)
-		if i < 3 && last != nil {
-			t.Fatalf("packet %d: %v", i, last)
+		res, err := ha.e.Encapsulate(b)
+		results, errs = append(results, res), append(errs, err)
+	}
+	for i := range 3 {
+		if results[i] != SecureTunnel {
+			t.Fatalf("packet %d: %v %v", i, results[i], errs[i])
 		}
 	}
-	if !errors.Is(last, xe.SAExpired) && !errors.Is(last, xe.KeynegInProgress) {
-		t.Fatalf("after the hard limit: %v", last)
+	if results[3] != Drop || !errors.Is(errs[3], xe.SAExpired) {
+		t.Fatalf("packet past the hard limit: %v %v", results[3], errs[3])
+	}
+	if results[4] != Pending || ha.e.Stats().AcquireRequested.Load() != 1 {
+		t.Fatalf("after expiry: %v %v, %d acquires", results[4], errs[4], ha.e.Stats().AcquireRequested.Load())
+	}
+	if sess := ha.e.SAD().Session(ha.policyID); sess.OutboundESP() != nil {
+		t.Fatal("hard-expired SA still in the SAD")
 	}
 }

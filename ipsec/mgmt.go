@@ -132,6 +132,7 @@ func (e *Engine) AddSA(sa *sad.SA) error {
 }
 
 func (e *Engine) sessionChanged(p *spd.Policy) {
+	e.flushAcquired(p)
 	if p.Flags&spd.FlagTxDummyPkt != 0 && p.Mode == spd.Tunnel && p.Flags&spd.FlagProtoESP != 0 {
 		e.dummy.start(p.ID)
 	}

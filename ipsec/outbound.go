@@ -50,7 +50,9 @@ func policyResult(p *spd.Policy, def Result) Result {
 // originates (after building the IP header) and for packets it forwards
 // (after decrementing the TTL). On SecureTunnel/SecureTransport b holds the
 // protected packet, ready to be fragmented if needed and sent; on Bypass it
-// is unchanged; on Drop the stack drops it and err names why.
+// is unchanged; on Drop the stack drops it and err names why. Pending means
+// the policy's SAs are being negotiated: the engine kept a copy of the
+// packet and sends it through Config.Output once they arrive.
 func (e *Engine) Encapsulate(b *pktbuf.Buffer) (Result, error) {
 	pkt := b.Bytes()
 	var info ipInfo
@@ -74,9 +76,8 @@ func (e *Engine) Encapsulate(b *pktbuf.Buffer) (Result, error) {
 		sess := e.sad.Session(p.ID)
 		espSA, ahSA := outboundSAs(sess)
 		if espSA == nil && ahSA == nil || p.Flags&spd.FlagProtoESP != 0 && espSA == nil || p.Flags&spd.FlagProtoAH != 0 && ahSA == nil {
-			k := key // only this rare path lets a copy escape to the callback
-			e.acquire(p, &k)
-			return Drop, e.stats.drop(xe.Errorf(xe.KeynegInProgress, "no SA yet for policy %d", p.ID))
+			k := key // only this rare path lets a copy escape
+			return e.acquireSA(b, p, &k)
 		}
 		if err := e.protect(b, &info, p, espSA, ahSA, false); err != nil {
 			return Drop, e.stats.drop(err)
@@ -92,13 +93,6 @@ func outboundSAs(s *sad.Session) (esp, ah *sad.SA) {
 		return nil, nil
 	}
 	return s.OutboundESP(), s.OutboundAH()
-}
-
-func (e *Engine) acquire(p *spd.Policy, key *classify.Packet) {
-	e.stats.AcquireRequested.Add(1)
-	if e.cfg.Acquire != nil {
-		e.cfg.Acquire(p, key)
-	}
 }
 
 // protect applies ESP and/or AH to the packet per policy p. With both,

@@ -24,9 +24,11 @@ const (
 	// SecureTransport: the packet was secured in transport mode. After
 	// Decapsulate the buffer holds the packet without its ESP/AH headers.
 	SecureTransport
-	// Pending: Decapsulate kept an outer fragment for reassembly; the
-	// stack does nothing more with this packet. The datagram comes out of
-	// the Decapsulate call that receives its last fragment.
+	// Pending: the engine kept the packet; the stack does nothing more
+	// with it. Decapsulate keeps outer fragments for reassembly (the
+	// datagram comes out of the call that receives its last fragment);
+	// Encapsulate keeps a copy of a packet whose SAs are being negotiated
+	// and sends it through Config.Output when they arrive.
 	Pending
 	// Consumed: the packet was for Sabre itself (a NAT-T keepalive) and is
 	// finished.

@@ -22,7 +22,8 @@ type Stats struct {
 	NATKeepalives    atomic.Uint64 // RFC 3948 keepalives received
 	Fragments        atomic.Uint64 // outer fragments handed to the reassembler
 	Reassembled      atomic.Uint64
-	AcquireRequested atomic.Uint64
+	AcquireRequested atomic.Uint64 // ACQUIREs raised
+	AcquireQueued    atomic.Uint64 // packets held while SAs were negotiated
 	Drops            [xe.NumCodes]atomic.Uint64
 }
 
@@ -32,7 +33,7 @@ type StatsSnapshot struct {
 	OutBypass, InBypass                      uint64
 	DummyTx, DummyRx, TFCPadded, TFCBytes    uint64
 	NATKeepalives, Fragments, Reassembled    uint64
-	AcquireRequested                         uint64
+	AcquireRequested, AcquireQueued          uint64
 	// Drops maps each XE_* name with a non-zero count to the count.
 	Drops map[string]uint64
 }
@@ -47,7 +48,8 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		TFCPadded: s.TFCPadded.Load(), TFCBytes: s.TFCBytes.Load(),
 		NATKeepalives: s.NATKeepalives.Load(), Fragments: s.Fragments.Load(),
 		Reassembled: s.Reassembled.Load(), AcquireRequested: s.AcquireRequested.Load(),
-		Drops: map[string]uint64{},
+		AcquireQueued: s.AcquireQueued.Load(),
+		Drops:         map[string]uint64{},
 	}
 	for c := range s.Drops {
 		if n := s.Drops[c].Load(); n != 0 {
