@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
 
 	"github.com/sabre-ipsec/sabre/spd"
 	"github.com/sabre-ipsec/sabre/suite"
@@ -501,31 +503,26 @@ func numIs(s string, n int) bool {
 	return err == nil && v == int64(n)
 }
 
-// writePcap writes pkts as a classic pcap file of raw IP packets
-// (LINKTYPE_RAW). gopacket's pcapgo needs golang.org/x/net, which this
-// module does not require, and the format is 40 lines of code.
+// writePcap writes pkts as a pcap file of raw IP packets.
 func writePcap(t *testing.T, path string, pkts [][]byte) {
 	t.Helper()
-	var b bytes.Buffer
-	var hdr [24]byte
-	binary.LittleEndian.PutUint32(hdr[0:], 0xa1b2c3d4) // magic, microsecond timestamps
-	binary.LittleEndian.PutUint16(hdr[4:], 2)          // version 2.4
-	binary.LittleEndian.PutUint16(hdr[6:], 4)
-	binary.LittleEndian.PutUint32(hdr[16:], 65535) // snaplen
-	binary.LittleEndian.PutUint32(hdr[20:], 101)   // LINKTYPE_RAW
-	b.Write(hdr[:])
+	fh, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	w := pcapgo.NewWriter(fh)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeRaw); err != nil {
+		t.Fatal(err)
+	}
 	ts := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i, p := range pkts {
-		var rec [16]byte
-		at := ts.Add(time.Duration(i) * time.Millisecond)
-		binary.LittleEndian.PutUint32(rec[0:], uint32(at.Unix()))
-		binary.LittleEndian.PutUint32(rec[4:], uint32(at.Nanosecond()/1000))
-		binary.LittleEndian.PutUint32(rec[8:], uint32(len(p)))
-		binary.LittleEndian.PutUint32(rec[12:], uint32(len(p)))
-		b.Write(rec[:])
-		b.Write(p)
+		ci := gopacket.CaptureInfo{Timestamp: ts.Add(time.Duration(i) * time.Millisecond), CaptureLength: len(p), Length: len(p)}
+		if err := w.WritePacket(ci, p); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+	if err := fh.Close(); err != nil {
 		t.Fatal(err)
 	}
 }
