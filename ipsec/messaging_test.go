@@ -1,0 +1,147 @@
+package ipsec
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"net/netip"
+
+	"github.com/sabre-ipsec/sabre/classify"
+	"github.com/sabre-ipsec/sabre/sad"
+	"github.com/sabre-ipsec/sabre/spd"
+	"github.com/sabre-ipsec/sabre/xe"
+)
+
+// eventLog collects events delivered to a registered application.
+type eventLog struct {
+	mu  sync.Mutex
+	evs []Event
+}
+
+func (l *eventLog) add(e Event) { l.mu.Lock(); l.evs = append(l.evs, e); l.mu.Unlock() }
+
+// wait returns the events once n have arrived (or fails after a while).
+func (l *eventLog) wait(t *testing.T, n int) []Event {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l.mu.Lock()
+		evs := append([]Event(nil), l.evs...)
+		l.mu.Unlock()
+		if len(evs) >= n || time.Now().After(deadline) {
+			if len(evs) < n {
+				t.Fatalf("%d events, want %d: %+v", len(evs), n, evs)
+			}
+			return evs
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func ofType(evs []Event, t MsgType) []Event {
+	var out []Event
+	for _, e := range evs {
+		if e.Type == t {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// TestMessagingLifetimes: a soft byte limit raises SA_EXPIRED once, a hard
+// one deletes the SA and raises SA_DELETED, observed by a registered app.
+func TestMessagingLifetimes(t *testing.T) {
+	c := geometries[0].config(espAlgos[0])
+	c.soft = sad.Lifetime{Bytes: 1000}
+	c.hard = sad.Lifetime{Bytes: 3000}
+	ha, _ := newPair(t, c)
+	m := NewMessaging(ha.e)
+	var log eventLog
+	if _, err := m.Register("ike", log.add); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		ha.e.Encapsulate(testPacket{src: "10.1.0.5", dst: "10.2.0.9", sport: 1, dport: 2, payloadLen: 472}.build(t)) // 500-byte inner packets
+	}
+	evs := log.wait(t, 3)
+	soft, del := ofType(evs, MsgSAExpired), ofType(evs, MsgSADeleted)
+	if len(soft) != 1 || soft[0].SPI != 0x1000 || soft[0].PolicyID != ha.policyID || soft[0].Hard {
+		t.Fatalf("SA_EXPIRED events %+v", soft)
+	}
+	if len(del) != 1 || !del[0].Hard || del[0].SPI != 0x1000 {
+		t.Fatalf("SA_DELETED events %+v", del)
+	}
+	// The next packet raises an ACQUIRE for a new SA.
+	if acq := ofType(evs, MsgAcquire); len(acq) != 1 || acq[0].PolicyID != ha.policyID {
+		t.Fatalf("ACQUIRE events %+v", acq)
+	}
+}
+
+// TestMessagingRequests drives a key manager's sequence: ACQUIRE, GET_SPI,
+// ADD_SA; then DELETE_SPIs, INITIAL_CONTACT and the admin requests.
+func TestMessagingRequests(t *testing.T) {
+	e := New(spd.NewDB(), sad.NewDB(), Config{})
+	m := NewMessaging(e)
+	var log eventLog
+	m.Register("ike", log.add)
+	id, err := m.AddPolicy(spd.Policy{Action: spd.Secure, Mode: spd.Tunnel, Src: classify.MustParseSelector("10.1.0.0/24"),
+		Dst: classify.MustParseSelector("10.2.0.0/24"), TunnelLocal: mustAddr("192.0.2.1"), TunnelRemote: mustAddr("192.0.2.2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := e.Encapsulate(testPacket{src: "10.1.0.5", dst: "10.2.0.9", sport: 1, dport: 2}.build(t)); res != Pending {
+		t.Fatalf("first packet: %v", res)
+	}
+	evs := log.wait(t, 2)
+	if evs[0].Type != MsgPolicyAdded || evs[1].Type != MsgAcquire || evs[1].Key.Dst != mustAddr("10.2.0.9") {
+		t.Fatalf("events %+v", evs)
+	}
+	spi, err := m.GetSPI(id, sad.ESP, netip.Addr{})
+	if err != nil || spi < 256 {
+		t.Fatalf("GET_SPI %#x %v", spi, err)
+	}
+	if err := m.AddSA(id, ManualSA{Encr: espAlgos[0].encr, EncrKeyIn: key(20, 1), EncrKeyOut: key(20, 2), ESPSPIIn: spi, ESPSPIOut: 0x5555}); err != nil {
+		t.Fatal(err)
+	}
+	sas, err := m.GetSA(id)
+	if err != nil || len(sas) != 2 {
+		t.Fatalf("GET_SA: %d SAs, %v", len(sas), err)
+	}
+	if p, err := m.GetPolicies(0); err != nil || p.ID != id {
+		t.Fatalf("GET_POLICIES: %v %v", p, err)
+	}
+	if _, err := m.GetPolicies(id); !errors.Is(err, xe.PolicyNotFound) {
+		t.Fatalf("GET_POLICIES past the end: %v", err)
+	}
+	if p, err := m.LookupPolicy(spd.Inbound, classify.Packet{Src: mustAddr("10.2.0.1"), Dst: mustAddr("10.1.0.1")}); err != nil || p.ID != id {
+		t.Fatalf("LOOKUP_POLICY: %v %v", p, err)
+	}
+	clone, err := m.ClonePolicy(id, classify.MustParseSelector("10.1.0.5"), classify.MustParseSelector("10.2.0.9"))
+	if err != nil || m.e.spd.Get(clone).Priority != 3 {
+		t.Fatalf("CLONE_POLICY: %v", err)
+	}
+	if _, err := m.ClonePolicy(id, classify.MustParseSelector("10.9.0.5"), classify.MustParseSelector("10.2.0.9")); !errors.Is(err, xe.BadAddrRange) {
+		t.Fatalf("clone outside the original: %v", err)
+	}
+	if n := m.DeleteSPIs(mustAddr("192.0.2.1"), sad.ESP, spi); n != 1 {
+		t.Fatalf("DELETE_SPIs deleted %d", n)
+	}
+	if n := m.InitialContact(mustAddr("192.0.2.2")); n != 1 {
+		t.Fatalf("INITIAL_CONTACT deleted %d", n)
+	}
+	if err := m.DelPolicy(id); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.FlushSPD(); n != 1 {
+		t.Fatalf("FLUSH_SPD removed %d", n)
+	}
+	evs = log.wait(t, 7)
+	if len(ofType(evs, MsgSADeleted)) != 2 || len(ofType(evs, MsgPolicyDeleted)) != 2 {
+		t.Fatalf("events %+v", evs)
+	}
+	if err := m.AcquireFail(id); !errors.Is(err, xe.PolicyNotFound) {
+		t.Fatalf("ACQUIRE_FAIL without negotiation: %v", err)
+	}
+}
