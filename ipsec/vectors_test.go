@@ -411,8 +411,8 @@ func (v *espVector) openWithFraming(t *testing.T) ([]byte, uint8) {
 	return esp[p.start:p.end], p.next
 }
 
-// checkSealed compares a sealed ESP packet with the vector's, up to the
-// ICV where the vector has none.
+// checkSealed compares a sealed ESP packet with the vector's, octet for
+// octet (for RFC 3602, followed by the ICV crypto/hmac computes).
 func (v *espVector) checkSealed(t *testing.T, got []byte) {
 	t.Helper()
 	want := v.wireESP()
