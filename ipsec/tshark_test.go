@@ -71,16 +71,6 @@ type tsharkSent struct {
 	src, dst string
 }
 
-// engineBug skips a test that fails because of a known engine bug, so that
-// the suite stays green until it is fixed. SABRE_KNOWN_BUGS=1 runs it
-// anyway, to see the failure.
-func engineBug(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("SABRE_KNOWN_BUGS") == "" {
-		t.Skip("engine bug: " + what)
-	}
-}
-
 // tsharkPath finds tshark or skips the test; in CI (where `make test`
 // installs it) a missing tshark fails instead.
 func tsharkPath(t *testing.T) string {
@@ -122,7 +112,6 @@ func TestTsharkDecryptsEngineESP(t *testing.T) {
 // with UDP encapsulation (RFC 3948), where tshark finds a UDP header whose
 // Length field says 8 and so no ESP packet behind it.
 func TestTsharkTunnelUDPEncap(t *testing.T) {
-	engineBug(t, "tunnel-mode UDP encapsulation writes UDP Length 8 (and, over IPv6, a checksum of the 8-octet header alone); see TestTunnelUDPEncapHeader")
 	tshark := tsharkPath(t)
 	for _, ta := range tsharkAlgos {
 		t.Run(ta.name, func(t *testing.T) {
@@ -149,7 +138,6 @@ func TestTunnelUDPEncapHeader(t *testing.T) {
 	for _, g := range geometries {
 		t.Run(g.name, func(t *testing.T) {
 			if g.mode == spd.Tunnel {
-				engineBug(t, "tunnel-mode UDP-encapsulated ESP has UDP Length 8 and, over IPv6, a checksum of the UDP header alone (ipsec/natt.go pushUDPEncapFor passes writeUDPEncap an 8-octet slice)")
 			}
 			c := g.config(espAlgos[0])
 			c.encap = true
