@@ -1,0 +1,298 @@
+// Package ike is Sabre's IKEv2 key manager (RFC 7296): the configuration of
+// remote peers, the IKE SA manager, the exchanges as tasks, and the glue
+// that negotiates Child SAs for the policies the data plane ACQUIREs.
+package ike
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sabre-ipsec/sabre/suite"
+)
+
+// AuthMethod is how a peer authenticates (`ike remote -m`).
+type AuthMethod uint8
+
+const (
+	// AuthPSK is a pre-shared key (RFC 7296 §2.15).
+	AuthPSK AuthMethod = iota + 1
+	// AuthRSASig is an RSA signature with certificates; not in this build.
+	AuthRSASig
+)
+
+func (m AuthMethod) String() string {
+	switch m {
+	case AuthPSK:
+		return "PresharedKey"
+	case AuthRSASig:
+		return "RSASIG"
+	}
+	return fmt.Sprintf("AuthMethod(%d)", uint8(m))
+}
+
+// PRFID is an IKEv2 Transform Type 2 (pseudorandom function) ID.
+type PRFID uint16
+
+// PRF transform IDs (IANA "IKEv2 Transform Type 2").
+const (
+	PRFHMACMD5      PRFID = 1
+	PRFHMACSHA1     PRFID = 2
+	PRFAES128XCBC   PRFID = 4
+	PRFHMACSHA2_256 PRFID = 5
+	PRFHMACSHA2_384 PRFID = 6
+	PRFHMACSHA2_512 PRFID = 7
+	PRFAES128CMAC   PRFID = 8
+)
+
+// GroupID is an IKEv2 Transform Type 4 (Diffie-Hellman / key exchange) ID.
+type GroupID uint16
+
+// Key exchange groups (IANA "IKEv2 Transform Type 4").
+const (
+	GroupMODP768   GroupID = 1
+	GroupMODP1024  GroupID = 2
+	GroupMODP1536  GroupID = 5
+	GroupMODP2048  GroupID = 14
+	GroupMODP3072  GroupID = 15
+	GroupMODP4096  GroupID = 16
+	GroupMODP6144  GroupID = 17
+	GroupMODP8192  GroupID = 18
+	GroupECP256    GroupID = 19
+	GroupECP384    GroupID = 20
+	GroupECP521    GroupID = 21
+	GroupCurve2519 GroupID = 31
+)
+
+// Operator names of PRFs and groups: the reference's (HMAC-SHA-2-256,
+// MODP2048) and strongSwan's (prfsha256, ecp256, x25519), compared without
+// case, '-' and '_'.
+var (
+	prfNames = map[string]PRFID{
+		"hmacmd5": PRFHMACMD5, "md5": PRFHMACMD5, "prfmd5": PRFHMACMD5,
+		"hmacsha1": PRFHMACSHA1, "sha1": PRFHMACSHA1, "sha": PRFHMACSHA1, "prfsha1": PRFHMACSHA1,
+		"hmacsha2256": PRFHMACSHA2_256, "hmacsha256": PRFHMACSHA2_256, "sha256": PRFHMACSHA2_256, "prfsha256": PRFHMACSHA2_256,
+		"hmacsha2384": PRFHMACSHA2_384, "hmacsha384": PRFHMACSHA2_384, "sha384": PRFHMACSHA2_384, "prfsha384": PRFHMACSHA2_384,
+		"hmacsha2512": PRFHMACSHA2_512, "hmacsha512": PRFHMACSHA2_512, "sha512": PRFHMACSHA2_512, "prfsha512": PRFHMACSHA2_512,
+		"aesxcbc": PRFAES128XCBC, "aes128xcbc": PRFAES128XCBC, "prfaesxcbc": PRFAES128XCBC,
+		"aescmac": PRFAES128CMAC, "aes128cmac": PRFAES128CMAC, "prfaescmac": PRFAES128CMAC,
+	}
+	groupNames = map[string]GroupID{
+		"modp768": GroupMODP768, "modp1024": GroupMODP1024, "modp1536": GroupMODP1536,
+		"modp2048": GroupMODP2048, "modp3072": GroupMODP3072, "modp4096": GroupMODP4096,
+		"modp6144": GroupMODP6144, "modp8192": GroupMODP8192,
+		"ecp256": GroupECP256, "ecp384": GroupECP384, "ecp521": GroupECP521,
+		"curve25519": GroupCurve2519, "x25519": GroupCurve2519,
+	}
+)
+
+func normName(s string) string {
+	return strings.NewReplacer("-", "", "_", "").Replace(strings.ToLower(s))
+}
+
+// PRFByName returns the PRF an operator names.
+func PRFByName(name string) (PRFID, error) {
+	if id, ok := prfNames[normName(name)]; ok {
+		return id, nil
+	}
+	return 0, fmt.Errorf("unknown PRF %q", name)
+}
+
+// GroupByName returns the key exchange group an operator names.
+func GroupByName(name string) (GroupID, error) {
+	if id, ok := groupNames[normName(name)]; ok {
+		return id, nil
+	}
+	return 0, fmt.Errorf("unknown DH group %q", name)
+}
+
+// IDType is an IKEv2 Identification payload type (RFC 7296 §3.5).
+type IDType uint8
+
+// Identification types.
+const (
+	IDIPv4Addr   IDType = 1
+	IDFQDN       IDType = 2
+	IDRFC822Addr IDType = 3
+	IDIPv6Addr   IDType = 5
+	IDDERASN1DN  IDType = 9
+	IDKeyID      IDType = 11
+)
+
+// Identity is an IKE identity such as "ipv4:10.0.0.77" or "fqdn:vpn.example".
+type Identity struct {
+	Type IDType
+	Data []byte
+}
+
+// ParseIdentity parses the reference's `-f`/`-g` syntax: ipv4:ADDR,
+// ipv6:ADDR, fqdn:NAME, email:ADDR (or rfc822:ADDR), keyid:HEX or
+// keyid:TEXT.
+func ParseIdentity(s string) (Identity, error) {
+	kind, val, ok := strings.Cut(s, ":")
+	if !ok || val == "" {
+		return Identity{}, fmt.Errorf("identity %q: want TYPE:VALUE (ipv4:, ipv6:, fqdn:, email:, keyid:)", s)
+	}
+	switch strings.ToLower(kind) {
+	case "ipv4", "ipv6":
+		a, err := netip.ParseAddr(val)
+		if err != nil {
+			return Identity{}, fmt.Errorf("identity %q: %v", s, err)
+		}
+		if a.Is4() != (strings.ToLower(kind) == "ipv4") {
+			return Identity{}, fmt.Errorf("identity %q: address family does not match %s", s, kind)
+		}
+		if a.Is4() {
+			return Identity{Type: IDIPv4Addr, Data: a.AsSlice()}, nil
+		}
+		return Identity{Type: IDIPv6Addr, Data: a.AsSlice()}, nil
+	case "fqdn":
+		return Identity{Type: IDFQDN, Data: []byte(val)}, nil
+	case "email", "rfc822", "user":
+		return Identity{Type: IDRFC822Addr, Data: []byte(val)}, nil
+	case "keyid":
+		if b, err := parseHex(val); err == nil {
+			return Identity{Type: IDKeyID, Data: b}, nil
+		}
+		return Identity{Type: IDKeyID, Data: []byte(val)}, nil
+	}
+	return Identity{}, fmt.Errorf("identity %q: unknown type %q (ipv4, ipv6, fqdn, email, keyid)", s, kind)
+}
+
+func (id Identity) String() string {
+	switch id.Type {
+	case IDIPv4Addr, IDIPv6Addr:
+		a, _ := netip.AddrFromSlice(id.Data)
+		if id.Type == IDIPv4Addr {
+			return "ipv4:" + a.String()
+		}
+		return "ipv6:" + a.String()
+	case IDFQDN:
+		return "fqdn:" + string(id.Data)
+	case IDRFC822Addr:
+		return "email:" + string(id.Data)
+	case IDKeyID:
+		return fmt.Sprintf("keyid:%x", id.Data)
+	}
+	return fmt.Sprintf("id%d:%x", id.Type, id.Data)
+}
+
+// Equal reports whether two identities are the same.
+func (id Identity) Equal(o Identity) bool {
+	return id.Type == o.Type && string(id.Data) == string(o.Data)
+}
+
+func parseHex(s string) ([]byte, error) {
+	s = strings.TrimPrefix(strings.ReplaceAll(s, ":", ""), "0x")
+	if len(s) == 0 || len(s)%2 != 0 {
+		return nil, fmt.Errorf("odd hex")
+	}
+	b := make([]byte, len(s)/2)
+	for i := range b {
+		v, err := strconv.ParseUint(s[2*i:2*i+2], 16, 8)
+		if err != nil {
+			return nil, err
+		}
+		b[i] = byte(v)
+	}
+	return b, nil
+}
+
+// EncrAlg is an encryption transform with its key length in bits (0 for
+// fixed-length ciphers).
+type EncrAlg struct {
+	ID      suite.EncrID
+	KeyBits int
+}
+
+// String returns the operator's name, which EncrByName reads back.
+func (e EncrAlg) String() string {
+	switch e.ID {
+	case suite.Encr3DES:
+		return "3DES-CBC"
+	case suite.EncrChaCha20Poly1305:
+		return "CHACHA20-POLY1305"
+	case suite.EncrAESCBC:
+		return fmt.Sprintf("AES%d-CBC", e.KeyBits)
+	case suite.EncrAESCTR:
+		return fmt.Sprintf("AES%d-CTR", e.KeyBits)
+	case suite.EncrAESGCM8:
+		return fmt.Sprintf("AES%d-GCM8", e.KeyBits)
+	case suite.EncrAESGCM12:
+		return fmt.Sprintf("AES%d-GCM12", e.KeyBits)
+	case suite.EncrAESGCM16:
+		return fmt.Sprintf("AES%d-GCM16", e.KeyBits)
+	}
+	return e.ID.String()
+}
+
+// Remote is one `ike remote` entry: how to reach and authenticate a peer,
+// and the algorithms of the IKE SA with it, in order of preference.
+type Remote struct {
+	Name     string
+	Version  int             // -z: 2 (IKEv1 is not in this build)
+	Initiate bool            // -w
+	Accept   bool            // -u
+	Encr     []EncrAlg       // -e
+	Integ    []suite.IntegID // -a (empty for AEAD-only proposals)
+	PRF      []PRFID         // -p
+	Groups   []GroupID       // -d
+	Method   AuthMethod      // -m
+	PSKFile  string          // -h
+	psk      []byte
+	RemoteID Identity   // -f: expected from the peer
+	LocalID  Identity   // -g: sent to the peer
+	Address  netip.Addr // -r
+	Port     uint16     // IKE port of the peer (500 unless given as -r ADDR:PORT)
+	// Retransmit is the first retransmission interval (-i); later ones
+	// double (RFC 7296 §2.1).
+	Retransmit time.Duration
+	Lifetime   time.Duration // -l: IKE SA lifetime
+}
+
+// PSK returns the pre-shared key read from PSKFile. It is never printed.
+func (r *Remote) PSK() []byte { return r.psk }
+
+// Defaults of `ike remote`.
+const (
+	DefaultRetransmit  = 500 * time.Millisecond
+	DefaultIKELifetime = 4 * time.Hour
+)
+
+// LoadPSK reads the pre-shared key of r from its file, which must be
+// readable by its owner only: a key others can read is not secret. Trailing
+// newlines are not part of the key; a key of the form 0x<hex> is decoded.
+func (r *Remote) LoadPSK() error {
+	if r.Method != AuthPSK {
+		return nil
+	}
+	if r.PSKFile == "" {
+		return fmt.Errorf("remote %q: PresharedKey needs -h <file>", r.Name)
+	}
+	fi, err := os.Stat(r.PSKFile)
+	if err != nil {
+		return fmt.Errorf("remote %q: PSK file: %v", r.Name, err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("remote %q: PSK file %s has mode %v; it must be readable by its owner only (chmod 600)", r.Name, r.PSKFile, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(r.PSKFile)
+	if err != nil {
+		return fmt.Errorf("remote %q: PSK file: %v", r.Name, err)
+	}
+	k := strings.TrimRight(string(b), "\r\n")
+	if strings.HasPrefix(k, "0x") {
+		if h, err := parseHex(k); err == nil {
+			r.psk = h
+			return nil
+		}
+	}
+	if k == "" {
+		return fmt.Errorf("remote %q: PSK file %s is empty", r.Name, r.PSKFile)
+	}
+	r.psk = []byte(k)
+	return nil
+}

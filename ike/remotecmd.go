@@ -1,0 +1,254 @@
+package ike
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sabre-ipsec/sabre/suite"
+)
+
+// ParseRemote parses the options of `ike remote` (the reference's §4.8):
+//
+//	-n name -z 2 -w -u -a <integ list> -e <encr list> -p <prf list>
+//	-d <group list> -m PresharedKey|PSK -h <psk file> -f <peer id>
+//	-g <local id> -r <peer address>[,port] -i <retransmit> -l <lifetime>
+//
+// Lists are comma-separated. Besides the reference's names (3DES-CBC,
+// AES128-CBC, HMAC-SHA-2-256, MODP2048) modern ones work: AES128-GCM16,
+// AES256-GCM16, CHACHA20-POLY1305, PRFSHA384, ECP256, ECP384, ECP521,
+// CURVE25519. An AEAD cipher needs no -a. -i and -l take seconds or a Go
+// duration ("500ms", "8h"). The PSK file is not read here (see LoadPSK).
+func ParseRemote(args []string) (Remote, error) {
+	r := Remote{Version: 2, Retransmit: DefaultRetransmit, Lifetime: DefaultIKELifetime, Port: 500}
+	need := func(i int, opt string) (string, error) {
+		if i+1 >= len(args) || strings.HasPrefix(args[i+1], "-") && len(args[i+1]) == 2 {
+			return "", fmt.Errorf("ike remote: %s needs a value", opt)
+		}
+		return args[i+1], nil
+	}
+	for i := 0; i < len(args); i++ {
+		opt := args[i]
+		switch opt {
+		case "-w":
+			r.Initiate = true
+			continue
+		case "-u":
+			r.Accept = true
+			continue
+		}
+		val, err := need(i, opt)
+		if err != nil {
+			return r, err
+		}
+		i++
+		switch opt {
+		case "-n":
+			r.Name = val
+		case "-z":
+			v, err := strconv.Atoi(val)
+			if err != nil || v != 2 {
+				return r, fmt.Errorf("ike remote: -z %q: only IKE version 2 is supported", val)
+			}
+			r.Version = v
+		case "-e":
+			for _, n := range strings.Split(val, ",") {
+				id, bits, err := suite.EncrByName(n)
+				if err != nil {
+					return r, fmt.Errorf("ike remote: -e: %v", err)
+				}
+				if id == suite.EncrNull || id == suite.EncrNullAuthAESGMAC {
+					return r, fmt.Errorf("ike remote: -e %q: the IKE SA must be encrypted", n)
+				}
+				r.Encr = append(r.Encr, EncrAlg{ID: id, KeyBits: bits})
+			}
+		case "-a":
+			for _, n := range strings.Split(val, ",") {
+				id, err := suite.IntegByName(n)
+				if err != nil {
+					return r, fmt.Errorf("ike remote: -a: %v", err)
+				}
+				r.Integ = append(r.Integ, id)
+			}
+		case "-p":
+			for _, n := range strings.Split(val, ",") {
+				id, err := PRFByName(n)
+				if err != nil {
+					return r, fmt.Errorf("ike remote: -p: %v", err)
+				}
+				r.PRF = append(r.PRF, id)
+			}
+		case "-d":
+			for _, n := range strings.Split(val, ",") {
+				id, err := GroupByName(n)
+				if err != nil {
+					return r, fmt.Errorf("ike remote: -d: %v", err)
+				}
+				r.Groups = append(r.Groups, id)
+			}
+		case "-m":
+			switch normName(val) {
+			case "presharedkey", "psk":
+				r.Method = AuthPSK
+			case "rsasig":
+				return r, fmt.Errorf("ike remote: -m %s: certificate authentication is not in this build; use PresharedKey", val)
+			default:
+				return r, fmt.Errorf("ike remote: -m %q: want PresharedKey", val)
+			}
+		case "-h":
+			r.PSKFile = val
+		case "-f":
+			if r.RemoteID, err = ParseIdentity(val); err != nil {
+				return r, fmt.Errorf("ike remote: -f: %v", err)
+			}
+		case "-g":
+			if r.LocalID, err = ParseIdentity(val); err != nil {
+				return r, fmt.Errorf("ike remote: -g: %v", err)
+			}
+		case "-r":
+			addr, port, _ := strings.Cut(val, ",")
+			if r.Address, err = netip.ParseAddr(addr); err != nil {
+				return r, fmt.Errorf("ike remote: -r %q: %v", val, err)
+			}
+			if port != "" {
+				p, err := strconv.ParseUint(port, 10, 16)
+				if err != nil || p == 0 {
+					return r, fmt.Errorf("ike remote: -r %q: bad port %q", val, port)
+				}
+				r.Port = uint16(p)
+			}
+		case "-i":
+			if r.Retransmit, err = parseSeconds(val); err != nil {
+				return r, fmt.Errorf("ike remote: -i %q: %v", val, err)
+			}
+		case "-l":
+			if r.Lifetime, err = parseSeconds(val); err != nil {
+				return r, fmt.Errorf("ike remote: -l %q: %v", val, err)
+			}
+		default:
+			return r, fmt.Errorf("ike remote: unknown option %q", opt)
+		}
+	}
+	return r, r.validate()
+}
+
+func parseSeconds(s string) (time.Duration, error) {
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		if n <= 0 {
+			return 0, fmt.Errorf("must be positive")
+		}
+		return time.Duration(n * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err == nil && d <= 0 {
+		err = fmt.Errorf("must be positive")
+	}
+	return d, err
+}
+
+func (r *Remote) validate() error {
+	switch {
+	case r.Name == "":
+		return fmt.Errorf("ike remote: -n <name> is required")
+	case len(r.Encr) == 0:
+		return fmt.Errorf("ike remote %s: -e <encryption list> is required", r.Name)
+	case len(r.PRF) == 0:
+		return fmt.Errorf("ike remote %s: -p <prf list> is required", r.Name)
+	case len(r.Groups) == 0:
+		return fmt.Errorf("ike remote %s: -d <dh group list> is required", r.Name)
+	case r.Method == 0:
+		return fmt.Errorf("ike remote %s: -m PresharedKey is required", r.Name)
+	case !r.Initiate && !r.Accept:
+		return fmt.Errorf("ike remote %s: neither -w (initiate) nor -u (accept) given", r.Name)
+	case r.Initiate && !r.Address.IsValid():
+		return fmt.Errorf("ike remote %s: -w needs -r <peer address>", r.Name)
+	}
+	aead, plain := false, false
+	for _, e := range r.Encr {
+		if e.ID.IsAEAD() {
+			aead = true
+		} else {
+			plain = true
+		}
+	}
+	if plain && len(r.Integ) == 0 {
+		return fmt.Errorf("ike remote %s: a non-AEAD cipher in -e needs -a <integrity list>", r.Name)
+	}
+	_ = aead
+	return nil
+}
+
+// Args returns r as `ike remote` options, the inverse of ParseRemote (for
+// `ike commands`).
+func (r *Remote) Args() []string {
+	a := []string{"-n", r.Name, "-z", strconv.Itoa(r.Version)}
+	if r.Initiate {
+		a = append(a, "-w")
+	}
+	if r.Accept {
+		a = append(a, "-u")
+	}
+	join := func(n int, f func(int) string) string {
+		s := make([]string, n)
+		for i := range s {
+			s[i] = f(i)
+		}
+		return strings.Join(s, ",")
+	}
+	if len(r.Integ) > 0 {
+		a = append(a, "-a", join(len(r.Integ), func(i int) string { return r.Integ[i].String() }))
+	}
+	a = append(a, "-e", join(len(r.Encr), func(i int) string { return r.Encr[i].String() }))
+	a = append(a, "-p", join(len(r.PRF), func(i int) string { return prfName(r.PRF[i]) }))
+	a = append(a, "-d", join(len(r.Groups), func(i int) string { return groupName(r.Groups[i]) }))
+	a = append(a, "-m", r.Method.String())
+	if r.PSKFile != "" {
+		a = append(a, "-h", r.PSKFile)
+	}
+	if r.RemoteID.Type != 0 {
+		a = append(a, "-f", r.RemoteID.String())
+	}
+	if r.LocalID.Type != 0 {
+		a = append(a, "-g", r.LocalID.String())
+	}
+	if r.Address.IsValid() {
+		addr := r.Address.String()
+		if r.Port != 500 {
+			addr += "," + strconv.Itoa(int(r.Port))
+		}
+		a = append(a, "-r", addr)
+	}
+	a = append(a, "-i", r.Retransmit.String(), "-l", r.Lifetime.String())
+	return a
+}
+
+func prfName(id PRFID) string {
+	switch id {
+	case PRFHMACMD5:
+		return "HMAC-MD5"
+	case PRFHMACSHA1:
+		return "HMAC-SHA-1"
+	case PRFHMACSHA2_256:
+		return "HMAC-SHA-2-256"
+	case PRFHMACSHA2_384:
+		return "HMAC-SHA-2-384"
+	case PRFHMACSHA2_512:
+		return "HMAC-SHA-2-512"
+	case PRFAES128XCBC:
+		return "AES-XCBC"
+	case PRFAES128CMAC:
+		return "AES-CMAC"
+	}
+	return fmt.Sprintf("PRF%d", id)
+}
+
+func groupName(id GroupID) string {
+	for n, g := range groupNames {
+		if g == id && (strings.HasPrefix(n, "modp") || strings.HasPrefix(n, "ecp") || n == "curve25519") {
+			return strings.ToUpper(n)
+		}
+	}
+	return fmt.Sprintf("GROUP%d", id)
+}
