@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
-	wgconn "golang.zx2c4.com/wireguard/conn"
 	wgtun "golang.zx2c4.com/wireguard/tun"
 
 	"github.com/sabre-ipsec/sabre/ipsec"
@@ -74,22 +73,22 @@ type Device struct {
 
 	// raw[family][protocol]: the ESP and AH sockets of IPv4 and IPv6; nil
 	// where the family is not available.
-	raw      [2][2]*rawConn
-	natt     *wgconn.StdNetBind
-	ike      *wgconn.StdNetBind
-	nattRecv []wgconn.ReceiveFunc
-	ikeRecv  []wgconn.ReceiveFunc
+	raw [2][2]*rawConn
+	// udp[family][port]: the UDP sockets on the IKE and NAT-T ports.
+	udp [2][2]*udpConn
 
 	stats  Stats
 	closed atomic.Bool
 	wg     sync.WaitGroup
 }
 
-// Family and protocol indexes of Device.raw.
+// Family, protocol and port indexes of Device.raw and Device.udp.
 const (
 	fam4, fam6 = 0, 1
 	rawESP     = 0
 	rawAH      = 1
+	udpIKE     = 0
+	udpNATT    = 1
 )
 
 // Open creates the TUN interface, brings it up, opens the sockets and starts
@@ -150,28 +149,19 @@ func (d *Device) open() error {
 			d.raw[fam][proto] = c
 		}
 	}
-	if d.natt, d.nattRecv, err = openBind(d.cfg.NATTPort, d.cfg.FwMark); err != nil {
-		return err
-	}
-	if d.ike, d.ikeRecv, err = openBind(d.cfg.IKEPort, d.cfg.FwMark); err != nil {
-		return err
-	}
-	return nil
-}
-
-func openBind(port uint16, mark uint32) (*wgconn.StdNetBind, []wgconn.ReceiveFunc, error) {
-	b := wgconn.NewStdNetBind().(*wgconn.StdNetBind)
-	fns, _, err := b.Open(port)
-	if err != nil {
-		return nil, nil, fmt.Errorf("tun: listen on UDP port %d: %w", port, err)
-	}
-	if mark != 0 {
-		if err := b.SetMark(mark); err != nil {
-			b.Close()
-			return nil, nil, fmt.Errorf("tun: SO_MARK %#x on UDP port %d: %w", mark, port, err)
+	for fam := range d.udp {
+		for port, p := range []uint16{d.cfg.IKEPort, d.cfg.NATTPort} {
+			c, err := listenUDP(fam == fam6, p, d.cfg.FwMark)
+			if err != nil {
+				if fam == fam6 && errors.Is(err, unix.EAFNOSUPPORT) {
+					continue
+				}
+				return err
+			}
+			d.udp[fam][port] = c
 		}
 	}
-	return b, fns, nil
+	return nil
 }
 
 // start launches one reader per socket and one for the TUN. Each reader
@@ -188,13 +178,13 @@ func (d *Device) start() {
 			}
 		}
 	}
-	for _, fn := range d.nattRecv {
-		d.wg.Add(1)
-		go d.routineReadUDP(fn, true)
-	}
-	for _, fn := range d.ikeRecv {
-		d.wg.Add(1)
-		go d.routineReadUDP(fn, false)
+	for fam := range d.udp {
+		for port, c := range d.udp[fam] {
+			if c != nil {
+				d.wg.Add(1)
+				go d.routineReadUDP(c, port == udpNATT)
+			}
+		}
 	}
 }
 
@@ -231,11 +221,12 @@ func (d *Device) closeAll() error {
 			}
 		}
 	}
-	if d.natt != nil {
-		errs = append(errs, d.natt.Close())
-	}
-	if d.ike != nil {
-		errs = append(errs, d.ike.Close())
+	for fam := range d.udp {
+		for _, c := range d.udp[fam] {
+			if c != nil {
+				errs = append(errs, c.Close())
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -10,7 +10,6 @@ import (
 	"net/netip"
 
 	"golang.org/x/net/ipv4"
-	wgconn "golang.zx2c4.com/wireguard/conn"
 	wgtun "golang.zx2c4.com/wireguard/tun"
 
 	"github.com/sabre-ipsec/sabre/header"
@@ -90,12 +89,13 @@ type sendBatch struct {
 	// dst caches destinations: the kernel only reads them, so one
 	// net.IPAddr per peer serves every packet.
 	dst map[netip.Addr]*net.IPAddr
-	// group holds one run of datagrams to one peer for StdNetBind.Send.
+	// group holds one run of datagrams to one peer.
 	group [][]byte
+	w     *udpWriter
 }
 
 func newSendBatch(n int) *sendBatch {
-	sb := &sendBatch{dst: map[netip.Addr]*net.IPAddr{}, group: make([][]byte, 0, n)}
+	sb := &sendBatch{dst: map[netip.Addr]*net.IPAddr{}, group: make([][]byte, 0, n), w: newUDPWriter(n)}
 	for f := range sb.raw {
 		sb.raw[f] = make([]ipv4.Message, n)
 		for i := range sb.raw[f] {
@@ -180,16 +180,18 @@ func (d *Device) send(sb *sendBatch) {
 		for _, p := range sb.group {
 			bytes += len(p)
 		}
-		// StdNetBind.Send coalesces the run into UDP GSO sends, appending
-		// datagrams to the first one's buffer: it has the tailroom of a
-		// pooled buffer behind it.
-		if err := d.natt.Send(sb.group, &wgconn.StdNetEndpoint{AddrPort: peer}); err != nil {
-			d.stats.SendErrors.Add(uint64(len(sb.group)))
-			d.log.Debug("send ESP-in-UDP failed", "peer", peer, "err", err)
-		} else {
-			d.stats.WireTxPackets.Add(uint64(len(sb.group)))
-			d.stats.WireTxBytes.Add(uint64(bytes))
+		u := d.udpFor(peer.Addr(), true)
+		failed := len(sb.group)
+		var err error
+		if u != nil {
+			failed, err = sb.w.send(u, sb.group, peer)
 		}
+		if failed > 0 {
+			d.stats.SendErrors.Add(uint64(failed))
+			d.log.Debug("send ESP-in-UDP failed", "peer", peer, "packets", failed, "err", err)
+		}
+		d.stats.WireTxPackets.Add(uint64(len(sb.group) - failed))
+		d.stats.WireTxBytes.Add(uint64(bytes)) // approximate when some failed
 		i = j
 	}
 	clear(sb.udp)

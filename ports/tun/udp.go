@@ -7,68 +7,58 @@ import (
 	"fmt"
 	"net/netip"
 
-	wgconn "golang.zx2c4.com/wireguard/conn"
-
 	"github.com/sabre-ipsec/sabre/header"
 	"github.com/sabre-ipsec/sabre/pktbuf"
 )
 
-// nonESPMarker is the four zero bytes in front of an IKE message on the
-// NAT-T port (RFC 3948 §2.2): where an SPI would be, and SPI 0 is reserved.
+// nonESPMarkerLen is the length of the four zero bytes in front of an IKE
+// message on the NAT-T port (RFC 3948 §2.2): where an SPI would be, and
+// SPI 0 is reserved.
 const nonESPMarkerLen = 4
+
+// udpBatch is the number of datagrams a UDP reader handles at once: two
+// GRO messages of udpMaxSegments each.
+const udpBatch = 2 * udpMaxSegments
 
 // routineReadUDP reads one UDP socket of the IKE or NAT-T port in batches.
 // On the NAT-T port, datagrams that are not IKE are UDP-encapsulated ESP
 // (or NAT-keepalives); each gets its IP and UDP header back and goes to the
 // engine.
-func (d *Device) routineReadUDP(recv wgconn.ReceiveFunc, natt bool) {
+func (d *Device) routineReadUDP(u *udpConn, natt bool) {
 	defer d.wg.Done()
-	n := d.natt.BatchSize()
-	s := newSlots(n)
-	packets := make([][]byte, n)
-	sizes := make([]int, n)
-	eps := make([]wgconn.Endpoint, n)
-	rb := d.newReceiveBatch(n)
-	port := d.cfg.IKEPort
-	if natt {
-		port = d.cfg.NATTPort
-	}
-	what := fmt.Sprintf("udp:%d", port)
+	r := newUDPReader(u, udpBatch)
+	rb := d.newReceiveBatch(udpBatch)
 	for {
-		for i := range packets {
-			packets[i] = s.storage[i][readOffset:]
-		}
-		count, err := recv(packets, sizes, eps)
+		got, err := r.read()
 		if err != nil {
-			if d.readFailed(what, err) {
+			if d.readFailed(u.String(), err) {
 				return
 			}
 			continue
 		}
-		for i := 0; i < count; i++ {
-			size := sizes[i]
-			ep, _ := eps[i].(*wgconn.StdNetEndpoint)
-			eps[i] = nil
-			if size == 0 || ep == nil {
+		for i, g := range got {
+			if g.overflow {
+				d.stats.ReadErrors.Add(1)
+			}
+			if g.n == 0 {
 				continue
 			}
-			local := netip.AddrPortFrom(ep.SrcIP(), port)
-			remote := netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port())
-			payload := s.storage[i][readOffset : readOffset+size]
+			local := netip.AddrPortFrom(g.dst, u.port)
+			payload := r.s.storage[i][readOffset : readOffset+g.n]
 			if !natt {
-				d.handleIKE(payload, local, remote)
+				d.handleIKE(payload, local, g.src)
 				continue
 			}
-			if size >= nonESPMarkerLen && payload[0]|payload[1]|payload[2]|payload[3] == 0 {
-				d.handleIKE(payload[nonESPMarkerLen:], local, remote)
+			if g.n >= nonESPMarkerLen && payload[0]|payload[1]|payload[2]|payload[3] == 0 {
+				d.handleIKE(payload[nonESPMarkerLen:], local, g.src)
 				continue
 			}
-			if !local.Addr().IsValid() {
-				d.stats.ReadErrors.Add(1) // no IP_PKTINFO: cannot rebuild the header
+			if !g.dst.IsValid() || !g.src.Addr().IsValid() {
+				d.stats.ReadErrors.Add(1) // no PKTINFO: the header cannot be rebuilt
 				continue
 			}
-			b := s.reset(i, readOffset, size)
-			pushIPUDP(b, remote, local)
+			b := r.s.reset(i, readOffset, g.n)
+			pushIPUDP(b, g.src, local)
 			rb.decapsulate(b)
 		}
 		rb.flush()
@@ -76,15 +66,15 @@ func (d *Device) routineReadUDP(recv wgconn.ReceiveFunc, natt bool) {
 }
 
 // pushIPUDP puts the IP and UDP headers the datagram in b arrived with in
-// front of it. The UDP checksum is left zero: the engine does not check
-// it, and RFC 3948 §2.1 has IPv4 senders send zero.
+// front of it. The UDP checksum is left zero: the kernel checked it, the
+// engine does not, and RFC 3948 §2.1 has IPv4 senders send zero.
 func pushIPUDP(b *pktbuf.Buffer, src, dst netip.AddrPort) {
 	n := b.Len() + header.UDPLen
 	header.UDP(b.Prepend(header.UDPLen)).Encode(src.Port(), dst.Port(), n)
 	if dst.Addr().Is4() {
 		header.IPv4(b.Prepend(header.IPv4MinLen)).Encode(&header.IPv4Fields{
 			TotalLength: header.IPv4MinLen + n, TTL: 64, Protocol: header.ProtoUDP,
-			Src: src.Addr().Unmap(), Dst: dst.Addr().Unmap(),
+			Src: src.Addr().Unmap(), Dst: dst.Addr(),
 		})
 		return
 	}
@@ -102,15 +92,26 @@ func (d *Device) handleIKE(msg []byte, local, remote netip.AddrPort) {
 	d.stats.IKEDropped.Add(1)
 }
 
+// udpFor returns the socket of remote's family on the IKE or NAT-T port.
+func (d *Device) udpFor(remote netip.Addr, natt bool) *udpConn {
+	fam, port := fam4, udpIKE
+	if remote.Is6() && !remote.Is4In6() {
+		fam = fam6
+	}
+	if natt {
+		port = udpNATT
+	}
+	return d.udp[fam][port]
+}
+
 // SendIKE sends an IKE message from the local port (the IKE or the NAT-T
 // port) to remote, adding the non-ESP marker on the NAT-T port.
 func (d *Device) SendIKE(msg []byte, localPort uint16, remote netip.AddrPort) error {
-	var bind *wgconn.StdNetBind
+	var natt bool
 	switch localPort {
 	case d.cfg.IKEPort:
-		bind = d.ike
 	case d.cfg.NATTPort:
-		bind = d.natt
+		natt = true
 		m := make([]byte, nonESPMarkerLen+len(msg))
 		copy(m[nonESPMarkerLen:], msg)
 		msg = m
@@ -120,5 +121,11 @@ func (d *Device) SendIKE(msg []byte, localPort uint16, remote netip.AddrPort) er
 	if d.closed.Load() {
 		return errors.New("tun: device closed")
 	}
-	return bind.Send([][]byte{msg}, &wgconn.StdNetEndpoint{AddrPort: remote})
+	u := d.udpFor(remote.Addr(), natt)
+	if u == nil {
+		return fmt.Errorf("tun: no UDP socket for %v", remote)
+	}
+	w := newUDPWriter(1)
+	_, err := w.send(u, [][]byte{msg}, remote)
+	return err
 }

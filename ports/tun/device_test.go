@@ -1,0 +1,189 @@
+//go:build linux
+
+package tun
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/sabre-ipsec/sabre/classify"
+	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/sad"
+	"github.com/sabre-ipsec/sabre/spd"
+	"github.com/sabre-ipsec/sabre/suite"
+)
+
+// host is one end of a two-namespace test tunnel.
+type host struct {
+	ns           *netns
+	outer, inner netip.Addr
+	subnet       netip.Prefix
+	engine       *ipsec.Engine
+	dev          *Device
+}
+
+// tunnelPair builds two namespaces joined by a veth pair, each with an
+// engine keyed with AES-128-GCM tunnel SAs to the other and a Device.
+func tunnelPair(t *testing.T, encap bool) (a, b *host) {
+	t.Helper()
+	needRoot(t)
+	id := fmt.Sprintf("%d%d", os.Getpid()%100000, time.Now().UnixNano()%1000)
+	a = &host{ns: newNetns(t, "stun"+id+"a"), outer: netip.MustParseAddr("192.0.2.1"),
+		inner: netip.MustParseAddr("10.1.0.1"), subnet: netip.MustParsePrefix("10.1.0.0/24")}
+	b = &host{ns: newNetns(t, "stun"+id+"b"), outer: netip.MustParseAddr("192.0.2.2"),
+		inner: netip.MustParseAddr("10.2.0.1"), subnet: netip.MustParsePrefix("10.2.0.0/24")}
+	vethPair(t, a.ns, "va", "192.0.2.1/24", b.ns, "vb", "192.0.2.2/24")
+
+	keyAB, keyBA := make([]byte, 20), make([]byte, 20)
+	rand.Read(keyAB)
+	rand.Read(keyBA)
+	for _, h := range []struct {
+		me, peer      *host
+		spiOut, spiIn uint32
+		kOut, kIn     []byte
+	}{{a, b, 0x1000a, 0x1000b, keyAB, keyBA}, {b, a, 0x1000b, 0x1000a, keyBA, keyAB}} {
+		db := spd.NewDB()
+		p := spd.Policy{Action: spd.Secure, Mode: spd.Tunnel, Flags: spd.FlagProtoESP | spd.FlagCheckReplay,
+			TunnelLocal: h.me.outer, TunnelRemote: h.peer.outer}
+		p.Src, _ = classify.SelectorFromPrefix(h.me.subnet)
+		p.Dst, _ = classify.SelectorFromPrefix(h.peer.subnet)
+		pid, err := db.Add(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dev *Device
+		h.me.engine = ipsec.New(db, sad.NewDB(), ipsec.Config{})
+		m := ipsec.ManualSA{Encr: suite.EncrAESGCM16, EncrKeyIn: h.kIn, EncrKeyOut: h.kOut,
+			ESPSPIIn: h.spiIn, ESPSPIOut: h.spiOut}
+		if encap {
+			m.Encap = &sad.UDPEncap{SrcPort: 4500, DstPort: 4500}
+		}
+		if err := h.me.engine.AddManualSA(pid, m); err != nil {
+			t.Fatal(err)
+		}
+		err = h.me.ns.do(func() error {
+			var err error
+			dev, err = Open(Config{Engine: h.me.engine, Logger: testLogger(t)})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.me.dev = dev
+		t.Cleanup(func() { dev.Close(); h.me.engine.Close() })
+		run(t, "ip", "-n", h.me.ns.name, "addr", "add", h.me.inner.String()+"/24", "dev", dev.Name())
+		run(t, "ip", "-n", h.me.ns.name, "route", "add", h.peer.subnet.String(), "dev", dev.Name())
+	}
+	return a, b
+}
+
+func TestDeviceTunnel(t *testing.T) {
+	for _, encap := range []bool{false, true} {
+		t.Run(fmt.Sprintf("encap=%v", encap), func(t *testing.T) {
+			a, b := tunnelPair(t, encap)
+
+			// UDP echo through the tunnel.
+			var srv, cli net.PacketConn
+			if err := b.ns.do(func() (err error) { srv, err = net.ListenPacket("udp4", b.inner.String()+":7777"); return }); err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			go func() {
+				buf := make([]byte, 2000)
+				for {
+					n, from, err := srv.ReadFrom(buf)
+					if err != nil {
+						return
+					}
+					srv.WriteTo(buf[:n], from)
+				}
+			}()
+			if err := a.ns.do(func() (err error) { cli, err = net.ListenPacket("udp4", a.inner.String()+":0"); return }); err != nil {
+				t.Fatal(err)
+			}
+			defer cli.Close()
+			dst := &net.UDPAddr{IP: b.inner.AsSlice(), Port: 7777}
+			buf := make([]byte, 2000)
+			for _, size := range []int{1, 100, 1300} {
+				msg := bytes.Repeat([]byte{byte(size)}, size)
+				cli.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if _, err := cli.WriteTo(msg, dst); err != nil {
+					t.Fatal(err)
+				}
+				n, _, err := cli.ReadFrom(buf)
+				if err != nil {
+					t.Fatalf("echo of %d bytes: %v\nA: %+v\nB: %+v\nA engine: %+v\nB engine: %+v", size, err,
+						a.dev.Stats().Snapshot(), b.dev.Stats().Snapshot(), a.engine.Stats().Snapshot(), b.engine.Stats().Snapshot())
+				}
+				if !bytes.Equal(buf[:n], msg) {
+					t.Fatalf("echo of %d bytes came back as %d bytes", size, n)
+				}
+			}
+
+			// A TCP transfer: GSO super-packets from the TUN, GRO into it.
+			const size = 8 << 20
+			data := make([]byte, size)
+			rand.Read(data)
+			var ln net.Listener
+			if err := b.ns.do(func() (err error) { ln, err = net.Listen("tcp4", b.inner.String()+":7778"); return }); err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			got := make(chan [32]byte, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					got <- [32]byte{}
+					return
+				}
+				defer c.Close()
+				h := sha256.New()
+				io.Copy(h, c)
+				got <- [32]byte(h.Sum(nil))
+			}()
+			var c net.Conn
+			if err := a.ns.do(func() (err error) {
+				c, err = net.DialTimeout("tcp4", b.inner.String()+":7778", 5*time.Second)
+				return
+			}); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			c.SetDeadline(time.Now().Add(60 * time.Second))
+			if _, err := c.Write(data); err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+			select {
+			case sum := <-got:
+				if sum != sha256.Sum256(data) {
+					t.Fatal("TCP transfer: data differs")
+				}
+			case <-time.After(60 * time.Second):
+				t.Fatal("TCP transfer timed out")
+			}
+			el := time.Since(start)
+			t.Logf("%d MiB in %v: %.0f Mbit/s", size>>20, el, float64(size)*8/el.Seconds()/1e6)
+			t.Logf("A: %+v", a.dev.Stats().Snapshot())
+			t.Logf("B: %+v", b.dev.Stats().Snapshot())
+			t.Logf("A engine drops: %v, B engine drops: %v", a.engine.Stats().Snapshot().Drops, b.engine.Stats().Snapshot().Drops)
+		})
+	}
+}
+
+// testLogger logs to the test log when SABRE_TEST_DEBUG is set.
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("SABRE_TEST_DEBUG") == "" {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
