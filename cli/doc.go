@@ -1,0 +1,237 @@
+// Package cli is Sabre's command language: the reference design's `ipsec`
+// commands (policy, addsa, delsa, flush, netstat; §3.13 and the `ipsec
+// policy` page), the `ike` commands (not available until IKE arrives) and
+// the ike_rc startup file (§4.4) that holds them.
+//
+// The daemon builds an Env over its engine and hands it command lines
+// (SplitLine, then Exec) and the ike_rc file (RunRC at start, ReloadRC on
+// SIGHUP). The text below, which `ipsec help` prints, is the manual; it
+// documents every choice made where the reference is silent.
+package cli
+
+// The manual, one page per command. `ipsec help` prints them all, `ipsec
+// help <command>` and `<command> --help` one.
+
+const manIntro = `SABRE IPSEC COMMANDS
+
+  ipsec policy   add, view and delete security policies (the SPD)
+  ipsec addsa    add a manually keyed SA pair
+  ipsec delsa    delete the SAs of a policy
+  ipsec flush    flush the SAD and/or the SPD
+  ipsec netstat  show policies, SAs and counters
+  ipsec help     this text; "ipsec help <command>" for one command
+  ike ...        IKE commands: not available in this build
+
+Syntax. Words are separated by blanks; double quotes group ("a b" is one
+word; there are no escapes); # starts a comment outside quotes. Every option
+is its own word followed by its value, as in the reference: "-a HMAC-SHA-1",
+never "-aHMAC-SHA-1". An option may be given once. "--help" shows a
+command's page, as does "-h" where -h is not an option of the command.
+"policy ..." (the reference's spelling in ike_rc files and its examples)
+means "ipsec policy ...".
+
+Errors name the offending word: ipsec policy: -e "3DES-CBX": unknown
+encryption algorithm. Keys are never echoed in errors or output, except by
+"ipsec netstat -k" when the daemon was started with key display enabled.
+`
+
+const manPolicy = `ipsec policy - add, view and delete security policies
+
+  ipsec policy -n name [-b secure] -m transport|tunnel -s src -d dst
+               [-p proto] [-t ESP|AH|AHESP] -e encr,... -a auth,...
+               [-r remote] [-g ike-remote] [-k seconds] [-l priority]
+               [-c] [-h] [-y] [-o] [-R window] [-P] [-E] [-F copy|set|clear]
+               [-L local]
+  ipsec policy -n name -b bypass|drop -s src -d dst [-p proto] [-l priority]
+  ipsec policy -v [-n name]
+  ipsec policy -x name|ALLPOLICIES
+
+Options of the reference:
+  -n name      policy name, required, unique; ALLPOLICIES is reserved.
+  -a list      authentication (integrity) algorithms, comma separated, in
+               order of preference: HMAC-MD5, HMAC-SHA-1, HMAC-SHA-2-256,
+               HMAC-SHA-2-384, HMAC-SHA-2-512, AES-XCBC, AES-CMAC,
+               AES128-GMAC... (any name package suite knows; case, '-' and
+               '_' do not matter). Required for AH and AHESP, and for ESP
+               unless every -e algorithm is combined-mode (AES-GCM,
+               ChaCha20-Poly1305, AES-GMAC), which take none.
+  -c           TFC padding on outgoing packets (SP_TX_TFC_PADDING); tunnel
+               mode only (the reference's example with -c in transport
+               mode is refused: padding would corrupt the payload).
+  -d dst       destination selector (any, any6, a.b.c.d, a.b.c.d/n,
+               a.b.c.d/mask, a-b ranges, ",port" or ",lo-hi" suffix).
+  -e list      encryption algorithms, comma separated: 3DES-CBC,
+               AES128-CBC, AES192-CBC, AES256-CBC, NULL_ENC, AES128-CTR,
+               AES256-GCM16, CHACHA20-POLY1305... AES names must give the
+               key size. Required for ESP and AHESP, refused for AH.
+  -g name      the "ike remote" that negotiates this policy's SAs.
+  -h           96-bit HMAC-SHA-2 ICVs (SP_AUTH_SHA2_ICV_SHORT).
+  -k seconds   lifetime of negotiated SAs; default 3600.
+  -l 1..7      priority, 1 highest; default 4. Equal selectors need
+               different priorities.
+  -m mode      transport or tunnel; required for secure policies.
+  -p proto     udp, tcp, icmp, icmp6 (or icmpv6), any, or a number 0..255;
+               default any. icmp needs IPv4 selectors, icmp6 IPv6 ones.
+  -r addr      remote IPsec endpoint: required in tunnel mode (the
+               gateway); in transport mode the peer, same family as the
+               selectors. No zones ("%eth0").
+  -s src       source (this host's side) selector.
+  -t type      ESP, AH or AHESP; default ESP.
+  -y           send dummy packets (SP_TX_DUMMY_PKT); ESP in tunnel mode.
+
+Sabre's options (the reference has none for these):
+  -b action    secure (default), bypass or drop. Bypass and drop policies
+               take only -n -s -d -p -l.
+  -o           manual keying only (SP_KEYNEG_MANUAL): IKE never negotiates
+               for this policy; SAs come from "ipsec addsa".
+  -R window    anti-replay window in packets, 0..65536, default 64. Replay
+               checking (SP_CHECK_REPLAY) is ON by default; -R 0 turns it
+               off.
+  -P           check ESP padding bytes are 1, 2, 3... (SP_CHECK_ESP_PAD);
+               off by default, as in the reference. Needs ESP.
+  -E           full ECN tunnelling, RFC 6040 (SP_FULL_ECN); default is
+               RFC 4301's limited mode. Tunnel mode only.
+  -F df        outer DF bit in tunnel mode: copy from the inner header
+               (SP_DF_COPY, the default), set (SP_DF_SET) or clear.
+  -L addr      this host's tunnel endpoint. By default the daemon's address
+               toward -r; where it cannot tell, -L is required.
+
+  -v [-n name] shows the policies (or one) as the command lines that would
+               re-create them, with their spid and flags.
+  -x name      deletes the policy and its SAs; -x ALLPOLICIES deletes every
+               policy (including the daemon's IKE bypass policies) and
+               their SAs.
+
+Example (the reference's, §5.1):
+  ipsec policy -n policy1 -g remoteINFO -t ESP -e 3DES-CBC -a HMAC-SHA-2-384
+               -m transport -p tcp -r 10.0.0.78 -s 10.0.0.77 -d 10.0.0.78
+`
+
+const manAddSA = `ipsec addsa - add a manually keyed SA pair
+
+  ipsec addsa {-a auth -b in-key -c out-key} {-e encr -f in-key -g out-key}
+              {-m mode -p proto -r remote -s src -d dst}
+              {-w esp-in-spi -x esp-out-spi -y ah-in-spi -z ah-out-spi}
+              [-n name] [-l priority] [-L local] [-N] [-u port[:port]]
+              [-k seconds] [-R window]
+
+Adds an inbound and an outbound SA for each protocol whose SPIs are given
+(-w and -x: ESP; -y and -z: AH; both pairs: AH+ESP).
+
+The policy. With -n, the secure policy of that name; otherwise the secure
+policy whose selectors are exactly -s and -d and whose protocol is -p
+(default any), at priority -l if given. More than one is an error (give -n
+or -l). If none exists, addsa creates one: secure, mode -m, remote -r,
+priority -l (default 4), named -n if given, with SP_KEYNEG_MANUAL and
+replay checking (window -R, default 64; -R 0: off), protocols from the SPIs
+given. A policy addsa created is deleted again by the delsa that deletes its
+SAs, and by addsa itself if adding the SAs fails. For an existing policy,
+-m, -r and the SPIs given must agree with it.
+
+  -a alg       integrity algorithm (ESP's, or AH's), e.g. HMAC-SHA-1.
+               Refused with a combined-mode -e unless AH is used too (then
+               it is AH's).
+  -b, -c key   inbound, outbound integrity key.
+  -e alg       ESP encryption algorithm, e.g. AES128-CBC, AES256-GCM16.
+  -f, -g key   inbound, outbound encryption key. For AES-GCM, AES-GMAC,
+               AES-CTR and ChaCha20-Poly1305 the 4-octet salt follows the
+               key (RFC 4106 §8.1), as in IKEv2 KEYMAT.
+  -w, -x spi   ESP inbound, outbound SPI; -y, -z: AH. Decimal, or hex with
+               0x (0xd17c6fc7). 0..255 are reserved (RFC 4303 §2.1).
+  -m, -p, -r, -s, -d   as for ipsec policy.
+  -n name      the policy to use (or to create).
+  -l 1..7      priority of the policy to use (or to create).
+  -L addr      this host's outer address. Default: the policy's tunnel
+               endpoint, or in transport mode the source selector if it is
+               one address, else the daemon's address toward the remote.
+  -N           64-bit extended sequence numbers (RFC 4303 §2.2.1).
+  -u p[:q]     UDP-encapsulate ESP (RFC 3948, NAT traversal): local port p,
+               remote port q (default p); usually -u 4500.
+  -k seconds   hard lifetime of the SAs; default none (manual SAs cannot be
+               rekeyed, so they live until deleted).
+  -R window    replay window of the inbound SAs, overriding the policy's.
+
+Keys are hex, with an optional 0x and optional ':' separators
+(0x0123..., 01:23:...), of exactly the algorithm's length.
+`
+
+const manDelSA = `ipsec delsa - delete the SAs of a policy
+
+  ipsec delsa -s src -d dst [-p proto] [-l priority]
+  ipsec delsa -n name
+
+Deletes every SA of the secure policies whose selectors are exactly -s and
+-d and whose protocol is -p (default any), at priority -l if given; or of
+the policy named -n. A policy that "ipsec addsa" created is deleted with
+its SAs. It is an error if no policy matches or the policies have no SA.
+`
+
+const manFlush = `ipsec flush - flush the SAD and/or the SPD
+
+  ipsec flush -a|-c|-p
+
+  -a  every SA and every policy.
+  -c  every SA.
+  -p  every policy, with its SAs (an SA lives in its policy's session).
+      This includes the daemon's IKE bypass policies.
+
+One option is required: a bare "ipsec flush" is refused.
+`
+
+const manNetstat = `ipsec netstat - show policies, SAs and counters
+
+  ipsec netstat [-a] [-c] [-p] [-k] [-j|--json]
+
+  -c  SAs: an IPSecSession line per policy with SAs, then a table of its
+      SAs: direction, protocol, SPI (hex), algorithm, state, ESN, packets,
+      bytes, replay drops and ICV failures (inbound), dummy packets (sent
+      on outbound, received on inbound SAs), TFC-padded packets and bytes
+      (outbound), soft and hard lifetimes (s: seconds, pkt, B: bytes) and
+      the seconds left until each time lifetime expires.
+  -p  policies: spid pri proto policy src-id dst-id mode gateway name.
+  -a  everything: SAs, policies (with their IKE remote and SP_* flags),
+      the engine's counters and its drops by XE_* reason (non-zero ones).
+  -k  also show key material, if the daemon allows it (it is off by
+      default). Only keys of SAs added by ipsec addsa while key display was
+      enabled are known; IKE SAs' keys are not kept for display.
+  -j  JSON for scripts instead of tables: an object with "policies",
+      "sessions", "engine" (counter -> value) and "drops" (every XE_* name
+      -> count) for the parts asked for.
+
+No option: -c and -p, as in the reference.
+`
+
+const manRC = `ike_rc - the startup command file
+
+One command per line: "ipsec ...", "policy ..." (= "ipsec policy ...") or
+"ike ...". Blank lines and # comments are ignored. A line ending in \
+continues on the next line, and so does a line whose first word is an
+option ("-p tcp ..."), as the reference's examples wrap long commands.
+
+"ike remote" (or "remote") lines are reported as not applied while IKE is
+not available in this build; other ike commands are errors. Commands that
+delete (ipsec delsa, ipsec flush, ipsec policy -x) are refused in an ike_rc:
+they could not be rolled back, and a reload replaces what the file installed
+anyway.
+
+All or nothing. The whole file is parsed and checked first; every error is
+reported as file:line: followed by the offending word, and the rest of the
+file is still checked. If there is any error nothing is applied. Otherwise
+the commands are applied in order; if one fails (a name already in use, no
+local address...), everything this file added (policies and SAs) is removed
+again, so a bad file never leaves a half-applied SPD.
+
+Reload (SIGHUP). The new file is checked first; if it has errors nothing
+changes. Otherwise the policies and SAs the previous ike_rc runs installed
+are removed (not those added at the console, nor the daemon's own bypass
+policies) and the new file is applied. If that fails, it is rolled back and
+the previous file's commands are applied again (manual SAs restart with
+fresh counters).
+`
+
+const manIKE = `ike - IKE commands
+
+IKE is not available in this build: every "ike" command fails with
+"ike: not available in this build". In an ike_rc, "ike remote" lines are
+reported and skipped.
+`
