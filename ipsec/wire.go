@@ -470,17 +470,22 @@ var requestDecoders = map[MsgType]func(r *bodyReader) Request{
 
 // EncodeRequest returns the message carrying req from src to IPsec.
 func EncodeRequest(src Party, seq uint8, req Request) ([]byte, error) {
-	if req == nil {
-		return nil, xe.Errorf(xe.BadParam, "wire: nil request")
-	}
-	w := newBodyWriter(req.MsgType(), "request")
-	req.marshal(w)
-	body, err := w.bytes()
+	body, err := requestBody(req)
 	if err != nil {
 		return nil, err
 	}
 	m := Message{Type: req.MsgType(), Src: src, Dst: PartyIPsec, Seq: seq, Body: body}
 	return m.Marshal()
+}
+
+// requestBody returns req's data, unpadded.
+func requestBody(req Request) ([]byte, error) {
+	if req == nil {
+		return nil, xe.Errorf(xe.BadParam, "wire: nil request")
+	}
+	w := newBodyWriter(req.MsgType(), "request")
+	req.marshal(w)
+	return w.bytes()
 }
 
 // DecodeRequest returns the request m carries.
@@ -720,6 +725,16 @@ func DecodeReply(m *Message) (Reply, error) {
 // EncodeEvent returns the event message carrying ev from IPsec to dst. A
 // reason longer than 255 octets is cut short.
 func EncodeEvent(dst Party, seq uint8, ev Event) ([]byte, error) {
+	body, err := eventBody(ev)
+	if err != nil {
+		return nil, err
+	}
+	m := Message{Type: ev.Type, Src: PartyIPsec, Dst: dst, Seq: seq, Body: body}
+	return m.Marshal()
+}
+
+// eventBody returns ev's data, unpadded.
+func eventBody(ev Event) ([]byte, error) {
 	if !ev.Type.IsEvent() {
 		return nil, xe.Errorf(xe.BadParam, "wire: %v event: type: not an event", ev.Type)
 	}
@@ -739,12 +754,7 @@ func EncodeEvent(dst Party, seq uint8, ev Event) ([]byte, error) {
 	case MsgPolicyAdded, MsgPolicyDeleted:
 		w.optPolicy("policy", ev.Policy)
 	}
-	body, err := w.bytes()
-	if err != nil {
-		return nil, err
-	}
-	m := Message{Type: ev.Type, Src: PartyIPsec, Dst: dst, Seq: seq, Body: body}
-	return m.Marshal()
+	return w.bytes()
 }
 
 // DecodeEvent returns the event m carries.
