@@ -1,5 +1,7 @@
-// Command sabre is Sabre's binary. This version has the data-plane demo;
-// `run`, `ipsec`, `ike` and `console` arrive with the control plane.
+// Command sabre is Sabre's binary: the daemon (`sabre run`, a userspace
+// IPsec VPN on a TUN device), its clients (`sabre ipsec`, `sabre ike`,
+// `sabre console`, which talk to it over its control socket) and the
+// in-process data-plane demo.
 package main
 
 import (
@@ -10,8 +12,15 @@ import (
 const usage = `usage: sabre <command> [flags]
 
 commands:
+  run       the daemon: IPsec on a TUN device, configured by an ike_rc file
+  ipsec     send an ipsec command to the daemon (sabre ipsec help)
+  ike       send an ike command to the daemon
+  console   an interactive prompt to the daemon
   demo      two in-process IPsec hosts exchange traffic through ESP (no root needed)
   version   print the version
+
+The clients find the daemon at $SABRE_SOCKET or /run/sabre/sabre.sock;
+"sabre ipsec -sock PATH ..." names another socket.
 `
 
 func main() {
@@ -21,6 +30,12 @@ func main() {
 	}
 	var err error
 	switch os.Args[1] {
+	case "run":
+		err = runDaemon(os.Args[2:], os.Stderr)
+	case "ipsec", "ike":
+		os.Exit(runClient(os.Args[1], os.Args[2:], os.Stdout, os.Stderr))
+	case "console":
+		os.Exit(runConsole(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	case "demo":
 		err = runDemo(os.Args[2:], os.Stdout)
 	case "version":

@@ -1,0 +1,300 @@
+package main
+
+// `sabre run` is the daemon: an IPsec engine behind a TUN device
+// (ports/tun), configured by an ike_rc file and at run time through the
+// control socket (control.go).
+//
+// Start it, give the TUN an address and route the protected subnets into
+// it (Sabre installs no routes; see package ports/tun for transport mode):
+//
+//	sabre run -rc /etc/sabre/ike_rc &
+//	ip addr add 10.1.0.1/24 dev sabre0
+//	ip route add 10.2.0.0/24 dev sabre0
+//	sabre ipsec netstat -a
+//
+// with an ike_rc such as
+//
+//	ipsec policy -n p1 -t ESP -m tunnel -r 192.0.2.2 -s 10.1.0.0/24 -d 10.2.0.0/24 -e AES128-GCM16 -o
+//	ipsec addsa -n p1 -e AES128-GCM16 -f <in key> -g <out key> -w <in spi> -x <out spi>
+//
+// Signals: SIGINT and SIGTERM stop the daemon (the TUN device and the
+// socket go away); SIGHUP reloads the ike_rc file (cli.Env.ReloadRC: all or
+// nothing).
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/sabre-ipsec/sabre/classify"
+	"github.com/sabre-ipsec/sabre/cli"
+	"github.com/sabre-ipsec/sabre/header"
+	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/pktbuf"
+	"github.com/sabre-ipsec/sabre/ports/tun"
+	"github.com/sabre-ipsec/sabre/sad"
+	"github.com/sabre-ipsec/sabre/spd"
+)
+
+// ikeBypassPriority is the priority of the IKE bypass policies: 2, above
+// the default 4 of the operator's policies, as the reference installs them
+// (§4.4) so that IKE is never caught by a policy that needs IKE's SAs.
+const ikeBypassPriority = spd.PriorityHigh
+
+// daemonConfig is what the flags of `sabre run` say.
+type daemonConfig struct {
+	rc       string
+	tunName  string
+	sock     string
+	mtu      int
+	addr     netip.Addr
+	fwmark   uint32
+	showKeys bool
+	verbose  bool
+}
+
+func parseRunFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &daemonConfig{}
+	fs.StringVar(&c.rc, "rc", "", "ike_rc file to run at start and reload on SIGHUP")
+	fs.StringVar(&c.tunName, "tun", tun.DefaultName, "name of the TUN interface")
+	fs.StringVar(&c.sock, "sock", defaultSocket, "control socket")
+	fs.IntVar(&c.mtu, "mtu", tun.DefaultMTU, "MTU of the TUN interface (inner packets)")
+	addr := fs.String("addr", "", "this host's outer address (default: the kernel's source address toward each peer)")
+	mark := fs.String("fwmark", "0", "SO_MARK for the daemon's sockets (hex with 0x), for policy routing in transport mode")
+	fs.BoolVar(&c.showKeys, "show-keys", false, "let `ipsec netstat -k` print key material")
+	fs.BoolVar(&c.verbose, "v", false, "debug logging")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: sabre run [-rc ike_rc] [-tun sabre0] [-sock "+defaultSocket+"] [-mtu 1400] [-addr local address] [-fwmark mark] [-show-keys] [-v]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("run: unexpected argument %q", fs.Arg(0))
+	}
+	if *addr != "" {
+		a, err := netip.ParseAddr(*addr)
+		if err != nil {
+			return nil, fmt.Errorf("run: -addr %q: %v", *addr, err)
+		}
+		c.addr = a
+	}
+	m, err := strconv.ParseUint(*mark, 0, 32)
+	if err != nil {
+		return nil, fmt.Errorf("run: -fwmark %q: %v", *mark, err)
+	}
+	c.fwmark = uint32(m)
+	return c, nil
+}
+
+// runDaemon is `sabre run`.
+func runDaemon(args []string, stderr io.Writer) error {
+	cfg, err := parseRunFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	level := slog.LevelInfo
+	if cfg.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	d, err := startDaemon(cfg, log)
+	if err != nil {
+		return err
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			d.reload()
+			continue
+		}
+		log.Info("stopping", "signal", sig.String())
+		break
+	}
+	return d.stop()
+}
+
+// daemon is a running `sabre run`.
+type daemon struct {
+	cfg     *daemonConfig
+	log     *slog.Logger
+	engine  *ipsec.Engine
+	env     *cli.Env
+	dev     *tun.Device
+	control *controlServer
+}
+
+// startDaemon sets up the engine, the IKE bypass policies, the ike_rc,
+// the TUN device and the control socket, in that order: a bad ike_rc
+// stops the daemon before it touches the network, and a client that
+// reaches the socket finds the device up.
+func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
+	d := &daemon{cfg: cfg, log: log}
+	var dev atomic.Pointer[tun.Device]
+	d.engine = ipsec.New(spd.NewDB(), sad.NewDB(), ipsec.Config{
+		// Dummy packets and packets queued during negotiation.
+		Output: func(b *pktbuf.Buffer) {
+			if t := dev.Load(); t != nil {
+				t.Output(b)
+				return
+			}
+			pktbuf.DefaultPool.Put(b)
+		},
+	})
+	if err := addIKEBypass(d.engine.SPD()); err != nil {
+		d.engine.Close()
+		return nil, err
+	}
+	d.env = &cli.Env{Engine: d.engine, LocalAddr: localAddrFunc(cfg.addr, cfg.fwmark), ShowKeys: cfg.showKeys}
+	if cfg.rc != "" {
+		var out strings.Builder
+		err := d.env.RunRC(cfg.rc, &out)
+		logOutput(log, "ike_rc", out.String())
+		if err != nil {
+			d.engine.Close()
+			return nil, fmt.Errorf("ike_rc %s: %w", cfg.rc, err)
+		}
+	}
+	t, err := tun.Open(tun.Config{Name: cfg.tunName, MTU: cfg.mtu, Engine: d.engine, FwMark: cfg.fwmark, Logger: log})
+	if err != nil {
+		d.engine.Close()
+		return nil, err
+	}
+	d.dev = t
+	dev.Store(t)
+	if d.control, err = listenControl(cfg.sock, d.handle, log); err != nil {
+		t.Close()
+		d.engine.Close()
+		return nil, err
+	}
+	log.Info("sabre running", "tun", t.Name(), "mtu", t.MTU(), "socket", cfg.sock, "rc", cfg.rc,
+		"policies", len(d.engine.SPD().List()))
+	return d, nil
+}
+
+// addIKEBypass lets IKE through (UDP from or to local ports 500 and 4500,
+// both directions, IPv4 and IPv6) at priority 2, as the reference's
+// ikev2_init_and_cfg_cmn does (§4.4).
+func addIKEBypass(db *spd.DB) error {
+	for _, fam := range []struct {
+		name string
+		any  func() classify.Selector
+	}{{"", classify.AnyIPv4}, {"6", classify.AnyIPv6}} {
+		for _, port := range []uint16{tun.DefaultIKEPort, tun.DefaultNATTPort} {
+			local, err := fam.any().WithPorts(port, port)
+			if err != nil {
+				return err
+			}
+			// Selectors are from this host's outbound view: local port
+			// `port` outbound, and by the mirror image inbound too.
+			p := spd.Policy{Name: fmt.Sprintf("ike-bypass%s-%d", fam.name, port), Action: spd.Bypass,
+				Proto: header.ProtoUDP, Priority: ikeBypassPriority, Src: local, Dst: fam.any()}
+			if _, err := db.Add(p); err != nil {
+				return fmt.Errorf("IKE bypass policy: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// localAddrFunc returns the cli's LocalAddr: the -addr address when it is
+// of the remote's family, else the kernel's source address toward the
+// remote (a UDP connect sends nothing), found with the daemon's fwmark so
+// that policy routing answers as for the daemon's own packets.
+func localAddrFunc(fixed netip.Addr, mark uint32) func(netip.Addr) (netip.Addr, error) {
+	return func(remote netip.Addr) (netip.Addr, error) {
+		if fixed.IsValid() && fixed.Is4() == remote.Is4() {
+			return fixed, nil
+		}
+		dialer := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+			if mark == 0 {
+				return nil
+			}
+			var serr error
+			if err := c.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, int(mark))
+			}); err != nil {
+				return err
+			}
+			return serr
+		}}
+		c, err := dialer.DialContext(context.Background(), "udp", netip.AddrPortFrom(remote, tun.DefaultIKEPort).String())
+		if err != nil {
+			return netip.Addr{}, fmt.Errorf("no local address toward %v: %w", remote, err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
+	}
+}
+
+// handle runs one control request.
+func (d *daemon) handle(args []string, out io.Writer) int {
+	switch args[0] {
+	case "ipsec", "ike":
+		if err := d.env.Exec(args, out); err != nil {
+			fmt.Fprintln(out, err)
+			return statusFailed
+		}
+		return statusOK
+	case "tun":
+		fmt.Fprintf(out, "%s mtu %d\n", d.dev.Name(), d.dev.MTU())
+		d.dev.Stats().Snapshot().WriteTo(out)
+		return statusOK
+	}
+	fmt.Fprintf(out, "unknown command %q: the daemon takes ipsec, ike and tun commands\n", args[0])
+	return statusUsage
+}
+
+// reload rereads the ike_rc (SIGHUP).
+func (d *daemon) reload() {
+	if d.cfg.rc == "" {
+		d.log.Warn("SIGHUP: no ike_rc to reload (start with -rc)")
+		return
+	}
+	var out strings.Builder
+	err := d.env.ReloadRC(d.cfg.rc, &out)
+	logOutput(d.log, "ike_rc reload", out.String())
+	if err != nil {
+		d.log.Error("ike_rc reload failed; the previous configuration stays", "rc", d.cfg.rc, "err", err)
+		return
+	}
+	d.log.Info("ike_rc reloaded", "rc", d.cfg.rc, "policies", len(d.engine.SPD().List()))
+}
+
+// stop shuts the daemon down.
+func (d *daemon) stop() error {
+	errs := []error{d.control.Close(), d.dev.Close()}
+	d.engine.Close()
+	s := d.dev.Stats().Snapshot()
+	d.log.Info("stopped", "tun_rx", s.TUNRxPackets, "tun_tx", s.TUNTxPackets, "wire_tx", s.WireTxPackets, "wire_rx", s.WireRxPackets)
+	return errors.Join(errs...)
+}
+
+// logOutput logs what a cli command printed, line by line.
+func logOutput(log *slog.Logger, what, out string) {
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		if l != "" {
+			log.Info(what, "out", l)
+		}
+	}
+}
