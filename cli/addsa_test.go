@@ -417,4 +417,3 @@ func TestAddSAExistingPolicy(t *testing.T) {
 		t.Errorf("the policy addsa created stayed after its SAs failed")
 	}
 }
-
