@@ -641,6 +641,7 @@ type StatusError struct {
 	Detail string
 }
 
+// Error returns the code's name and the detail.
 func (e *StatusError) Error() string {
 	if e.Detail == "" {
 		return e.Code.Error()

@@ -180,6 +180,8 @@ func (c *wireConn) writeEvent(ev Event) {
 		return
 	}
 	if _, err := c.rw.Write(b); err != nil {
+		// The connection is broken; the reads will end it.
+		c.m.DroppedEvents.Add(1)
 		c.closed.Store(true)
 	}
 }
