@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	ikecrypto "github.com/sabre-ipsec/sabre/ike/crypto"
 	"github.com/sabre-ipsec/sabre/suite"
 )
 
@@ -34,37 +35,19 @@ func (m AuthMethod) String() string {
 	return fmt.Sprintf("AuthMethod(%d)", uint8(m))
 }
 
-// PRFID is an IKEv2 Transform Type 2 (pseudorandom function) ID.
-type PRFID uint16
-
-// PRF transform IDs (IANA "IKEv2 Transform Type 2").
-const (
-	PRFHMACMD5      PRFID = 1
-	PRFHMACSHA1     PRFID = 2
-	PRFAES128XCBC   PRFID = 4
-	PRFHMACSHA2_256 PRFID = 5
-	PRFHMACSHA2_384 PRFID = 6
-	PRFHMACSHA2_512 PRFID = 7
-	PRFAES128CMAC   PRFID = 8
+// PRFID and GroupID are ikecrypto's transform IDs; the names operators
+// use for them are here.
+type (
+	PRFID   = ikecrypto.PRFID
+	GroupID = ikecrypto.GroupID
 )
 
-// GroupID is an IKEv2 Transform Type 4 (Diffie-Hellman / key exchange) ID.
-type GroupID uint16
-
-// Key exchange groups (IANA "IKEv2 Transform Type 4").
+// Groups the reference names that ikecrypto refuses or lacks; they parse so
+// that reference configurations load, and are left out of proposals.
 const (
-	GroupMODP768   GroupID = 1
-	GroupMODP1024  GroupID = 2
-	GroupMODP1536  GroupID = 5
-	GroupMODP2048  GroupID = 14
-	GroupMODP3072  GroupID = 15
-	GroupMODP4096  GroupID = 16
-	GroupMODP6144  GroupID = 17
-	GroupMODP8192  GroupID = 18
-	GroupECP256    GroupID = 19
-	GroupECP384    GroupID = 20
-	GroupECP521    GroupID = 21
-	GroupCurve2519 GroupID = 31
+	GroupMODP768  GroupID = 1
+	GroupMODP6144 GroupID = 17
+	GroupMODP8192 GroupID = 18
 )
 
 // Operator names of PRFs and groups: the reference's (HMAC-SHA-2-256,
@@ -72,20 +55,20 @@ const (
 // case, '-' and '_'.
 var (
 	prfNames = map[string]PRFID{
-		"hmacmd5": PRFHMACMD5, "md5": PRFHMACMD5, "prfmd5": PRFHMACMD5,
-		"hmacsha1": PRFHMACSHA1, "sha1": PRFHMACSHA1, "sha": PRFHMACSHA1, "prfsha1": PRFHMACSHA1,
-		"hmacsha2256": PRFHMACSHA2_256, "hmacsha256": PRFHMACSHA2_256, "sha256": PRFHMACSHA2_256, "prfsha256": PRFHMACSHA2_256,
-		"hmacsha2384": PRFHMACSHA2_384, "hmacsha384": PRFHMACSHA2_384, "sha384": PRFHMACSHA2_384, "prfsha384": PRFHMACSHA2_384,
-		"hmacsha2512": PRFHMACSHA2_512, "hmacsha512": PRFHMACSHA2_512, "sha512": PRFHMACSHA2_512, "prfsha512": PRFHMACSHA2_512,
-		"aesxcbc": PRFAES128XCBC, "aes128xcbc": PRFAES128XCBC, "prfaesxcbc": PRFAES128XCBC,
-		"aescmac": PRFAES128CMAC, "aes128cmac": PRFAES128CMAC, "prfaescmac": PRFAES128CMAC,
+		"hmacmd5": ikecrypto.PRFHMACMD5, "md5": ikecrypto.PRFHMACMD5, "prfmd5": ikecrypto.PRFHMACMD5,
+		"hmacsha1": ikecrypto.PRFHMACSHA1, "sha1": ikecrypto.PRFHMACSHA1, "sha": ikecrypto.PRFHMACSHA1, "prfsha1": ikecrypto.PRFHMACSHA1,
+		"hmacsha2256": ikecrypto.PRFHMACSHA2256, "hmacsha256": ikecrypto.PRFHMACSHA2256, "sha256": ikecrypto.PRFHMACSHA2256, "prfsha256": ikecrypto.PRFHMACSHA2256,
+		"hmacsha2384": ikecrypto.PRFHMACSHA2384, "hmacsha384": ikecrypto.PRFHMACSHA2384, "sha384": ikecrypto.PRFHMACSHA2384, "prfsha384": ikecrypto.PRFHMACSHA2384,
+		"hmacsha2512": ikecrypto.PRFHMACSHA2512, "hmacsha512": ikecrypto.PRFHMACSHA2512, "sha512": ikecrypto.PRFHMACSHA2512, "prfsha512": ikecrypto.PRFHMACSHA2512,
+		"aesxcbc": ikecrypto.PRFAES128XCBC, "aes128xcbc": ikecrypto.PRFAES128XCBC, "prfaesxcbc": ikecrypto.PRFAES128XCBC,
+		"aescmac": ikecrypto.PRFAES128CMAC, "aes128cmac": ikecrypto.PRFAES128CMAC, "prfaescmac": ikecrypto.PRFAES128CMAC,
 	}
 	groupNames = map[string]GroupID{
-		"modp768": GroupMODP768, "modp1024": GroupMODP1024, "modp1536": GroupMODP1536,
-		"modp2048": GroupMODP2048, "modp3072": GroupMODP3072, "modp4096": GroupMODP4096,
+		"modp768": GroupMODP768, "modp1024": ikecrypto.MODP1024, "modp1536": ikecrypto.MODP1536,
+		"modp2048": ikecrypto.MODP2048, "modp3072": ikecrypto.MODP3072, "modp4096": ikecrypto.MODP4096,
 		"modp6144": GroupMODP6144, "modp8192": GroupMODP8192,
-		"ecp256": GroupECP256, "ecp384": GroupECP384, "ecp521": GroupECP521,
-		"curve25519": GroupCurve2519, "x25519": GroupCurve2519,
+		"ecp256": ikecrypto.ECP256, "ecp384": ikecrypto.ECP384, "ecp521": ikecrypto.ECP521,
+		"curve25519": ikecrypto.Curve25519, "x25519": ikecrypto.Curve25519,
 	}
 )
 

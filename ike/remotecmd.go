@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	ikecrypto "github.com/sabre-ipsec/sabre/ike/crypto"
 	"github.com/sabre-ipsec/sabre/suite"
 )
 
@@ -226,19 +227,19 @@ func (r *Remote) Args() []string {
 
 func prfName(id PRFID) string {
 	switch id {
-	case PRFHMACMD5:
+	case ikecrypto.PRFHMACMD5:
 		return "HMAC-MD5"
-	case PRFHMACSHA1:
+	case ikecrypto.PRFHMACSHA1:
 		return "HMAC-SHA-1"
-	case PRFHMACSHA2_256:
+	case ikecrypto.PRFHMACSHA2256:
 		return "HMAC-SHA-2-256"
-	case PRFHMACSHA2_384:
+	case ikecrypto.PRFHMACSHA2384:
 		return "HMAC-SHA-2-384"
-	case PRFHMACSHA2_512:
+	case ikecrypto.PRFHMACSHA2512:
 		return "HMAC-SHA-2-512"
-	case PRFAES128XCBC:
+	case ikecrypto.PRFAES128XCBC:
 		return "AES-XCBC"
-	case PRFAES128CMAC:
+	case ikecrypto.PRFAES128CMAC:
 		return "AES-CMAC"
 	}
 	return fmt.Sprintf("PRF%d", id)
