@@ -183,12 +183,15 @@ const manNetstat = `ipsec netstat - show policies, SAs and counters
   ipsec netstat [-a] [-c] [-p] [-k] [-j|--json]
 
   -c  SAs: an IPSecSession line per policy with SAs, then a table of its
-      SAs: direction, protocol, SPI (hex), algorithm, state, ESN, packets,
-      bytes, replay drops and ICV failures (inbound), dummy packets (sent
-      on outbound, received on inbound SAs), TFC-padded packets and bytes
-      (outbound), soft and hard lifetimes (s: seconds, pkt, B: bytes) and
-      the seconds left until each time lifetime expires.
-  -p  policies: spid pri proto policy src-id dst-id mode gateway name.
+      SAs, outbound first: direction, protocol, SPI (hex), algorithm,
+      state, ESN, local and remote outer address, UDP encapsulation
+      (udp:local-port:remote-port), packets, bytes, replay drops and ICV
+      failures (inbound), dummy packets (sent on outbound, received on
+      inbound SAs), TFC-padded packets and bytes (outbound), soft and hard
+      lifetimes (s: seconds, pkt: packets, B: bytes) and the seconds left
+      until each time lifetime expires. "-": none, or not applicable.
+  -p  policies: spid pri proto policy src-id dst-id mode gateway name,
+      by priority. A name with blanks is quoted.
   -a  everything: SAs, policies (with their IKE remote and SP_* flags),
       the engine's counters and its drops by XE_* reason (non-zero ones).
   -k  also show key material, if the daemon allows it (it is off by

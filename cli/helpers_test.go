@@ -72,3 +72,7 @@ func wantErr(t testing.TB, what string, err error, code xe.Code, wants ...string
 		t.Errorf("%s: error %q has code %v, want %v", what, err, xe.CodeOf(err).Name(), code.Name())
 	}
 }
+
+type netipAddr = netip.Addr
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

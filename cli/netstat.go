@@ -361,7 +361,7 @@ func writeSessions(b *strings.Builder, sessions []sessionInfo, keys bool) {
 	for _, s := range sessions {
 		fmt.Fprintf(b, "IPSecSession SPID=%d", s.SPID)
 		if s.Name != "" {
-			fmt.Fprintf(b, " policy=%s", s.Name)
+			fmt.Fprintf(b, " policy=%s", quoteWord(s.Name))
 		}
 		fmt.Fprintf(b, " SAs=%d\n", len(s.SAs))
 		t := newTable("dir", "proto", "spi", "algorithm", "state", "esn", "local", "remote", "encap",
@@ -434,9 +434,9 @@ func writePolicies(b *strings.Builder, policies []policyInfo, all bool) {
 	t := newTable(header...)
 	for _, p := range policies {
 		row := []string{strconv.FormatUint(uint64(p.SPID), 10), strconv.Itoa(p.Priority), p.Proto,
-			p.Action, p.Src, p.Dst, p.Mode, p.Gateway, p.Name}
+			p.Action, p.Src, p.Dst, p.Mode, p.Gateway, tableWord(p.Name)}
 		if all {
-			row = append(row, p.IKERemote, strconv.Itoa(p.SAs), strings.Join(p.Flags, "|"))
+			row = append(row, tableWord(p.IKERemote), strconv.Itoa(p.SAs), strings.Join(p.Flags, "|"))
 		}
 		t.add(row...)
 	}
@@ -469,6 +469,15 @@ func writeCounters(b *strings.Builder, r *netstatReport) {
 		return
 	}
 	t.write(b, "  ")
+}
+
+// tableWord quotes a name with blanks so that a table row stays one word
+// per column; "" stays empty (shown as "-").
+func tableWord(s string) string {
+	if s == "" {
+		return ""
+	}
+	return quoteWord(s)
 }
 
 func yesNo(v bool) string {
