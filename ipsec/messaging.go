@@ -135,10 +135,11 @@ func (m *Messaging) Engine() *Engine { return m.e }
 func (m *Messaging) Register(name string, handler func(Event)) (AppID, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for range 255 {
+	// IDs 1..3 name IPsec, IKE and ADMIN on the wire (wire.go's Party).
+	for range 252 {
 		m.next++
-		if m.next == 0 {
-			m.next = 1
+		if m.next < 4 {
+			m.next = 4
 		}
 		if m.apps[m.next] == nil {
 			a := &app{id: m.next, name: name, ch: make(chan Event, eventQueueLen), done: make(chan struct{})}
@@ -152,7 +153,7 @@ func (m *Messaging) Register(name string, handler func(Event)) (AppID, error) {
 			return a.id, nil
 		}
 	}
-	return 0, xe.Errorf(xe.OutOfReqs, "messaging: 255 applications registered")
+	return 0, xe.Errorf(xe.OutOfReqs, "messaging: 252 applications registered")
 }
 
 // Unregister stops delivering events to id and waits for its handler to
