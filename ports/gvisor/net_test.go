@@ -1,0 +1,366 @@
+package gvisor
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/link/ethernet"
+	"gvisor.dev/gvisor/pkg/tcpip/link/nested"
+	"gvisor.dev/gvisor/pkg/tcpip/link/pipe"
+	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+
+	"github.com/sabre-ipsec/sabre/classify"
+	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/pktbuf"
+	"github.com/sabre-ipsec/sabre/sad"
+	"github.com/sabre-ipsec/sabre/spd"
+	"github.com/sabre-ipsec/sabre/suite"
+)
+
+const nicID = 1
+
+// The two hosts' addresses.
+var (
+	addrA4 = netip.MustParseAddr("10.0.0.77")
+	addrB4 = netip.MustParseAddr("10.0.0.78")
+	addrA6 = netip.MustParseAddr("fd00::77")
+	addrB6 = netip.MustParseAddr("fd00::78")
+)
+
+// netConfig describes a two-host test network.
+type netConfig struct {
+	// mode is the IPsec mode of both hosts' policies; 0 runs the hosts
+	// without Sabre.
+	mode spd.Mode
+	// ethernet puts an Ethernet link (with ARP and neighbour discovery)
+	// on the pipe.
+	ethernet bool
+	// mtu is the pipe's MTU (the Ethernet frame's payload when ethernet).
+	mtu uint32
+	// encr is the ESP cipher, AES-GCM-16 with a 128-bit key by default.
+	encr suite.EncrID
+	// wrap, if set, wraps each host's link under Sabre (a fake offload
+	// link, for example).
+	wrap func(stack.LinkEndpoint) stack.LinkEndpoint
+}
+
+// testNet is two gVisor stacks joined by an in-memory link.
+type testNet struct {
+	a, b *host
+	wire *wire
+}
+
+// host is one stack with its Sabre Endpoint (nil without Sabre).
+type host struct {
+	s            *stack.Stack
+	ep           *Endpoint
+	addr4, addr6 netip.Addr
+}
+
+// newNet builds the network and removes it when the test ends.
+func newNet(tb testing.TB, c netConfig) *testNet {
+	tb.Helper()
+	if c.mtu == 0 {
+		c.mtu = 1500
+	}
+	if c.encr == 0 {
+		c.encr = suite.EncrAESGCM16
+	}
+	w := &wire{}
+	la, lb := pipe.New("\x02\x00\x00\x00\x00\x77", "\x02\x00\x00\x00\x00\x78", c.mtu)
+	n := &testNet{wire: w}
+	n.a = newHost(tb, c, la, w, addrA4, addrA6)
+	n.b = newHost(tb, c, lb, w, addrB4, addrB6)
+	if c.mode != 0 {
+		keyAB, keyBA := testKey(c.encr, 0xab), testKey(c.encr, 0xba)
+		secure(tb, n.a.ep, c, n.a.addr4, n.b.addr4, 0x1004, 0x2004, keyAB, keyBA)
+		secure(tb, n.b.ep, c, n.b.addr4, n.a.addr4, 0x2004, 0x1004, keyBA, keyAB)
+		secure(tb, n.a.ep, c, n.a.addr6, n.b.addr6, 0x1006, 0x2006, keyAB, keyBA)
+		secure(tb, n.b.ep, c, n.b.addr6, n.a.addr6, 0x2006, 0x1006, keyBA, keyAB)
+	}
+	return n
+}
+
+func newHost(tb testing.TB, c netConfig, link stack.LinkEndpoint, w *wire, a4, a6 netip.Addr) *host {
+	tb.Helper()
+	var l stack.LinkEndpoint = link
+	if c.ethernet {
+		l = ethernet.New(l)
+	}
+	l = newTap(l, w)
+	if c.wrap != nil {
+		l = c.wrap(l)
+	}
+	h := &host{addr4: a4, addr6: a6}
+	if c.mode != 0 {
+		policies := spd.NewDB()
+		if err := InstallDefaultBypass(policies); err != nil {
+			tb.Fatal(err)
+		}
+		h.ep = New(l, policies, sad.NewDB(), ipsec.Config{})
+		l = h.ep
+	}
+	h.s = stack.New(stack.Options{
+		NetworkProtocols: []stack.NetworkProtocolFactory{
+			ipv4.NewProtocol, arp.NewProtocol,
+			// No duplicate address detection: it would delay every test by
+			// a retransmission timer.
+			ipv6.NewProtocolWithOptions(ipv6.Options{}),
+		},
+		TransportProtocols: []stack.TransportProtocolFactory{
+			tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6,
+		},
+	})
+	if err := h.s.CreateNIC(nicID, l); err != nil {
+		tb.Fatalf("CreateNIC: %v", err)
+	}
+	for _, a := range []netip.Addr{a4, a6} {
+		proto := ipv4.ProtocolNumber
+		if a.Is6() {
+			proto = ipv6.ProtocolNumber
+		}
+		pa := tcpip.ProtocolAddress{Protocol: proto, AddressWithPrefix: gaddr(a).WithPrefix()}
+		if err := h.s.AddProtocolAddress(nicID, pa, stack.AddressProperties{}); err != nil {
+			tb.Fatalf("AddProtocolAddress(%v): %v", a, err)
+		}
+	}
+	h.s.SetRouteTable([]tcpip.Route{
+		{Destination: header.IPv4EmptySubnet, NIC: nicID},
+		{Destination: header.IPv6EmptySubnet, NIC: nicID},
+	})
+	tb.Cleanup(func() {
+		h.s.Close()
+		h.s.Wait()
+		h.s.RemoveNIC(nicID)
+	})
+	return h
+}
+
+// secure adds the SECURE policy for local <-> remote in mode c.mode with
+// manually keyed AES-GCM SAs.
+func secure(tb testing.TB, ep *Endpoint, c netConfig, local, remote netip.Addr, spiOut, spiIn uint32, keyOut, keyIn []byte) {
+	tb.Helper()
+	src, _ := classify.SelectorFromAddr(local)
+	dst, _ := classify.SelectorFromAddr(remote)
+	p := spd.Policy{Action: spd.Secure, Mode: c.mode, Flags: spd.FlagProtoESP | spd.FlagCheckReplay,
+		Src: src, Dst: dst, TunnelRemote: remote, ReplayWindow: 1024}
+	if c.mode == spd.Tunnel {
+		p.TunnelLocal = local
+	}
+	id, err := ep.Engine().SPD().Add(p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m := ipsec.ManualSA{Encr: c.encr, EncrKeyOut: keyOut, EncrKeyIn: keyIn,
+		ESPSPIOut: spiOut, ESPSPIIn: spiIn, Local: local}
+	if err := ep.Engine().AddManualSA(id, m); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// testKey returns a deterministic key (with salt) for encr.
+func testKey(encr suite.EncrID, seed byte) []byte {
+	n := 20 // AES-128 and a 4-byte salt
+	if encr == suite.EncrChaCha20Poly1305 {
+		n = 36
+	}
+	k := make([]byte, n)
+	for i := range k {
+		k[i] = seed ^ byte(i*29+3)
+	}
+	return k
+}
+
+func gaddr(a netip.Addr) tcpip.Address { return tcpip.AddrFromSlice(a.AsSlice()) }
+
+func netProto(a netip.Addr) tcpip.NetworkProtocolNumber {
+	if a.Is4() {
+		return ipv4.ProtocolNumber
+	}
+	return ipv6.ProtocolNumber
+}
+
+// wire records what crosses the link, in both directions, while capturing.
+type wire struct {
+	capturing atomic.Bool
+	mu        sync.Mutex
+	frames    []frame
+}
+
+// frame is one packet on the wire: its network protocol and its bytes
+// from the network header on.
+type frame struct {
+	proto tcpip.NetworkProtocolNumber
+	data  []byte
+}
+
+func (w *wire) record(pkt *stack.PacketBuffer) {
+	b := copyIn(pkt)
+	f := frame{proto: pkt.NetworkProtocolNumber, data: append([]byte(nil), b.Bytes()...)}
+	pktbuf.DefaultPool.Put(b)
+	w.mu.Lock()
+	w.frames = append(w.frames, f)
+	w.mu.Unlock()
+}
+
+func (w *wire) captured() []frame {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]frame(nil), w.frames...)
+}
+
+// tap is a link endpoint that shows what its host writes to the wire.
+type tap struct {
+	nested.Endpoint
+	w *wire
+}
+
+func newTap(child stack.LinkEndpoint, w *wire) *tap {
+	t := &tap{w: w}
+	t.Endpoint.Init(child, t)
+	return t
+}
+
+// WritePackets implements stack.LinkEndpoint.
+func (t *tap) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
+	if t.w.capturing.Load() {
+		for _, pkt := range pkts.AsSlice() {
+			t.w.record(pkt)
+		}
+	}
+	return t.Endpoint.WritePackets(pkts)
+}
+
+// tcpEcho runs an echo server on b and sends n bytes from a through it,
+// checking that they come back unchanged.
+func tcpEcho(tb testing.TB, a, b *host, v6 bool, n int) {
+	tb.Helper()
+	src, dst := a.addr4, b.addr4
+	if v6 {
+		src, dst = a.addr6, b.addr6
+	}
+	_ = src
+	l, err := gonet.ListenTCP(b.s, tcpip.FullAddress{NIC: nicID, Addr: gaddr(dst), Port: 7}, netProto(dst))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	served := make(chan error, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			served <- err
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 32<<10)
+		for total := 0; total < n; {
+			k, err := c.Read(buf)
+			if err != nil {
+				served <- fmt.Errorf("server read after %d bytes: %v", total, err)
+				return
+			}
+			if _, err := c.Write(buf[:k]); err != nil {
+				served <- fmt.Errorf("server write: %v", err)
+				return
+			}
+			total += k
+		}
+		served <- nil
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := gonet.DialContextTCP(ctx, a.s, tcpip.FullAddress{NIC: nicID, Addr: gaddr(dst), Port: 7}, netProto(dst))
+	if err != nil {
+		tb.Fatalf("dial %v: %v", dst, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	msg := make([]byte, n)
+	for i := range msg {
+		msg[i] = byte(i*7 + i>>11)
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := c.Write(msg)
+		wrote <- err
+	}()
+	got := make([]byte, n)
+	for off := 0; off < n; {
+		k, err := c.Read(got[off:])
+		if err != nil {
+			tb.Fatalf("client read after %d of %d bytes: %v", off, n, err)
+		}
+		off += k
+	}
+	if err := <-wrote; err != nil {
+		tb.Fatalf("client write: %v", err)
+	}
+	if err := <-served; err != nil {
+		tb.Fatal(err)
+	}
+	for i := range got {
+		if got[i] != msg[i] {
+			tb.Fatalf("echoed byte %d is %#x, sent %#x", i, got[i], msg[i])
+		}
+	}
+}
+
+// udpExchange sends a datagram of n bytes from a to b and an answer back.
+func udpExchange(tb testing.TB, a, b *host, v6 bool, n int) {
+	tb.Helper()
+	src, dst := a.addr4, b.addr4
+	if v6 {
+		src, dst = a.addr6, b.addr6
+	}
+	la := tcpip.FullAddress{NIC: nicID, Addr: gaddr(src), Port: 4001}
+	lb := tcpip.FullAddress{NIC: nicID, Addr: gaddr(dst), Port: 4002}
+	cb, err := gonet.DialUDP(b.s, &lb, nil, netProto(dst))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer cb.Close()
+	ca, err := gonet.DialUDP(a.s, &la, &lb, netProto(dst))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ca.Close()
+	msg := make([]byte, n)
+	for i := range msg {
+		msg[i] = byte(i * 13)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	cb.SetDeadline(deadline)
+	ca.SetDeadline(deadline)
+	if _, err := ca.Write(msg); err != nil {
+		tb.Fatalf("send %d bytes: %v", n, err)
+	}
+	buf := make([]byte, n+100)
+	k, from, err := cb.ReadFrom(buf)
+	if err != nil {
+		tb.Fatalf("receive %d bytes: %v", n, err)
+	}
+	if k != n || string(buf[:k]) != string(msg) {
+		tb.Fatalf("received %d bytes, sent %d (content equal: %v)", k, n, string(buf[:k]) == string(msg))
+	}
+	if _, err := cb.WriteTo(msg[:n/2], from); err != nil {
+		tb.Fatalf("answer: %v", err)
+	}
+	if k, err = ca.Read(buf); err != nil || k != n/2 {
+		tb.Fatalf("answer: got %d bytes, %v; want %d", k, err, n/2)
+	}
+}
