@@ -2,10 +2,12 @@ package cli
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/sabre-ipsec/sabre/spd"
@@ -94,6 +96,9 @@ func ParseRC(r io.Reader, name string) ([]Command, error) {
 		cmds = append(cmds, Command{File: name, Line: l.line, Args: words})
 	}
 	if len(errs) > 0 {
+		slices.SortStableFunc(errs, func(a, b error) int {
+			return cmp.Compare(a.(*lineError).line, b.(*lineError).line)
+		})
 		return nil, errors.Join(errs...)
 	}
 	return cmds, nil
