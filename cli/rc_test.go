@@ -60,7 +60,7 @@ ike remote -n "mongo V6" -z 2
 	}{
 		{"", nil},
 		{"\n\n# x\n", nil},
-		{"ipsec netstat", [][]string{{"ipsec", "netstat"}}},      // no final newline
+		{"ipsec netstat", [][]string{{"ipsec", "netstat"}}},     // no final newline
 		{"ipsec netstat\r\n", [][]string{{"ipsec", "netstat"}}}, // CRLF
 		{"ipsec \\\n\\\nnetstat\n", [][]string{{"ipsec", "netstat"}}},
 		{"ipsec netstat \\\n\nipsec help\n", [][]string{{"ipsec", "netstat"}, {"ipsec", "help"}}},
@@ -279,7 +279,6 @@ func TestRunRCRollback(t *testing.T) {
 		})
 	}
 }
-
 
 // TestRCBatchCulprit: a run of policies is added in one batch; when the
 // batch fails, the error names the line at fault.
