@@ -1,6 +1,7 @@
 package gvisor
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
@@ -22,8 +23,10 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+	"gvisor.dev/gvisor/pkg/waiter"
 
 	"github.com/sabre-ipsec/sabre/classify"
+	hdr "github.com/sabre-ipsec/sabre/header"
 	"github.com/sabre-ipsec/sabre/ipsec"
 	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/sad"
@@ -249,14 +252,27 @@ func (t *tap) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 // checking that they come back unchanged.
 func tcpEcho(tb testing.TB, a, b *host, v6 bool, n int) {
 	tb.Helper()
-	src, dst := a.addr4, b.addr4
-	if v6 {
-		src, dst = a.addr6, b.addr6
+	tcpEchoPort(tb, a, b, v6, n, 7)
+}
+
+// tcpEchoPort is tcpEcho on the given port. Its failures are reported with
+// Error, so that it can run on any goroutine.
+func tcpEchoPort(tb testing.TB, a, b *host, v6 bool, n int, port uint16) {
+	tb.Helper()
+	if err := runTCPEcho(a, b, v6, n, port); err != nil {
+		tb.Error(err)
 	}
-	_ = src
-	l, err := gonet.ListenTCP(b.s, tcpip.FullAddress{NIC: nicID, Addr: gaddr(dst), Port: 7}, netProto(dst))
+}
+
+func runTCPEcho(a, b *host, v6 bool, n int, port uint16) error {
+	dst := b.addr4
+	if v6 {
+		dst = b.addr6
+	}
+	addr := tcpip.FullAddress{NIC: nicID, Addr: gaddr(dst), Port: port}
+	l, err := gonet.ListenTCP(b.s, addr, netProto(dst))
 	if err != nil {
-		tb.Fatal(err)
+		return err
 	}
 	defer l.Close()
 	served := make(chan error, 1)
@@ -267,6 +283,7 @@ func tcpEcho(tb testing.TB, a, b *host, v6 bool, n int) {
 			return
 		}
 		defer c.Close()
+		c.SetDeadline(time.Now().Add(60 * time.Second))
 		buf := make([]byte, 32<<10)
 		for total := 0; total < n; {
 			k, err := c.Read(buf)
@@ -284,9 +301,9 @@ func tcpEcho(tb testing.TB, a, b *host, v6 bool, n int) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := gonet.DialContextTCP(ctx, a.s, tcpip.FullAddress{NIC: nicID, Addr: gaddr(dst), Port: 7}, netProto(dst))
+	c, err := gonet.DialContextTCP(ctx, a.s, addr, netProto(dst))
 	if err != nil {
-		tb.Fatalf("dial %v: %v", dst, err)
+		return fmt.Errorf("dial %v: %v", addr.Addr, err)
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(60 * time.Second))
@@ -303,21 +320,20 @@ func tcpEcho(tb testing.TB, a, b *host, v6 bool, n int) {
 	for off := 0; off < n; {
 		k, err := c.Read(got[off:])
 		if err != nil {
-			tb.Fatalf("client read after %d of %d bytes: %v", off, n, err)
+			return fmt.Errorf("client read after %d of %d bytes: %v", off, n, err)
 		}
 		off += k
 	}
 	if err := <-wrote; err != nil {
-		tb.Fatalf("client write: %v", err)
+		return fmt.Errorf("client write: %v", err)
 	}
 	if err := <-served; err != nil {
-		tb.Fatal(err)
+		return err
 	}
-	for i := range got {
-		if got[i] != msg[i] {
-			tb.Fatalf("echoed byte %d is %#x, sent %#x", i, got[i], msg[i])
-		}
+	if !bytes.Equal(got, msg) {
+		return fmt.Errorf("echo of %d bytes differs from what was sent", n)
 	}
+	return nil
 }
 
 // udpExchange sends a datagram of n bytes from a to b and an answer back.
@@ -363,4 +379,118 @@ func udpExchange(tb testing.TB, a, b *host, v6 bool, n int) {
 	if k, err = ca.Read(buf); err != nil || k != n/2 {
 		tb.Fatalf("answer: got %d bytes, %v; want %d", k, err, n/2)
 	}
+}
+
+// ping sends an ICMP (or ICMPv6) echo request with size bytes of data from
+// a to b and waits for the reply. The reply is generated inside b's
+// receive path, so on a pipe it is written while a's write is still on
+// the stack.
+func ping(tb testing.TB, a, b *host, v6 bool, size int) {
+	tb.Helper()
+	dst := b.addr4
+	proto, typ, reply := icmp.ProtocolNumber4, byte(header.ICMPv4Echo), byte(header.ICMPv4EchoReply)
+	if v6 {
+		dst = b.addr6
+		proto, typ, reply = icmp.ProtocolNumber6, byte(header.ICMPv6EchoRequest), byte(header.ICMPv6EchoReply)
+	}
+	var wq waiter.Queue
+	ep, err := a.s.NewEndpoint(proto, netProto(dst), &wq)
+	if err != nil {
+		tb.Fatalf("ICMP endpoint: %v", err)
+	}
+	defer ep.Close()
+	we, ch := waiter.NewChannelEntry(waiter.ReadableEvents)
+	wq.EventRegister(&we)
+	defer wq.EventUnregister(&we)
+	msg := make([]byte, 8+size)
+	msg[0] = typ
+	msg[7] = 1 // sequence number
+	for i := 8; i < len(msg); i++ {
+		msg[i] = byte(i)
+	}
+	if _, err := ep.Write(bytes.NewReader(msg), tcpip.WriteOptions{To: &tcpip.FullAddress{NIC: nicID, Addr: gaddr(dst)}}); err != nil {
+		tb.Fatalf("ping %v: %v", dst, err)
+	}
+	timeout := time.After(10 * time.Second)
+	for {
+		var buf bytes.Buffer
+		_, err := ep.Read(&buf, tcpip.ReadOptions{})
+		if _, ok := err.(*tcpip.ErrWouldBlock); ok {
+			select {
+			case <-ch:
+			case <-timeout:
+				tb.Fatalf("ping %v: no reply", dst)
+			}
+			continue
+		}
+		if err != nil {
+			tb.Fatalf("ping %v: read: %v", dst, err)
+		}
+		got := buf.Bytes()
+		if len(got) != len(msg) || got[0] != reply || !bytes.Equal(got[8:], msg[8:]) {
+			tb.Fatalf("ping %v: reply of %d bytes, type %d; want %d bytes, type %d", dst, len(got), got[0], len(msg), reply)
+		}
+		return
+	}
+}
+
+// wireSummary counts the packets on the wire by kind.
+type wireSummary struct {
+	esp, nd, arp, fragments int
+	// other describes the first packet that is none of these.
+	other string
+	// largest is the longest IP packet.
+	largest int
+}
+
+// summarize classifies every captured packet: ESP (whole or an outer
+// fragment), IPv6 neighbour discovery, ARP, or something else.
+func summarize(frames []frame) wireSummary {
+	var s wireSummary
+	for _, f := range frames {
+		p := f.data
+		s.largest = max(s.largest, len(p))
+		switch f.proto {
+		case header.ARPProtocolNumber:
+			s.arp++
+			continue
+		case header.IPv4ProtocolNumber:
+			h := hdr.IPv4(p)
+			if h.IsFragment() {
+				s.fragments++
+			}
+			if h.Protocol() == hdr.ProtoESP {
+				s.esp++
+				continue
+			}
+			if s.other == "" {
+				s.other = fmt.Sprintf("IPv4 protocol %d, %d bytes", h.Protocol(), len(p))
+			}
+			continue
+		case header.IPv6ProtocolNumber:
+			c, ok := hdr.ParseIPv6Chain(p)
+			if !ok {
+				break
+			}
+			if c.Fragment {
+				s.fragments++
+			}
+			switch {
+			case c.Proto == hdr.ProtoESP:
+				s.esp++
+				continue
+			case c.Proto == hdr.ProtoICMPv6 && len(p) > c.ProtoOffset && p[c.ProtoOffset] >= 133 && p[c.ProtoOffset] <= 137:
+				s.nd++
+				continue
+			}
+			if s.other == "" {
+				s.other = fmt.Sprintf("IPv6 next header %d, %d bytes", c.Proto, len(p))
+			}
+			continue
+		}
+		if s.other == "" {
+			s.other = fmt.Sprintf("network protocol %#x, %d bytes", f.proto, len(p))
+		}
+	}
+	return s
 }

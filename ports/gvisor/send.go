@@ -9,6 +9,7 @@ import (
 	"github.com/sabre-ipsec/sabre/ipsec"
 	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/reassembly"
+	"github.com/sabre-ipsec/sabre/spd"
 
 	hdr "github.com/sabre-ipsec/sabre/header"
 )
@@ -80,9 +81,16 @@ func (e *Endpoint) outbound(pkt *stack.PacketBuffer, out *stack.PacketBufferList
 			e.rememberRoute(dst, &pkt.EgressRoute)
 		}
 		e.emit(b, &pkt.EgressRoute, pkt, out)
+	case ipsec.Pending:
+		// The engine keeps a copy and sends it through Output once its SAs
+		// exist; Output will need this packet's link addresses.
+		if _, p, _ := e.engine.GetPolicy(b.Bytes(), spd.Outbound); p != nil && p.Mode == spd.Tunnel {
+			e.rememberRoute(p.TunnelRemote, &pkt.EgressRoute)
+		} else if dst, ok := outerDst(b.Bytes()); ok {
+			e.rememberRoute(dst, &pkt.EgressRoute)
+		}
 	}
-	// Drop is counted by the engine; Pending means the engine kept a copy
-	// that it sends through Output once its SAs exist.
+	// Drop is counted by the engine.
 	pktbuf.DefaultPool.Put(b)
 }
 
