@@ -101,10 +101,8 @@ func newPair(t *testing.T) (a, b *site) {
 func (s *site) start(t *testing.T, rc string, args ...string) {
 	t.Helper()
 	bin := sabre(t)
-	rcFile := filepath.Join(filepath.Dir(s.log), s.name+".ike_rc")
-	if err := os.WriteFile(rcFile, []byte(rc), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	rcFile := s.rcPath()
+	s.rewriteRC(t, rc)
 	logf, err := os.Create(s.log)
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +131,16 @@ func (s *site) start(t *testing.T, rc string, args ...string) {
 			t.Fatalf("sabre run in %s did not open its control socket\n%s", s.name, s.logText())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *site) rcPath() string { return filepath.Join(filepath.Dir(s.log), s.name+".ike_rc") }
+
+// rewriteRC writes the site's ike_rc file.
+func (s *site) rewriteRC(t *testing.T, rc string) {
+	t.Helper()
+	if err := os.WriteFile(s.rcPath(), []byte(rc), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -145,4 +147,63 @@ func TestTransport(t *testing.T) {
 		t.Errorf("tshark found %d ICMP and %d TCP packets inside ESP, want the 10 pings and the transfer", w.icmp, w.tcp)
 	}
 	replayAndTamper(t, a, b, frames, ab, a.outer, b.outer)
+}
+
+// TestReloadConsoleAndShutdown rekeys both daemons by editing their
+// ike_rc files and sending SIGHUP, drives one through `sabre console`, and
+// checks the clients' message once the daemon is gone.
+func TestReloadConsoleAndShutdown(t *testing.T) {
+	s := aesGCM
+	a, b := newPair(t)
+	ab, ba := keys(s, a, b)
+	a.start(t, ikeRC(s, rcOptions{mode: "tunnel", src: a.subnet.String(), dst: b.subnet.String()}, b.outer, ab, ba))
+	b.start(t, ikeRC(s, rcOptions{mode: "tunnel", src: b.subnet.String(), dst: a.subnet.String()}, a.outer, ba, ab))
+	a.routeTunnel(t, b)
+	b.routeTunnel(t, a)
+	ping(t, a.ns, a.inner, b.inner, 2)
+
+	// New keys and SPIs in both files, then SIGHUP.
+	ab2, ba2 := keys(s, a, b)
+	ab2.spi, ba2.spi = ab.spi+0x10000, ba.spi+0x10000
+	a.rewriteRC(t, ikeRC(s, rcOptions{mode: "tunnel", src: a.subnet.String(), dst: b.subnet.String()}, b.outer, ab2, ba2))
+	b.rewriteRC(t, ikeRC(s, rcOptions{mode: "tunnel", src: b.subnet.String(), dst: a.subnet.String()}, a.outer, ba2, ab2))
+	for _, x := range []*site{a, b} {
+		x.cmd.Process.Signal(syscall.SIGHUP)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, _, _, okA := a.netstat(t).inboundSA(ba2.spi)
+		_, _, _, okB := b.netstat(t).inboundSA(ab2.spi)
+		if okA && okB {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP did not install the new SAs\nA:\n%s\nB:\n%s", a.logText(), b.logText())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, _, _, ok := b.netstat(t).inboundSA(ab.spi); ok {
+		t.Error("B still has the old inbound SA after the reload")
+	}
+	ping(t, a.ns, a.inner, b.inner, 2)
+	if pk, _, _, _ := b.netstat(t).inboundSA(ab2.spi); pk < 2 {
+		t.Errorf("the pings after the reload did not use the new SA: %d packets", pk)
+	}
+
+	// The console, with commands on standard input.
+	cmd := exec.Command(sabreBin, "console", "-sock", a.sock)
+	cmd.Stdin = strings.NewReader("ipsec policy -v -n p1\ntun\nipsec bogus\n")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "ipsec policy -n p1") || !strings.Contains(string(out), "tun rx") {
+		t.Errorf("sabre console (want exit status 1 for the bogus command): %v\n%s", err, out)
+	}
+
+	a.stop(t)
+	msg, err := a.ipsec("netstat")
+	if err == nil || !strings.Contains(msg, "daemon not running (no socket at "+a.sock+"): start it with `sabre run`") {
+		t.Errorf("sabre ipsec netstat after the daemon stopped: %v\n%s", err, msg)
+	}
+	if out, err := exec.Command("ip", "-n", a.ns.name, "link", "show", "sabre0").CombinedOutput(); err == nil {
+		t.Errorf("sabre0 still exists after the daemon stopped:\n%s", out)
+	}
 }
