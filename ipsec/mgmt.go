@@ -30,6 +30,10 @@ type ManualSA struct {
 	// policy's TunnelLocal; transport mode to the policy's source selector
 	// when that is a single address.
 	Local netip.Addr
+	// Remote is the peer's outer address, when it differs from the
+	// policy's remote endpoint: a key manager that found the peer behind a
+	// NAT gives the address the NAT presents.
+	Remote netip.Addr
 	// Encap enables UDP encapsulation (RFC 3948) with these ports.
 	Encap *sad.UDPEncap
 	// Soft and Hard lifetimes of each SA.
@@ -46,7 +50,7 @@ func (e *Engine) AddManualSA(id uint32, m ManualSA) error {
 	if p.Action != spd.Secure {
 		return xe.Errorf(xe.BadParam, "policy %d is not a SECURE policy", id)
 	}
-	local, remote, err := saEndpoints(p, m.Local)
+	local, remote, err := saEndpoints(p, m.Local, m.Remote)
 	if err != nil {
 		return err
 	}
@@ -145,20 +149,25 @@ func closeAll(sas []*sad.SA) {
 }
 
 // saEndpoints returns the outer addresses of policy p's SAs.
-func saEndpoints(p *spd.Policy, local netip.Addr) (netip.Addr, netip.Addr, error) {
+func saEndpoints(p *spd.Policy, local, remote netip.Addr) (netip.Addr, netip.Addr, error) {
 	if p.Mode == spd.Tunnel {
 		if !local.IsValid() {
 			local = p.TunnelLocal
 		}
-		if !local.IsValid() || !p.TunnelRemote.IsValid() {
-			return local, p.TunnelRemote, xe.Errorf(xe.BadParam, "tunnel policy %d needs local and remote tunnel endpoints", p.ID)
+		if !remote.IsValid() {
+			remote = p.TunnelRemote
 		}
-		if local.Is4() != p.TunnelRemote.Is4() {
-			return local, p.TunnelRemote, xe.Errorf(xe.BadParam, "tunnel endpoints %v and %v are of different families", local, p.TunnelRemote)
+		if !local.IsValid() || !remote.IsValid() {
+			return local, remote, xe.Errorf(xe.BadParam, "tunnel policy %d needs local and remote tunnel endpoints", p.ID)
 		}
-		return local, p.TunnelRemote, nil
+		if local.Is4() != remote.Is4() {
+			return local, remote, xe.Errorf(xe.BadParam, "tunnel endpoints %v and %v are of different families", local, remote)
+		}
+		return local, remote, nil
 	}
-	remote := p.TunnelRemote
+	if !remote.IsValid() {
+		remote = p.TunnelRemote
+	}
 	if !remote.IsValid() && p.Dst.From() == p.Dst.To() {
 		remote = p.Dst.From()
 	}
