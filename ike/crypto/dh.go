@@ -180,11 +180,11 @@ func (k *PrivateKey) PublicValue() []byte { return k.pub }
 // shared secret g^ir, of Group().SharedSecretLen() octets. A peer value of
 // the wrong length or not a valid element (RFC 7296 §2.12, RFC 6989)
 // returns an error matching ErrInvalidKE:
-//   - MODP: 0, 1, p-1 and values >= p are refused (RFC 6989 §2.2);
+//   - MODP: 0, 1, p-1 and values >= p are refused (RFC 6989 §2);
 //     CheckSubgroup adds the full test, at the cost of a second
 //     exponentiation with a full-length exponent.
 //   - ECP: points not on the curve, and the point at infinity, are refused
-//     by crypto/ecdh (RFC 6989 §2.3, RFC 5903 §7).
+//     by crypto/ecdh (RFC 6989 §2, RFC 5903 §7).
 //   - Curve25519: an all-zero result, from a point of small order, is
 //     refused (RFC 8031 §2, RFC 7748 §6.1).
 func (k *PrivateKey) SharedSecret(peer []byte) ([]byte, error) {
@@ -221,9 +221,9 @@ func (k *PrivateKey) SharedSecret(peer []byte) ([]byte, error) {
 
 // CheckSubgroup tests, for a MODP group, that the peer's public value y
 // satisfies y^q = 1 mod p, q = (p-1)/2: that it lies in the prime-order
-// subgroup that 2 generates (RFC 6989 §2.1). SharedSecret's range check is
+// subgroup that 2 generates (RFC 6989 §2). SharedSecret's range check is
 // enough for the safe-prime groups here, where the only small subgroups are
-// {1} and {1, p-1} (RFC 6989 §2.2), so this is optional; it costs an
+// {1} and {1, p-1} (RFC 6989 §2), so this is optional; it costs an
 // exponentiation with a (p-1)/2-long exponent, several times the cost of
 // the key exchange itself. For other groups it does nothing.
 func (g *Group) CheckSubgroup(peer []byte) error {

@@ -19,7 +19,7 @@ import (
 // through the end of the SK (or SKF, with Fragment Number and Total
 // Fragments) payload header, with the length fields already holding their
 // final values: SealedLen gives the body length for a plaintext length.
-// For AEAD algorithms aad is the associated data (RFC 5282 §5.1, RFC 7634
+// For AEAD algorithms aad is the associated data (RFC 5282 §5, RFC 7634
 // §4); for the others the ICV covers aad, the IV and the ciphertext, that
 // is the whole message from the IKE header through the Pad Length
 // (RFC 7296 §3.14).
