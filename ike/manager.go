@@ -136,8 +136,9 @@ func (m *Manager[T]) lookup(key SAKey, peer netip.AddrPort) *managed[T] {
 	if key.SPIr == 0 {
 		return m.byInit[initKey{key.SPIi, peer}]
 	}
-	// A responder's SA is stored under SPIr 0 until its key is complete.
-	if e := m.byKey[SAKey{SPIi: key.SPIi}]; e != nil && e.responder {
+	// An initiator's SA is stored under SPIr 0 until the IKE_SA_INIT
+	// response tells it the responder's SPI.
+	if e := m.byKey[SAKey{SPIi: key.SPIi}]; e != nil && !e.responder {
 		return e
 	}
 	return nil

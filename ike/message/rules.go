@@ -183,7 +183,7 @@ func Check(exchange ExchangeType, isResponse bool, payloads []Payload) error {
 		switch {
 		case isResponse && len(sa.Proposals) != 1:
 			return syntaxError("%s: SA payload with %d proposals, want the one accepted", what, len(sa.Proposals))
-		case !isResponse && sa.Proposals[0].Number != 1:
+		case !isResponse && len(sa.Proposals) > 0 && sa.Proposals[0].Number != 1:
 			return syntaxError("%s: first proposal numbered %d, want 1", what, sa.Proposals[0].Number)
 		}
 	}

@@ -1,0 +1,480 @@
+package ike
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	ikecrypto "github.com/sabre-ipsec/sabre/ike/crypto"
+	"github.com/sabre-ipsec/sabre/ike/message"
+	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/sad"
+	"github.com/sabre-ipsec/sabre/spd"
+	"github.com/sabre-ipsec/sabre/suite"
+)
+
+// softLifetimeFraction: an IKE-negotiated Child SA is rekeyed when this
+// share of its lifetime (`ipsec policy -k`) has passed.
+const softLifetimeFraction = 0.9
+
+// childRequest is a Child SA we are negotiating as initiator.
+type childRequest struct {
+	policyID  uint32
+	spi       uint32 // our inbound SPI (GET_SPI)
+	proto     message.ProtocolID
+	proposals []message.Proposal
+	tsi, tsr  []TrafficSelector
+	transport bool
+	rekey     *child // the Child SA this one replaces
+	ni        []byte // CREATE_CHILD_SA nonce
+}
+
+func (sa *SA) hasPendingChild(policyID uint32) bool {
+	if sa.pending != nil && sa.pending.describe == fmt.Sprintf("CREATE_CHILD_SA policy %d", policyID) {
+		return true
+	}
+	return slices.ContainsFunc(sa.queue, func(j job) bool { return j.describe == fmt.Sprintf("CREATE_CHILD_SA policy %d", policyID) })
+}
+
+func tsPayload(ts []TrafficSelector, responder bool) *message.TS {
+	p := &message.TS{Responder: responder}
+	for _, t := range ts {
+		typ := message.TSIPv4AddrRange
+		if !t.Is4() {
+			typ = message.TSIPv6AddrRange
+		}
+		p.Selectors = append(p.Selectors, message.TrafficSelector{Type: typ, IPProtocol: t.Proto, StartPort: t.StartPort, EndPort: t.EndPort, Start: t.Start, End: t.End})
+	}
+	return p
+}
+
+func fromTSPayload(p *message.TS) []TrafficSelector {
+	var out []TrafficSelector
+	for _, s := range p.Selectors {
+		if s.Type != message.TSIPv4AddrRange && s.Type != message.TSIPv6AddrRange {
+			continue
+		}
+		out = append(out, TrafficSelector{Proto: s.IPProtocol, Start: s.Start, End: s.End, StartPort: s.StartPort, EndPort: s.EndPort})
+	}
+	return out
+}
+
+// policyProto is the protocol of a policy's Child SAs: ESP unless AH only.
+func policyProto(p *spd.Policy) (message.ProtocolID, error) {
+	switch {
+	case p.Flags&spd.FlagProtoESP != 0 && p.Flags&spd.FlagProtoAH != 0:
+		return 0, fmt.Errorf("policy %d wants AH and ESP together, which IKEv2 peers do not negotiate; use one", p.ID)
+	case p.Flags&spd.FlagProtoAH != 0:
+		return message.ProtocolAH, nil
+	}
+	return message.ProtocolESP, nil
+}
+
+// policyProposals are the Child SA proposals of policy p. A policy without
+// algorithm lists offers what RFC 8221 recommends.
+func policyProposals(p *spd.Policy, proto message.ProtocolID, spi uint32) ([]message.Proposal, error) {
+	encr, integ := p.ESPAlgorithms, p.AHAlgorithms
+	if proto == message.ProtocolESP && len(encr) == 0 {
+		encr = []string{"AES128-GCM16", "AES256-GCM16", "CHACHA20-POLY1305", "AES128-CBC", "AES256-CBC"}
+		if len(integ) == 0 {
+			integ = []string{"HMAC-SHA-2-256", "HMAC-SHA-2-512", "HMAC-SHA-1"}
+		}
+	}
+	if proto == message.ProtocolAH && len(integ) == 0 {
+		integ = []string{"HMAC-SHA-2-256", "HMAC-SHA-2-512", "HMAC-SHA-1"}
+	}
+	return ChildProposals(proto == message.ProtocolESP, encr, integ, spi)
+}
+
+// childRequestPayloads builds SA, TSi, TSr (and USE_TRANSPORT_MODE) for a
+// Child SA we initiate, allocating our inbound SPI.
+func (d *Daemon) childRequestPayloads(sa *SA, cr *childRequest) ([]message.Payload, error) {
+	m := d.cfg.Messaging
+	p, err := m.GetPolicy(cr.policyID)
+	if err != nil {
+		return nil, err
+	}
+	if cr.proto, err = policyProto(p); err != nil {
+		return nil, err
+	}
+	sproto := sad.ESP
+	if cr.proto == message.ProtocolAH {
+		sproto = sad.AH
+	}
+	if cr.spi, err = m.GetSPI(p.ID, sproto, sa.local.Addr()); err != nil {
+		return nil, err
+	}
+	if cr.proposals, err = policyProposals(p, cr.proto, cr.spi); err != nil {
+		return nil, err
+	}
+	local, remote := PolicySelectors(p)
+	cr.tsi, cr.tsr = []TrafficSelector{local}, []TrafficSelector{remote}
+	cr.transport = p.Mode == spd.Transport
+	ps := []message.Payload{&message.SA{Proposals: cr.proposals}, tsPayload(cr.tsi, false), tsPayload(cr.tsr, true)}
+	if cr.transport {
+		ps = append([]message.Payload{&message.Notify{Type: message.UseTransportMode}}, ps...)
+	}
+	return ps, nil
+}
+
+// completeChild is the initiator's processing of a Child SA response.
+func (d *Daemon) completeChild(sa *SA, cr *childRequest, in *inbound, ps []message.Payload) error {
+	if n := firstError(ps); n != nil {
+		return fmt.Errorf("peer refused the Child SA: %v", n.Type)
+	}
+	saP, ok1 := message.Find[*message.SA](ps)
+	tsi, ok2 := findTS(ps, false)
+	tsr, ok3 := findTS(ps, true)
+	if !ok1 || !ok2 || !ok3 || len(saP.Proposals) != 1 {
+		return fmt.Errorf("Child SA response lacks SA, TSi or TSr")
+	}
+	chosen := saP.Proposals[0]
+	if !Accepts(cr.proposals, withoutSPI(chosen, cr.proposals)) || len(chosen.SPI) != 4 {
+		return fmt.Errorf("peer chose a Child SA proposal we did not offer")
+	}
+	if !Acceptable(cr.tsi, cr.tsr, fromTSPayload(tsi), fromTSPayload(tsr)) {
+		return fmt.Errorf("peer's traffic selectors are not within ours")
+	}
+	_, transport := message.FindNotify(ps, message.UseTransportMode)
+	if transport != cr.transport {
+		return fmt.Errorf("peer answered in %s mode", map[bool]string{true: "transport", false: "tunnel"}[transport])
+	}
+	ni, nr := sa.ni, sa.nr
+	if cr.ni != nil {
+		nonce, ok := message.Find[*message.Nonce](ps)
+		if !ok {
+			return fmt.Errorf("CREATE_CHILD_SA response lacks Nr")
+		}
+		ni, nr = cr.ni, nonce.Data
+	}
+	algs := Chosen(chosen)
+	c := &child{policyID: cr.policyID, proto: cr.proto, inSPI: cr.spi, outSPI: binary.BigEndian.Uint32(chosen.SPI), tunnel: !transport, algs: algs, weInitiated: true}
+	if err := d.installChild(sa, c, ni, nr); err != nil {
+		return err
+	}
+	if cr.rekey != nil {
+		d.deleteChild(sa, cr.rekey)
+	}
+	return nil
+}
+
+// withoutSPI returns the chosen proposal with the SPI of our offer, so that
+// Accepts compares transforms only.
+func withoutSPI(chosen message.Proposal, offered []message.Proposal) message.Proposal {
+	c := chosen
+	for _, o := range offered {
+		if o.Number == chosen.Number {
+			c.SPI = o.SPI
+		}
+	}
+	return c
+}
+
+func findTS(ps []message.Payload, responder bool) (*message.TS, bool) {
+	for _, t := range message.FindAll[*message.TS](ps) {
+		if t.Responder == responder {
+			return t, true
+		}
+	}
+	return nil, false
+}
+
+// installChild derives the Child SA's keys (RFC 7296 §2.17) and adds the SA
+// pair to the data plane (ADD_SA).
+func (d *Daemon) installChild(sa *SA, c *child, ni, nr []byte) error {
+	p, err := d.cfg.Messaging.GetPolicy(c.policyID)
+	if err != nil {
+		return err
+	}
+	encLen, intLen := 0, 0
+	if c.proto == message.ProtocolESP {
+		if encLen, err = suite.EncrKeyLen(c.algs.Encr.ID, c.algs.Encr.KeyBits); err != nil {
+			return err
+		}
+	}
+	if c.algs.Integ != suite.IntegNone {
+		if intLen, err = suite.IntegKeyLen(c.algs.Integ); err != nil {
+			return err
+		}
+	}
+	keys, err := ikecrypto.DeriveChildSAKeys(sa.prf, sa.keys.SKd, nil, ni, nr, encLen, intLen)
+	if err != nil {
+		return err
+	}
+	defer keys.Zero()
+	// RFC 7296 §2.17: the initiator-to-responder keys come first, where
+	// "initiator" is the one that sent this exchange's request.
+	encOut, intOut, encIn, intIn := keys.EncrI, keys.IntegI, keys.EncrR, keys.IntegR
+	if !c.weInitiated {
+		encOut, intOut, encIn, intIn = encIn, intIn, encOut, intOut
+	}
+	life := p.Lifetime
+	if life <= 0 {
+		life = spd.DefaultLifetime
+	}
+	m := ipsec.ManualSA{
+		Encr: c.algs.Encr.ID, EncrKeyIn: encIn, EncrKeyOut: encOut,
+		Integ: c.algs.Integ, IntegKeyIn: intIn, IntegKeyOut: intOut,
+		ESN: c.algs.ESN, Local: sa.local.Addr(), Remote: sa.peer.Addr(),
+		Soft: sad.Lifetime{Time: time.Duration(float64(life) * softLifetimeFraction)},
+		Hard: sad.Lifetime{Time: life},
+	}
+	if c.proto == message.ProtocolESP {
+		m.ESPSPIIn, m.ESPSPIOut = c.inSPI, c.outSPI
+	} else {
+		m.AHSPIIn, m.AHSPIOut = c.inSPI, c.outSPI
+		m.Encr = 0
+	}
+	if p.Mode == spd.Transport && p.TunnelRemote.IsValid() && p.TunnelRemote != sa.peer.Addr() && !(sa.natLocal || sa.natPeer) {
+		m.Remote = p.TunnelRemote
+	}
+	if sa.natLocal || sa.natPeer || sa.floated {
+		m.Encap = &sad.UDPEncap{SrcPort: sa.local.Port(), DstPort: sa.peer.Port()}
+	}
+	if err := d.cfg.Messaging.AddSA(c.policyID, m); err != nil {
+		return err
+	}
+	c.created = d.cfg.Now()
+	sa.children = append(sa.children, c)
+	d.stats.ChildSAs.Add(1)
+	d.log.Info("Child SA established", "ike_sa", sa.String(), "policy", c.policyID, "proto", c.proto.String(),
+		"spi_in", fmt.Sprintf("%08x", c.inSPI), "spi_out", fmt.Sprintf("%08x", c.outSPI), "algorithms", c.algs.Summary,
+		"udp_encap", m.Encap != nil)
+	return nil
+}
+
+// respondChild is the responder's side of a Child SA in IKE_AUTH or
+// CREATE_CHILD_SA: it finds the policy, narrows the traffic selectors,
+// picks a proposal, and installs the SAs.
+func (d *Daemon) respondChild(sa *SA, in *inbound, ps []message.Payload, ni, nr []byte) []message.Payload {
+	refuse := func(t message.NotifyType, why string) []message.Payload {
+		d.stats.ChildFailures.Add(1)
+		d.log.Info("Child SA refused", "ike_sa", sa.String(), "reason", why)
+		return []message.Payload{&message.Notify{Type: t}}
+	}
+	saP, _ := message.Find[*message.SA](ps)
+	tsiP, ok1 := findTS(ps, false)
+	tsrP, ok2 := findTS(ps, true)
+	if saP == nil || !ok1 || !ok2 {
+		return refuse(message.InvalidSyntax, "Child SA request lacks SA, TSi or TSr")
+	}
+	tsi, tsr := fromTSPayload(tsiP), fromTSPayload(tsrP)
+	_, wantTransport := message.FindNotify(ps, message.UseTransportMode)
+	// The first of our SECURE policies for this remote (by priority) that
+	// the proposed traffic fits.
+	var pol *spd.Policy
+	var ni2, nr2 []TrafficSelector
+	for _, p := range d.cfg.Messaging.Engine().SPD().List() {
+		if p.Action != spd.Secure || p.RemoteName != sa.remote.Name {
+			continue
+		}
+		local, remote := PolicySelectors(p)
+		if a, b, ok := Narrow(tsi, tsr, remote, local); ok {
+			pol, ni2, nr2 = p, a, b
+			break
+		}
+	}
+	if pol == nil {
+		return refuse(message.TSUnacceptable, fmt.Sprintf("no policy for remote %q covers TSi %v TSr %v", sa.remote.Name, tsi, tsr))
+	}
+	transport := pol.Mode == spd.Transport
+	if transport && !wantTransport {
+		return refuse(message.NoProposalChosen, fmt.Sprintf("policy %d is transport mode, the peer asked for tunnel mode", pol.ID))
+	}
+	proto, err := policyProto(pol)
+	if err != nil {
+		return refuse(message.NoProposalChosen, err.Error())
+	}
+	sproto := sad.ESP
+	if proto == message.ProtocolAH {
+		sproto = sad.AH
+	}
+	spi, err := d.cfg.Messaging.GetSPI(pol.ID, sproto, sa.local.Addr())
+	if err != nil {
+		return refuse(message.TemporaryFailure, err.Error())
+	}
+	ours, err := policyProposals(pol, proto, spi)
+	if err != nil {
+		return refuse(message.NoProposalChosen, err.Error())
+	}
+	chosen, ok := Select(ours, saP.Proposals)
+	if !ok || len(chosen.SPI) != 4 {
+		return refuse(message.NoProposalChosen, fmt.Sprintf("no acceptable proposal for policy %d", pol.ID))
+	}
+	algs := Chosen(chosen)
+	c := &child{policyID: pol.ID, proto: proto, inSPI: spi, outSPI: binary.BigEndian.Uint32(chosen.SPI), tunnel: !transport, algs: algs}
+	if err := d.installChild(sa, c, ni, nr); err != nil {
+		return refuse(message.NoProposalChosen, err.Error())
+	}
+	mine := chosen
+	mine.SPI = []byte{byte(spi >> 24), byte(spi >> 16), byte(spi >> 8), byte(spi)}
+	resp := []message.Payload{}
+	if transport {
+		resp = append(resp, &message.Notify{Type: message.UseTransportMode})
+	}
+	return append(resp, &message.SA{Proposals: []message.Proposal{mine}}, tsPayload(ni2, false), tsPayload(nr2, true))
+}
+
+// queueCreateChild queues a CREATE_CHILD_SA for policy p (rekeying old if
+// not nil).
+func (d *Daemon) queueCreateChild(sa *SA, p *spd.Policy, _ int) {
+	d.queueChild(sa, p.ID, nil)
+}
+
+func (d *Daemon) queueChild(sa *SA, policyID uint32, old *child) {
+	describe := fmt.Sprintf("CREATE_CHILD_SA policy %d", policyID)
+	d.enqueue(sa, job{describe: describe, start: func(sa *SA) error {
+		cr := &childRequest{policyID: policyID, rekey: old, ni: newNonce()}
+		ps, err := d.childRequestPayloads(sa, cr)
+		if err != nil {
+			d.cfg.Messaging.AcquireFail(policyID)
+			return err
+		}
+		if old != nil {
+			ps = append([]message.Payload{&message.Notify{Protocol: old.proto, SPI: spi4(old.inSPI), Type: message.RekeySA}}, ps...)
+		}
+		ps = append(ps, &message.Nonce{Data: cr.ni})
+		return d.request(sa, message.CreateChildSA, ps, describe, func(sa *SA, in *inbound) error {
+			if err := d.completeChild(sa, cr, in, in.payloads); err != nil {
+				d.stats.ChildFailures.Add(1)
+				if old == nil {
+					d.cfg.Messaging.AcquireFail(policyID)
+				}
+				return err
+			}
+			return nil
+		}, func(sa *SA, err error) {
+			if old == nil {
+				d.cfg.Messaging.AcquireFail(policyID)
+			}
+		})
+	}})
+}
+
+func spi4(v uint32) []byte { return []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)} }
+
+// processCreateChildRequest is the responder's CREATE_CHILD_SA: a new or
+// rekeyed Child SA. Rekeying the IKE SA itself is refused; peers then
+// re-authenticate (documented in the package).
+func (d *Daemon) processCreateChildRequest(sa *SA, in *inbound) []message.Payload {
+	ps := in.payloads
+	if !sa.established() {
+		return []message.Payload{&message.Notify{Type: message.TemporaryFailure}}
+	}
+	if saP, ok := message.Find[*message.SA](ps); ok && len(saP.Proposals) > 0 && saP.Proposals[0].Protocol == message.ProtocolIKE {
+		return []message.Payload{&message.Notify{Type: message.NoProposalChosen}}
+	}
+	if _, ok := message.Find[*message.KE](ps); ok {
+		// No PFS in this build: a KE we cannot match is refused so the
+		// peer can retry without it.
+		return []message.Payload{&message.Notify{Type: message.NoProposalChosen}}
+	}
+	nonce, ok := message.Find[*message.Nonce](ps)
+	if !ok {
+		return []message.Payload{&message.Notify{Type: message.InvalidSyntax}}
+	}
+	var old *child
+	if n, ok := message.FindNotify(ps, message.RekeySA); ok && len(n.SPI) == 4 {
+		spi := binary.BigEndian.Uint32(n.SPI)
+		for _, c := range sa.children {
+			if c.outSPI == spi && !c.rekeyed {
+				old = c
+			}
+		}
+		if old == nil {
+			return []message.Payload{&message.Notify{Type: message.ChildSANotFound, Protocol: n.Protocol, SPI: n.SPI}}
+		}
+	}
+	nr := newNonce()
+	resp := d.respondChild(sa, in, ps, nonce.Data, nr)
+	if firstError(resp) != nil {
+		return resp
+	}
+	if old != nil {
+		old.rekeyed = true
+	}
+	return append(resp, &message.Nonce{Data: nr})
+}
+
+// childExpiring rekeys a Child SA at its soft lifetime (SA_EXPIRED): a new
+// pair is negotiated with REKEY_SA and the old one deleted.
+func (d *Daemon) childExpiring(ev ipsec.Event) {
+	d.withChild(ev.SPI, ev.Direction, func(sa *SA, c *child) {
+		if c.rekeyed || !sa.established() {
+			return
+		}
+		c.rekeyed = true
+		d.log.Info("rekeying Child SA", "ike_sa", sa.String(), "policy", c.policyID, "spi_in", fmt.Sprintf("%08x", c.inSPI))
+		d.queueChild(sa, c.policyID, c)
+	})
+}
+
+// childDeleted tells the peer when one of our Child SAs went away (hard
+// lifetime, operator), then forgets it.
+func (d *Daemon) childDeleted(ev ipsec.Event) {
+	d.withChild(ev.SPI, ev.Direction, func(sa *SA, c *child) {
+		d.deleteChild(sa, c)
+	})
+}
+
+// withChild finds the Child SA with an SPI of ours (inbound) or the
+// peer's (outbound) and runs f with its IKE SA checked out.
+func (d *Daemon) withChild(spi uint32, dir sad.Direction, f func(*SA, *child)) {
+	for _, k := range d.mgr.All() {
+		sa, err := d.mgr.Checkout(k, netip.AddrPort{})
+		if err != nil {
+			continue
+		}
+		for _, c := range sa.children {
+			if dir == sad.Inbound && c.inSPI == spi || dir == sad.Outbound && c.outSPI == spi {
+				f(sa, c)
+				d.checkin(sa)
+				return
+			}
+		}
+		d.checkin(sa)
+	}
+}
+
+// deleteChild removes Child SA c here and sends the peer a Delete for it.
+func (d *Daemon) deleteChild(sa *SA, c *child) {
+	if !slices.Contains(sa.children, c) {
+		return
+	}
+	d.deleteChildLocally(sa, c)
+	if sa.established() {
+		proto := c.proto
+		spi := c.inSPI
+		d.enqueue(sa, job{describe: "INFORMATIONAL delete", start: func(sa *SA) error {
+			return d.request(sa, message.Informational, []message.Payload{&message.Delete{Protocol: proto, SPIs: []uint32{spi}}},
+				"INFORMATIONAL delete", func(*SA, *inbound) error { return nil }, nil)
+		}})
+	}
+}
+
+// deleteChildLocally removes c's SAs from the data plane.
+func (d *Daemon) deleteChildLocally(sa *SA, c *child) {
+	sa.children = slices.DeleteFunc(sa.children, func(x *child) bool { return x == c })
+	proto := sad.ESP
+	if c.proto == message.ProtocolAH {
+		proto = sad.AH
+	}
+	m := d.cfg.Messaging
+	m.DeleteSPIs(sa.local.Addr(), proto, c.inSPI)
+	m.DeleteSPIs(sa.peer.Addr(), proto, c.outSPI)
+	if p, _ := m.GetPolicy(c.policyID); p != nil && p.Mode == spd.Transport && p.TunnelRemote.IsValid() {
+		m.DeleteSPIs(p.TunnelRemote, proto, c.outSPI)
+	}
+}
+
+// updateChildEncap re-installs nothing: the data plane sends to the SA's
+// remote address, so a peer that moved behind a NAT gets its Child SAs
+// rekeyed to the new address by the next rekey; until then packets follow
+// the old mapping. Logged so operators can see it.
+func (d *Daemon) updateChildEncap(sa *SA) {
+	if len(sa.children) > 0 {
+		d.log.Info("peer address changed; Child SAs keep the old address until rekeyed", "ike_sa", sa.String())
+	}
+}

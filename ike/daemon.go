@@ -1,0 +1,549 @@
+package ike
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sabre-ipsec/sabre/ike/message"
+	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/spd"
+)
+
+// Ports IKE uses (RFC 7296 §2, §2.23).
+const (
+	IKEPort  = 500
+	NATTPort = 4500
+)
+
+// Retransmission (RFC 7296 §2.1): the first interval is the remote's -i,
+// each next one doubles, and after MaxTries sends the request has failed.
+const MaxTries = 6
+
+// Config connects a Daemon to the IPsec engine and the network.
+type Config struct {
+	// Messaging is the engine's messaging interface: ACQUIREs and SA
+	// events come from it, and negotiated SAs go into it.
+	Messaging *ipsec.Messaging
+	// Send sends an IKE message from local to remote. On the NAT-T port
+	// the transport adds the non-ESP marker (RFC 3948 §2.2).
+	Send func(msg []byte, local, remote netip.AddrPort) error
+	// SendKeepalive, if set, sends a NAT-keepalive (RFC 3948 §2.3) from
+	// local to remote.
+	SendKeepalive func(local, remote netip.AddrPort) error
+	// LocalAddr returns this host's address toward remote.
+	LocalAddr func(remote netip.Addr) (netip.Addr, error)
+	// Log receives the daemon's log; slog.Default() if nil.
+	Log *slog.Logger
+	// Now is the clock; time.Now if nil.
+	Now func() time.Time
+	// AfterFunc schedules timers; time.AfterFunc if nil (tests inject).
+	AfterFunc func(d time.Duration, f func()) stopper
+	// KeepaliveInterval is how often a host behind a NAT sends keepalives
+	// (RFC 3948 §4: 20 s by default).
+	KeepaliveInterval time.Duration
+}
+
+type stopper interface{ Stop() bool }
+
+// Stats are the daemon's counters for `ike netstat`.
+type Stats struct {
+	Received, Sent, Retransmits      atomic.Uint64
+	Dropped                          atomic.Uint64 // unparsable, unknown SPIs, out of window
+	AuthFailures                     atomic.Uint64
+	Established, Failed              atomic.Uint64
+	ChildSAs, ChildFailures, Deletes atomic.Uint64
+	HalfOpenRefused, CookiesSent     atomic.Uint64
+}
+
+// Daemon is the IKEv2 key manager.
+type Daemon struct {
+	cfg   Config
+	log   *slog.Logger
+	mgr   *Manager[*SA]
+	app   ipsec.AppID
+	stats Stats
+
+	mu        sync.Mutex
+	remotes   map[string]*Remote
+	contacted map[string]bool // remotes we had an IKE SA with (INITIAL_CONTACT)
+
+	trace, debug atomic.Bool
+	closed       atomic.Bool
+	cookieSecret [32]byte
+}
+
+// New starts a daemon and registers it with the messaging interface.
+func New(cfg Config) (*Daemon, error) {
+	if cfg.Messaging == nil || cfg.Send == nil {
+		return nil, errors.New("ike: Config needs Messaging and Send")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.AfterFunc == nil {
+		cfg.AfterFunc = func(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) }
+	}
+	if cfg.KeepaliveInterval == 0 {
+		cfg.KeepaliveInterval = 20 * time.Second
+	}
+	d := &Daemon{cfg: cfg, log: cfg.Log.With("component", "ike"), mgr: NewManager[*SA](), remotes: map[string]*Remote{}}
+	randRead(d.cookieSecret[:])
+	id, err := cfg.Messaging.Register("ike", d.onEvent)
+	if err != nil {
+		return nil, err
+	}
+	d.app = id
+	return d, nil
+}
+
+// Close deletes every IKE SA (telling the peers) and unregisters.
+func (d *Daemon) Close() {
+	if d.closed.Swap(true) {
+		return
+	}
+	for _, k := range d.mgr.All() {
+		if sa, err := d.mgr.Checkout(k, netip.AddrPort{}); err == nil {
+			if sa.established() {
+				d.sendDeleteIKE(sa)
+			}
+			d.remove(sa, "daemon stopped")
+		}
+	}
+	d.cfg.Messaging.Unregister(d.app)
+}
+
+// Stats returns the daemon's counters.
+func (d *Daemon) Stats() *Stats { return &d.stats }
+
+// SetDebug switches debug logging (`ike debug -d`) and message tracing
+// (`ike debug -t`) at run time.
+func (d *Daemon) SetDebug(debug, trace bool) { d.debug.Store(debug); d.trace.Store(trace) }
+
+func (d *Daemon) debugf(sa *SA, format string, args ...any) {
+	if d.debug.Load() {
+		d.log.Debug(fmt.Sprintf(format, args...), "ike_sa", sa.String())
+	}
+}
+
+// AddRemote adds or replaces a remote peer configuration. Its PSK file is
+// read now.
+func (d *Daemon) AddRemote(r Remote) error {
+	if err := r.LoadPSK(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.remotes[r.Name] = &r
+	return nil
+}
+
+// DeleteRemote removes a remote configuration ("ALLREMOTES": all). SAs in
+// use stay, as the reference says.
+func (d *Daemon) DeleteRemote(name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if name == "ALLREMOTES" {
+		clear(d.remotes)
+		return nil
+	}
+	if d.remotes[name] == nil {
+		return fmt.Errorf("ike remote: no remote named %q", name)
+	}
+	delete(d.remotes, name)
+	return nil
+}
+
+// Remotes returns the configured remotes.
+func (d *Daemon) Remotes() []Remote {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]Remote, 0, len(d.remotes))
+	for _, r := range d.remotes {
+		out = append(out, *r)
+	}
+	return out
+}
+
+func (d *Daemon) remote(name string) *Remote {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.remotes[name]
+}
+
+// remoteFor finds the configuration for a peer that initiated to us: by
+// its address, then any accepting remote without an address.
+func (d *Daemon) remoteFor(peer netip.Addr) *Remote {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var wildcard *Remote
+	for _, r := range d.remotes {
+		if !r.Accept {
+			continue
+		}
+		if r.Address == peer {
+			return r
+		}
+		if !r.Address.IsValid() && wildcard == nil {
+			wildcard = r
+		}
+	}
+	return wildcard
+}
+
+// HandleMessage processes one IKE message that arrived on local from
+// remote (the non-ESP marker already removed). It is safe to call from
+// several goroutines; each IKE SA is worked by one at a time.
+func (d *Daemon) HandleMessage(b []byte, local, remote netip.AddrPort) {
+	d.stats.Received.Add(1)
+	m, err := message.Parse(b)
+	if err != nil {
+		d.stats.Dropped.Add(1)
+		d.log.Debug("unparsable IKE message", "from", remote, "err", err)
+		return
+	}
+	if d.trace.Load() {
+		d.traceMessage("received", b, remote)
+	}
+	h := &m.Header
+	if h.Exchange == message.IKESAInit && !h.IsResponse() && h.SPIr == 0 {
+		d.handleInitRequest(m, b, local, remote)
+		return
+	}
+	sa, err := d.mgr.Checkout(SAKey{h.SPIi, h.SPIr}, remote)
+	if err != nil {
+		d.stats.Dropped.Add(1)
+		d.log.Debug("IKE message for an unknown IKE SA", "hdr", h.String(), "from", remote)
+		return
+	}
+	defer d.checkin(sa)
+	// The original initiator sets the I flag; a message claiming the wrong
+	// role is not for this SA.
+	if h.IsInitiator() == sa.initiator {
+		d.stats.Dropped.Add(1)
+		return
+	}
+	if h.IsResponse() {
+		d.handleResponse(sa, m, b, local, remote)
+	} else {
+		d.handleRequest(sa, m, b, local, remote)
+	}
+}
+
+func (d *Daemon) checkin(sa *SA) {
+	if sa.state == StateDead {
+		return
+	}
+	d.mgr.Checkin(sa.key)
+}
+
+// inbound is a received message with its payloads decrypted.
+type inbound struct {
+	hdr      message.Header
+	raw      []byte
+	payloads []message.Payload
+	local    netip.AddrPort
+	remote   netip.AddrPort
+}
+
+// open decrypts the SK payload of an IKE message on SA sa.
+func (sa *SA) open(m *message.Message, raw []byte) ([]message.Payload, error) {
+	if m.Header.Exchange == message.IKESAInit {
+		return m.Payloads, nil
+	}
+	if sa.skIn == nil {
+		return nil, errors.New("no keys yet")
+	}
+	sk, ok := message.Find[*message.SK](m.Payloads)
+	if !ok {
+		return nil, errors.New("no SK payload")
+	}
+	aad, body, err := message.SplitEncrypted(raw)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := sa.skIn.Open(nil, aad, body)
+	if err != nil {
+		return nil, err
+	}
+	inner, err := message.ParsePayloads(sk.FirstPayload, plain)
+	if err != nil {
+		return nil, err
+	}
+	return inner, nil
+}
+
+// seal builds an IKE message: IKE_SA_INIT in the clear, the others inside
+// an SK payload.
+func (sa *SA) seal(exch message.ExchangeType, msgID uint32, response bool, payloads []message.Payload) ([]byte, error) {
+	h := message.Header{SPIi: sa.key.SPIi, SPIr: sa.key.SPIr, Exchange: exch, MessageID: msgID}
+	if sa.initiator {
+		h.Flags |= message.FlagInitiator
+	}
+	if response {
+		h.Flags |= message.FlagResponse
+	}
+	if exch == message.IKESAInit {
+		return (&message.Message{Header: h, Payloads: payloads}).Marshal()
+	}
+	first, inner, err := message.MarshalPayloads(payloads)
+	if err != nil {
+		return nil, err
+	}
+	n := sa.skOut.SealedLen(len(inner))
+	b, err := (&message.Message{Header: h, Payloads: []message.Payload{&message.SK{FirstPayload: first, Data: make([]byte, n)}}}).Marshal()
+	if err != nil {
+		return nil, err
+	}
+	aad := b[:len(b)-n]
+	return sa.skOut.Seal(aad, aad, inner), nil
+}
+
+// send transmits a message of sa to its peer.
+func (d *Daemon) send(sa *SA, b []byte) {
+	d.stats.Sent.Add(1)
+	sa.stats.sent++
+	if d.trace.Load() {
+		d.traceMessage("sent", b, sa.peer)
+	}
+	if err := d.cfg.Send(b, sa.local, sa.peer); err != nil {
+		d.log.Warn("sending IKE message", "to", sa.peer, "err", err)
+	}
+}
+
+// startRequest sends a request now if the window is free, or queues it.
+func (d *Daemon) enqueue(sa *SA, j job) {
+	sa.queue = append(sa.queue, j)
+	d.next(sa)
+}
+
+// next starts the next queued exchange when no request is outstanding.
+func (d *Daemon) next(sa *SA) {
+	for sa.pending == nil && len(sa.queue) > 0 && (sa.established() || sa.state == StateInitSent) {
+		j := sa.queue[0]
+		sa.queue = sa.queue[1:]
+		if err := j.start(sa); err != nil {
+			d.log.Warn("IKE exchange failed to start", "exchange", j.describe, "ike_sa", sa.String(), "err", err)
+		}
+	}
+}
+
+// request sends a new request on sa and arms its retransmission.
+func (d *Daemon) request(sa *SA, exch message.ExchangeType, payloads []message.Payload, describe string,
+	onReply func(*SA, *inbound) error, onFail func(*SA, error)) error {
+	id := sa.nextRequest
+	b, err := sa.seal(exch, id, false, payloads)
+	if err != nil {
+		return err
+	}
+	sa.pending = &request{msgID: id, exchange: exch, raw: b, sent: d.cfg.Now(), tries: 1, onReply: onReply, onFail: onFail, describe: describe}
+	d.send(sa, b)
+	d.armRetransmit(sa, sa.pending)
+	return nil
+}
+
+func (d *Daemon) armRetransmit(sa *SA, r *request) {
+	interval := DefaultRetransmit
+	if sa.remote != nil && sa.remote.Retransmit > 0 {
+		interval = sa.remote.Retransmit
+	}
+	delay := interval << (r.tries - 1)
+	key := sa.key
+	r.timer = d.cfg.AfterFunc(delay, func() { d.retransmit(key, sa.peer, r) })
+}
+
+// retransmit resends r if it is still outstanding, with exponential
+// back-off, and gives up after MaxTries (RFC 7296 §2.1, §2.4).
+func (d *Daemon) retransmit(key SAKey, peer netip.AddrPort, r *request) {
+	sa, err := d.mgr.Checkout(key, peer)
+	if err != nil {
+		// The key may have changed (the IKE_SA_INIT response set SPIr).
+		return
+	}
+	defer d.checkin(sa)
+	if sa.pending != r {
+		return
+	}
+	if r.tries >= MaxTries {
+		sa.pending = nil
+		d.log.Info("IKE peer does not answer", "exchange", r.describe, "tries", r.tries, "ike_sa", sa.String())
+		if r.onFail != nil {
+			r.onFail(sa, errors.New("peer does not answer"))
+		}
+		d.fail(sa, "peer does not answer "+r.describe)
+		return
+	}
+	r.tries++
+	d.stats.Retransmits.Add(1)
+	sa.stats.retransmits++
+	d.send(sa, r.raw)
+	d.armRetransmit(sa, r)
+}
+
+// handleResponse matches a response to our outstanding request.
+func (d *Daemon) handleResponse(sa *SA, m *message.Message, raw []byte, local, remote netip.AddrPort) {
+	r := sa.pending
+	if r == nil || m.Header.MessageID != r.msgID || m.Header.Exchange != r.exchange {
+		d.stats.Dropped.Add(1)
+		return
+	}
+	payloads, err := sa.open(m, raw)
+	if err != nil {
+		d.stats.Dropped.Add(1)
+		d.log.Debug("undecryptable IKE response", "ike_sa", sa.String(), "err", err)
+		return
+	}
+	if err := message.Check(m.Header.Exchange, true, payloads); err != nil && m.Header.Exchange != message.IKESAInit {
+		d.log.Info("invalid IKE response", "ike_sa", sa.String(), "err", err)
+	}
+	r.timer.Stop()
+	sa.pending = nil
+	sa.nextRequest++
+	sa.lastRecv = d.cfg.Now()
+	d.updatePeer(sa, local, remote)
+	in := &inbound{hdr: m.Header, raw: raw, payloads: payloads, local: local, remote: remote}
+	if err := r.onReply(sa, in); err != nil {
+		d.log.Info("IKE exchange failed", "exchange", r.describe, "ike_sa", sa.String(), "err", err)
+		if r.onFail != nil {
+			r.onFail(sa, err)
+		}
+	}
+	if sa.state != StateDead {
+		d.next(sa)
+	}
+}
+
+// handleRequest answers a request from the peer: a new one is processed
+// and its response cached; a retransmission of the last one gets the cached
+// response again; anything else is outside the window (RFC 7296 §2.3).
+func (d *Daemon) handleRequest(sa *SA, m *message.Message, raw []byte, local, remote netip.AddrPort) {
+	id := m.Header.MessageID
+	switch {
+	case id+1 == sa.nextExpected && sa.lastResponse != nil:
+		d.stats.Retransmits.Add(1)
+		d.send(sa, sa.lastResponse)
+		return
+	case id != sa.nextExpected:
+		d.stats.Dropped.Add(1)
+		return
+	}
+	payloads, err := sa.open(m, raw)
+	if err != nil {
+		d.stats.Dropped.Add(1)
+		d.log.Debug("undecryptable IKE request", "ike_sa", sa.String(), "err", err)
+		return
+	}
+	sa.lastRecv = d.cfg.Now()
+	d.updatePeer(sa, local, remote)
+	in := &inbound{hdr: m.Header, raw: raw, payloads: payloads, local: local, remote: remote}
+	var resp []message.Payload
+	if err := message.Check(m.Header.Exchange, false, payloads); err != nil {
+		resp = notifyError(err)
+	} else {
+		switch m.Header.Exchange {
+		case message.IKEAuth:
+			resp = d.processAuthRequest(sa, in)
+		case message.CreateChildSA:
+			resp = d.processCreateChildRequest(sa, in)
+		case message.Informational:
+			resp = d.processInformationalRequest(sa, in)
+		default:
+			resp = []message.Payload{&message.Notify{Type: message.InvalidSyntax}}
+		}
+	}
+	b, err := sa.seal(m.Header.Exchange, id, true, resp)
+	if err != nil {
+		d.log.Warn("building IKE response", "ike_sa", sa.String(), "err", err)
+		return
+	}
+	sa.nextExpected++
+	sa.lastResponse = b
+	d.send(sa, b)
+	if sa.state == StateDeleting && m.Header.Exchange == message.Informational {
+		d.remove(sa, "deleted by the peer")
+	}
+	if sa.state != StateDead {
+		d.next(sa)
+	}
+}
+
+// notifyError turns a payload-rules violation into the response payloads.
+func notifyError(err error) []message.Payload {
+	var ne *message.NotifyError
+	if errors.As(err, &ne) {
+		return []message.Payload{&message.Notify{Type: ne.Type, Data: ne.Data}}
+	}
+	return []message.Payload{&message.Notify{Type: message.InvalidSyntax}}
+}
+
+// updatePeer follows the peer to a new address or port: a NAT mapping
+// change, or the switch to the NAT-T port (RFC 7296 §2.23).
+func (d *Daemon) updatePeer(sa *SA, local, remote netip.AddrPort) {
+	if remote == sa.peer && local.Port() == sa.local.Port() {
+		return
+	}
+	if !sa.natPeer && !sa.natLocal && remote.Port() == sa.peer.Port() {
+		return
+	}
+	d.log.Info("IKE peer moved", "ike_sa", sa.String(), "from", sa.peer, "to", remote)
+	sa.peer = remote
+	if local.IsValid() {
+		sa.local = netip.AddrPortFrom(sa.local.Addr(), local.Port())
+	}
+	d.updateChildEncap(sa)
+}
+
+// fail ends an IKE SA that could not be set up or stopped answering.
+func (d *Daemon) fail(sa *SA, why string) {
+	d.stats.Failed.Add(1)
+	if sa.firstChild != nil {
+		d.cfg.Messaging.AcquireFail(sa.firstChild.policyID)
+	}
+	for _, j := range sa.queue {
+		_ = j
+	}
+	d.remove(sa, why)
+}
+
+// remove deletes an IKE SA and its Child SAs from the data plane.
+func (d *Daemon) remove(sa *SA, why string) {
+	if sa.state == StateDead {
+		return
+	}
+	d.log.Info("IKE SA removed", "ike_sa", sa.String(), "reason", why)
+	for _, c := range sa.children {
+		d.deleteChildLocally(sa, c)
+	}
+	sa.children = nil
+	sa.state = StateDead
+	sa.close()
+	d.mgr.Remove(sa.key)
+}
+
+// onEvent handles the messaging interface's events.
+func (d *Daemon) onEvent(ev ipsec.Event) {
+	if d.closed.Load() {
+		return
+	}
+	switch ev.Type {
+	case ipsec.MsgAcquire:
+		if err := d.acquire(ev.Policy); err != nil {
+			d.log.Warn("cannot negotiate SAs", "policy", ev.PolicyID, "err", err)
+			d.cfg.Messaging.AcquireFail(ev.PolicyID)
+		}
+	case ipsec.MsgSAExpired:
+		d.childExpiring(ev)
+	case ipsec.MsgSADeleted:
+		d.childDeleted(ev)
+	}
+}
+
+// Initiate starts negotiating SAs for policy p now, as an ACQUIRE would.
+func (d *Daemon) Initiate(p *spd.Policy) error { return d.acquire(p) }

@@ -1,0 +1,224 @@
+package ike
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	ikecrypto "github.com/sabre-ipsec/sabre/ike/crypto"
+	"github.com/sabre-ipsec/sabre/ike/message"
+)
+
+// halfOpenTimeout removes a responder's IKE SA whose IKE_AUTH never came.
+const halfOpenTimeout = 30 * time.Second
+
+// localIdentity is what we send as IDi/IDr: the remote's -g, or our
+// address.
+func (sa *SA) localIdentity() Identity {
+	if sa.remote.LocalID.Type != 0 {
+		return sa.remote.LocalID
+	}
+	a := sa.local.Addr().Unmap()
+	if a.Is4() {
+		return Identity{Type: IDIPv4Addr, Data: a.AsSlice()}
+	}
+	return Identity{Type: IDIPv6Addr, Data: a.AsSlice()}
+}
+
+// idBody is an ID payload after its generic header, as AUTH covers it.
+func idBody(id Identity) []byte {
+	return append([]byte{byte(id.Type), 0, 0, 0}, id.Data...)
+}
+
+// authData computes our AUTH (PSK, RFC 7296 §2.15).
+func (sa *SA) authData(id Identity) []byte {
+	var real, peerNonce, skp []byte
+	if sa.initiator {
+		real, peerNonce, skp = sa.initRequest, sa.nr, sa.keys.SKpi
+	} else {
+		real, peerNonce, skp = sa.initResponse, sa.ni, sa.keys.SKpr
+	}
+	return sa.prf.SharedKeyAuth(sa.remote.PSK(), sa.prf.SignedOctets(real, peerNonce, skp, idBody(id)))
+}
+
+// verifyAuth checks the peer's AUTH over its ID payload body.
+func (sa *SA) verifyAuth(id *message.ID, auth *message.Auth) error {
+	if auth.Method != message.AuthMethod(2) { // Shared Key Message Integrity Code
+		return fmt.Errorf("peer authenticates with method %v; only PSK is configured", auth.Method)
+	}
+	body := id.Raw
+	if body == nil {
+		body = append([]byte{byte(id.Type), 0, 0, 0}, id.Data...)
+	}
+	var real, peerNonce, skp []byte
+	if sa.initiator { // the peer is the responder
+		real, peerNonce, skp = sa.initResponse, sa.ni, sa.keys.SKpr
+	} else {
+		real, peerNonce, skp = sa.initRequest, sa.nr, sa.keys.SKpi
+	}
+	want := sa.prf.SharedKeyAuth(sa.remote.PSK(), sa.prf.SignedOctets(real, peerNonce, skp, body))
+	if !ikecrypto.VerifyAuth(auth.Data, want) {
+		return fmt.Errorf("AUTH does not verify: wrong pre-shared key or tampered IKE_SA_INIT")
+	}
+	return nil
+}
+
+func idPayload(id Identity, responder bool) *message.ID {
+	return &message.ID{Responder: responder, Type: message.IDType(id.Type), Data: id.Data}
+}
+
+// sendAuth is the initiator's IKE_AUTH request, with the first Child SA.
+func (d *Daemon) sendAuth(sa *SA) error {
+	if err := sa.set(StateAuthSent); err != nil {
+		return err
+	}
+	myID := sa.localIdentity()
+	ps := []message.Payload{idPayload(myID, false)}
+	if !d.hadContact(sa.remote) {
+		sa.initialContact = true
+		ps = append(ps, &message.Notify{Type: message.InitialContact})
+	}
+	if sa.remote.RemoteID.Type != 0 {
+		ps = append(ps, idPayload(sa.remote.RemoteID, true))
+	}
+	ps = append(ps, &message.Auth{Method: message.AuthMethod(2), Data: sa.authData(myID)})
+	cr := sa.firstChild
+	childPs, err := d.childRequestPayloads(sa, cr)
+	if err != nil {
+		// No Child SA: still authenticate, report the policy failed.
+		d.log.Warn("first Child SA not proposed", "policy", cr.policyID, "err", err)
+		d.cfg.Messaging.AcquireFail(cr.policyID)
+		sa.firstChild = nil
+	} else {
+		ps = append(ps, childPs...)
+	}
+	sa.nextRequest = 1
+	return d.request(sa, message.IKEAuth, ps, "IKE_AUTH", d.processAuthResponse, nil)
+}
+
+// processAuthResponse completes the initiator's IKE_AUTH.
+func (d *Daemon) processAuthResponse(sa *SA, in *inbound) error {
+	ps := in.payloads
+	if n := firstError(ps); n != nil && (n.Type == message.AuthenticationFailed || !hasPayload(ps, message.PayloadAUTH)) {
+		d.stats.AuthFailures.Add(1)
+		d.fail(sa, fmt.Sprintf("peer refused IKE_AUTH: %v", n.Type))
+		return nil
+	}
+	id, ok1 := message.Find[*message.ID](ps)
+	auth, ok2 := message.Find[*message.Auth](ps)
+	if !ok1 || !ok2 || !id.Responder {
+		d.fail(sa, "IKE_AUTH response lacks IDr or AUTH")
+		return nil
+	}
+	peerID := Identity{Type: IDType(id.Type), Data: slices.Clone(id.Data)}
+	if sa.remote.RemoteID.Type != 0 && !sa.remote.RemoteID.Equal(peerID) {
+		d.stats.AuthFailures.Add(1)
+		d.fail(sa, fmt.Sprintf("peer identifies as %v, expected %v", peerID, sa.remote.RemoteID))
+		return nil
+	}
+	if err := sa.verifyAuth(id, auth); err != nil {
+		d.stats.AuthFailures.Add(1)
+		d.fail(sa, err.Error())
+		return nil
+	}
+	sa.peerID = peerID
+	if err := sa.set(StateEstablished); err != nil {
+		return err
+	}
+	d.mgr.Established(sa.key)
+	d.stats.Established.Add(1)
+	d.markContact(sa.remote)
+	d.log.Info("IKE SA established", "ike_sa", sa.String(), "remote", sa.remote.Name, "peer_id", peerID.String(), "algorithms", sa.algs.Summary)
+	d.startTimers(sa)
+	if cr := sa.firstChild; cr != nil {
+		sa.firstChild = nil
+		if err := d.completeChild(sa, cr, in, ps); err != nil {
+			d.stats.ChildFailures.Add(1)
+			d.log.Info("Child SA not established", "policy", cr.policyID, "err", err)
+			d.cfg.Messaging.AcquireFail(cr.policyID)
+		}
+	}
+	return nil
+}
+
+func hasPayload(ps []message.Payload, t message.PayloadType) bool {
+	_, ok := message.FindType(ps, t)
+	return ok
+}
+
+// processAuthRequest is the responder's IKE_AUTH.
+func (d *Daemon) processAuthRequest(sa *SA, in *inbound) []message.Payload {
+	if sa.state != StateInitDone {
+		return []message.Payload{&message.Notify{Type: message.InvalidSyntax}}
+	}
+	ps := in.payloads
+	id, _ := message.Find[*message.ID](ps)
+	auth, _ := message.Find[*message.Auth](ps)
+	peerID := Identity{Type: IDType(id.Type), Data: slices.Clone(id.Data)}
+	fail := func(why string) []message.Payload {
+		d.stats.AuthFailures.Add(1)
+		d.log.Info("IKE_AUTH refused", "ike_sa", sa.String(), "peer_id", peerID.String(), "reason", why)
+		d.remove(sa, why)
+		return []message.Payload{&message.Notify{Type: message.AuthenticationFailed}}
+	}
+	if sa.remote.RemoteID.Type != 0 && !sa.remote.RemoteID.Equal(peerID) {
+		return fail(fmt.Sprintf("peer identifies as %v, expected %v", peerID, sa.remote.RemoteID))
+	}
+	if err := sa.verifyAuth(id, auth); err != nil {
+		return fail(err.Error())
+	}
+	sa.peerID = peerID
+	sa.set(StateEstablished)
+	d.mgr.Established(sa.key)
+	d.stats.Established.Add(1)
+	if _, ok := message.FindNotify(ps, message.InitialContact); ok {
+		// RFC 7296 §2.4: the peer restarted; its old SAs are stale.
+		d.initialContact(sa)
+	}
+	myID := sa.localIdentity()
+	resp := []message.Payload{idPayload(myID, true), &message.Auth{Method: message.AuthMethod(2), Data: sa.authData(myID)}}
+	d.log.Info("IKE SA established", "ike_sa", sa.String(), "remote", sa.remote.Name, "peer_id", peerID.String(), "algorithms", sa.algs.Summary)
+	if hasPayload(ps, message.PayloadSA) {
+		resp = append(resp, d.respondChild(sa, in, ps, sa.ni, sa.nr)...)
+	}
+	d.startTimers(sa)
+	return resp
+}
+
+// initialContact deletes the IKE and Child SAs of older sessions with the
+// same peer identity.
+func (d *Daemon) initialContact(current *SA) {
+	for _, k := range d.mgr.All() {
+		if k == current.key {
+			continue
+		}
+		sa, err := d.mgr.Checkout(k, netip.AddrPort{})
+		if err != nil {
+			continue
+		}
+		if sa.remote == current.remote && sa.peerID.Equal(current.peerID) {
+			d.remove(sa, "INITIAL_CONTACT from the peer")
+			continue
+		}
+		d.checkin(sa)
+	}
+	d.cfg.Messaging.InitialContact(current.peer.Addr())
+}
+
+// hadContact reports whether we already had an IKE SA with r since start,
+// which decides INITIAL_CONTACT.
+func (d *Daemon) hadContact(r *Remote) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.contacted[r.Name]
+}
+
+func (d *Daemon) markContact(r *Remote) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.contacted == nil {
+		d.contacted = map[string]bool{}
+	}
+	d.contacted[r.Name] = true
+}

@@ -1,0 +1,188 @@
+package ike
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	ikecrypto "github.com/sabre-ipsec/sabre/ike/crypto"
+	"github.com/sabre-ipsec/sabre/ike/message"
+)
+
+// State is an IKE SA's state. The transitions are in one place, (*SA).set.
+type State uint8
+
+const (
+	// StateInitSent: the initiator sent IKE_SA_INIT.
+	StateInitSent State = iota + 1
+	// StateInitDone: the responder answered IKE_SA_INIT and waits for
+	// IKE_AUTH.
+	StateInitDone
+	// StateAuthSent: the initiator sent IKE_AUTH.
+	StateAuthSent
+	// StateEstablished: authenticated; exchanges carry Child SAs and
+	// informational messages.
+	StateEstablished
+	// StateDeleting: a Delete for the IKE SA is outstanding.
+	StateDeleting
+	// StateDead: removed from the manager.
+	StateDead
+)
+
+func (s State) String() string {
+	switch s {
+	case StateInitSent:
+		return "INIT_SENT"
+	case StateInitDone:
+		return "INIT_DONE"
+	case StateAuthSent:
+		return "AUTH_SENT"
+	case StateEstablished:
+		return "ESTABLISHED"
+	case StateDeleting:
+		return "DELETING"
+	case StateDead:
+		return "DEAD"
+	}
+	return fmt.Sprintf("State(%d)", uint8(s))
+}
+
+// validTransitions lists the states each state may move to.
+var validTransitions = map[State][]State{
+	StateInitSent:    {StateInitSent, StateAuthSent, StateDead},
+	StateInitDone:    {StateEstablished, StateDead},
+	StateAuthSent:    {StateEstablished, StateDead},
+	StateEstablished: {StateDeleting, StateDead},
+	StateDeleting:    {StateDead},
+}
+
+// child is a Child SA pair negotiated on an IKE SA.
+type child struct {
+	policyID uint32
+	proto    message.ProtocolID
+	inSPI    uint32 // ours, the peer sends with it
+	outSPI   uint32 // the peer's
+	tunnel   bool
+	algs     Transforms
+	created  time.Time
+	rekeyed  bool // a replacement exists; this one is being deleted
+	// weInitiated: this host sent the request of the exchange that
+	// created the Child SA, which decides the key order (RFC 7296 §2.17).
+	weInitiated bool
+}
+
+// request is an outstanding request of ours: window size 1 (RFC 7296
+// §2.3), so at most one per IKE SA.
+type request struct {
+	msgID    uint32
+	exchange message.ExchangeType
+	raw      []byte
+	sent     time.Time
+	tries    int
+	timer    stopper
+	onReply  func(sa *SA, m *inbound) error
+	onFail   func(sa *SA, err error)
+	describe string
+}
+
+// job is an exchange waiting for the window.
+type job struct {
+	describe string
+	start    func(sa *SA) error
+}
+
+// SA is one IKE SA.
+type SA struct {
+	d         *Daemon
+	key       SAKey
+	initiator bool // the original initiator
+	remote    *Remote
+	local     netip.AddrPort
+	peer      netip.AddrPort
+	state     State
+	created   time.Time
+	// NAT traversal (RFC 7296 §2.23).
+	natLocal, natPeer bool // this host / the peer is behind a NAT
+	floated           bool // messages use the NAT-T port
+
+	// IKE_SA_INIT.
+	algs           Transforms
+	prf            *ikecrypto.PRF
+	dh             *ikecrypto.PrivateKey
+	group          GroupID
+	ni, nr         []byte
+	initRequest    []byte // the raw messages AUTH signs
+	initResponse   []byte
+	cookie         []byte
+	keys           *ikecrypto.IKESAKeys
+	skOut, skIn    ikecrypto.SKCipher
+	peerID         Identity
+	initialContact bool
+
+	// Message IDs (RFC 7296 §2.2).
+	nextRequest  uint32 // ID of our next request
+	nextExpected uint32 // ID of the peer's next request
+	lastResponse []byte // our response to the peer's request nextExpected-1
+	pending      *request
+	queue        []job
+	lastRecv     time.Time
+
+	// The first Child SA, negotiated in IKE_AUTH.
+	firstChild *childRequest
+	children   []*child
+
+	stats struct {
+		sent, received, retransmits uint64
+	}
+}
+
+func (sa *SA) set(s State) error {
+	if s == sa.state {
+		return nil
+	}
+	for _, ok := range validTransitions[sa.state] {
+		if ok == s {
+			sa.d.debugf(sa, "state %v -> %v", sa.state, s)
+			sa.state = s
+			return nil
+		}
+	}
+	return fmt.Errorf("IKE SA %v: no transition from %v to %v", sa, sa.state, s)
+}
+
+func (sa *SA) String() string {
+	return fmt.Sprintf("%016x_i %016x_r %v", sa.key.SPIi, sa.key.SPIr, sa.peer)
+}
+
+// established reports whether the SA may carry CREATE_CHILD_SA and
+// INFORMATIONAL exchanges.
+func (sa *SA) established() bool { return sa.state == StateEstablished }
+
+// spiBytes returns the IKE SPIs as they go into key derivation and NAT-D.
+func (sa *SA) spiBytes() (i, r []byte) {
+	i, r = make([]byte, 8), make([]byte, 8)
+	for k := 0; k < 8; k++ {
+		i[k] = byte(sa.key.SPIi >> (56 - 8*k))
+		r[k] = byte(sa.key.SPIr >> (56 - 8*k))
+	}
+	return i, r
+}
+
+// close zeroes the SA's keys.
+func (sa *SA) close() {
+	if sa.pending != nil && sa.pending.timer != nil {
+		sa.pending.timer.Stop()
+	}
+	if sa.keys != nil {
+		sa.keys.Zero()
+	}
+	if sa.skOut != nil {
+		sa.skOut.Close()
+	}
+	if sa.skIn != nil {
+		sa.skIn.Close()
+	}
+	if sa.dh != nil {
+		sa.dh.Zero()
+	}
+}
