@@ -21,7 +21,6 @@ func TestTCPEcho(t *testing.T) {
 				n := newNet(t, netConfig{mode: m.mode, ethernet: true})
 				tcpEcho(t, n.a, n.b, v6, 300<<10)
 				sa, sb := n.a.ep.Engine().Stats().Snapshot(), n.b.ep.Engine().Stats().Snapshot()
-				t.Logf("A %+v\nB %+v\nA ep %+v", sa, sb, n.a.ep.Stats().Snapshot())
 				if sa.OutPackets == 0 || sb.InPackets == 0 || sb.OutPackets == 0 || sa.InPackets == 0 {
 					t.Errorf("engines secured nothing: A %+v B %+v", sa, sb)
 				}

@@ -17,14 +17,19 @@ var errDF = fmt.Errorf("gvisor: IPv4 packet with DF set exceeds the MTU")
 // bytes (RFC 791 §3.2) and calls emit with each fragment's header and data.
 // Every fragment carries the datagram's identification; the options whose
 // copied flag is set are repeated in every fragment, the others stay in
-// the first. hdr is reused between calls.
-func fragmentIPv4(pkt []byte, mtu int, emit func(header, data []byte)) error {
+// the first. The header passed to emit is reused between calls.
+//
+// A packet with DF set is refused unless localDF: DF forbids fragmentation
+// on the path, not by the sending host itself, which is how gVisor (like
+// Linux with IP_PMTUDISC_WANT) sets DF on datagrams it then fragments. The
+// fragments never carry DF.
+func fragmentIPv4(pkt []byte, mtu int, localDF bool, emit func(header, data []byte)) error {
 	hl, total, ok := hdr.ValidIPv4(pkt)
 	if !ok {
 		return fmt.Errorf("gvisor: cannot fragment a malformed IPv4 packet of %d bytes", len(pkt))
 	}
 	h := hdr.IPv4(pkt)
-	if h.DF() {
+	if h.DF() && !localDF {
 		return errDF
 	}
 	pkt = pkt[:total]

@@ -59,6 +59,12 @@ type netConfig struct {
 	// wrap, if set, wraps each host's link under Sabre (a fake offload
 	// link, for example).
 	wrap func(stack.LinkEndpoint) stack.LinkEndpoint
+	// flags are added to the SECURE policies' flags.
+	flags spd.Flags
+	// noBypass leaves out InstallDefaultBypass.
+	noBypass bool
+	// holdA4 installs A's IPv4 policy without its SAs.
+	holdA4 bool
 }
 
 // testNet is two gVisor stacks joined by an in-memory link.
@@ -72,6 +78,9 @@ type host struct {
 	s            *stack.Stack
 	ep           *Endpoint
 	addr4, addr6 netip.Addr
+	// policy4 and policy6 are the IDs of the SECURE policies towards the
+	// peer.
+	policy4, policy6 uint32
 }
 
 // newNet builds the network and removes it when the test ends.
@@ -89,11 +98,10 @@ func newNet(tb testing.TB, c netConfig) *testNet {
 	n.a = newHost(tb, c, la, w, addrA4, addrA6)
 	n.b = newHost(tb, c, lb, w, addrB4, addrB6)
 	if c.mode != 0 {
-		keyAB, keyBA := testKey(c.encr, 0xab), testKey(c.encr, 0xba)
-		secure(tb, n.a.ep, c, n.a.addr4, n.b.addr4, 0x1004, 0x2004, keyAB, keyBA)
-		secure(tb, n.b.ep, c, n.b.addr4, n.a.addr4, 0x2004, 0x1004, keyBA, keyAB)
-		secure(tb, n.a.ep, c, n.a.addr6, n.b.addr6, 0x1006, 0x2006, keyAB, keyBA)
-		secure(tb, n.b.ep, c, n.b.addr6, n.a.addr6, 0x2006, 0x1006, keyBA, keyAB)
+		n.a.policy4 = secure(tb, n.a.ep, c, n.a.addr4, n.b.addr4, !c.holdA4)
+		n.b.policy4 = secure(tb, n.b.ep, c, n.b.addr4, n.a.addr4, true)
+		n.a.policy6 = secure(tb, n.a.ep, c, n.a.addr6, n.b.addr6, true)
+		n.b.policy6 = secure(tb, n.b.ep, c, n.b.addr6, n.a.addr6, true)
 	}
 	return n
 }
@@ -111,8 +119,10 @@ func newHost(tb testing.TB, c netConfig, link stack.LinkEndpoint, w *wire, a4, a
 	h := &host{addr4: a4, addr6: a6}
 	if c.mode != 0 {
 		policies := spd.NewDB()
-		if err := InstallDefaultBypass(policies); err != nil {
-			tb.Fatal(err)
+		if !c.noBypass {
+			if err := InstallDefaultBypass(policies); err != nil {
+				tb.Fatal(err)
+			}
 		}
 		h.ep = New(l, policies, sad.NewDB(), ipsec.Config{})
 		l = h.ep
@@ -153,13 +163,13 @@ func newHost(tb testing.TB, c netConfig, link stack.LinkEndpoint, w *wire, a4, a
 	return h
 }
 
-// secure adds the SECURE policy for local <-> remote in mode c.mode with
-// manually keyed AES-GCM SAs.
-func secure(tb testing.TB, ep *Endpoint, c netConfig, local, remote netip.Addr, spiOut, spiIn uint32, keyOut, keyIn []byte) {
+// secure adds the SECURE policy for local <-> remote in mode c.mode and,
+// if withSA, its manually keyed SAs. It returns the policy's ID.
+func secure(tb testing.TB, ep *Endpoint, c netConfig, local, remote netip.Addr, withSA bool) uint32 {
 	tb.Helper()
 	src, _ := classify.SelectorFromAddr(local)
 	dst, _ := classify.SelectorFromAddr(remote)
-	p := spd.Policy{Action: spd.Secure, Mode: c.mode, Flags: spd.FlagProtoESP | spd.FlagCheckReplay,
+	p := spd.Policy{Action: spd.Secure, Mode: c.mode, Flags: spd.FlagProtoESP | spd.FlagCheckReplay | c.flags,
 		Src: src, Dst: dst, TunnelRemote: remote, ReplayWindow: 1024}
 	if c.mode == spd.Tunnel {
 		p.TunnelLocal = local
@@ -168,10 +178,32 @@ func secure(tb testing.TB, ep *Endpoint, c netConfig, local, remote netip.Addr, 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	m := ipsec.ManualSA{Encr: c.encr, EncrKeyOut: keyOut, EncrKeyIn: keyIn,
-		ESPSPIOut: spiOut, ESPSPIIn: spiIn, Local: local}
-	if err := ep.Engine().AddManualSA(id, m); err != nil {
-		tb.Fatal(err)
+	if withSA {
+		if err := ep.Engine().AddManualSA(id, manualSA(c, local, remote)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return id
+}
+
+// manualSA returns the SAs of the host at local towards remote: the SPIs
+// and keys derive from the two addresses, so that the peers' mirror.
+func manualSA(c netConfig, local, remote netip.Addr) ipsec.ManualSA {
+	if c.encr == 0 {
+		c.encr = suite.EncrAESGCM16
+	}
+	spi := func(a netip.Addr) uint32 {
+		n := 0x4000 | uint32(a.As16()[15])
+		if a.Is6() {
+			n |= 0x600
+		}
+		return n
+	}
+	return ipsec.ManualSA{
+		Encr:       c.encr,
+		EncrKeyOut: testKey(c.encr, byte(spi(local))), EncrKeyIn: testKey(c.encr, byte(spi(remote))),
+		ESPSPIOut: spi(remote), ESPSPIIn: spi(local),
+		Local: local,
 	}
 }
 
@@ -208,12 +240,17 @@ type wire struct {
 // from the network header on.
 type frame struct {
 	proto tcpip.NetworkProtocolNumber
+	link  []byte // the link header, if any
 	data  []byte
 }
 
 func (w *wire) record(pkt *stack.PacketBuffer) {
 	b := copyIn(pkt)
-	f := frame{proto: pkt.NetworkProtocolNumber, data: append([]byte(nil), b.Bytes()...)}
+	f := frame{
+		proto: pkt.NetworkProtocolNumber,
+		link:  append([]byte(nil), pkt.LinkHeader().Slice()...),
+		data:  append([]byte(nil), b.Bytes()...),
+	}
 	pktbuf.DefaultPool.Put(b)
 	w.mu.Lock()
 	w.frames = append(w.frames, f)
@@ -493,4 +530,28 @@ func summarize(frames []frame) wireSummary {
 		}
 	}
 	return s
+}
+
+// gonetDialUDP opens a UDP socket on h bound to la and connected to ra.
+func gonetDialUDP(h *host, la, ra *tcpip.FullAddress) (*gonet.UDPConn, error) {
+	proto := ipv4.ProtocolNumber
+	if la.Addr.Len() == 16 {
+		proto = ipv6.ProtocolNumber
+	}
+	return gonet.DialUDP(h.s, la, ra, proto)
+}
+
+// listenUDP opens a UDP socket on h bound to la, closed when the test ends.
+func listenUDP(tb testing.TB, h *host, la tcpip.FullAddress) *gonet.UDPConn {
+	tb.Helper()
+	proto := ipv4.ProtocolNumber
+	if la.Addr.Len() == 16 {
+		proto = ipv6.ProtocolNumber
+	}
+	c, err := gonet.DialUDP(h.s, &la, nil, proto)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
 }

@@ -75,12 +75,17 @@ func (e *Endpoint) outbound(pkt *stack.PacketBuffer, out *stack.PacketBufferList
 			out.PushBack(pkt.IncRef())
 			break
 		}
-		e.emit(b, &pkt.EgressRoute, pkt, out)
+		// The stack fragmented this datagram itself, DF or not.
+		e.emit(b, &pkt.EgressRoute, pkt, true, out)
 	case ipsec.SecureTunnel, ipsec.SecureTransport:
 		if dst, ok := outerDst(b.Bytes()); ok {
 			e.rememberRoute(dst, &pkt.EgressRoute)
 		}
-		e.emit(b, &pkt.EgressRoute, pkt, out)
+		// A transport-mode packet keeps the stack's own header, whose DF
+		// (set by gVisor's path MTU discovery) does not stop its sender
+		// from fragmenting. A tunnel's outer DF is the policy's choice
+		// (SP_DF_SET, SP_DF_COPY): RFC 4301 §8.1 drops the packet.
+		e.emit(b, &pkt.EgressRoute, pkt, res == ipsec.SecureTransport, out)
 	case ipsec.Pending:
 		// The engine keeps a copy and sends it through Output once its SAs
 		// exist; Output will need this packet's link addresses.
@@ -110,7 +115,7 @@ func (e *Endpoint) Output(b *pktbuf.Buffer) {
 		return
 	}
 	var out stack.PacketBufferList
-	e.emit(b, &route, nil, &out)
+	e.emit(b, &route, nil, false, &out)
 	if out.Len() == 0 {
 		return
 	}
@@ -122,9 +127,10 @@ func (e *Endpoint) Output(b *pktbuf.Buffer) {
 }
 
 // emit appends the IP packet in b to out as a new PacketBuffer with the
-// given route, split into fragments if it exceeds the child's MTU. orig,
-// if not nil, is the packet it was made from.
-func (e *Endpoint) emit(b *pktbuf.Buffer, route *stack.RouteInfo, orig *stack.PacketBuffer, out *stack.PacketBufferList) {
+// given route, split into fragments if it exceeds the child's MTU (despite
+// DF if localDF, see fragmentIPv4). orig, if not nil, is the packet it was
+// made from.
+func (e *Endpoint) emit(b *pktbuf.Buffer, route *stack.RouteInfo, orig *stack.PacketBuffer, localDF bool, out *stack.PacketBufferList) {
 	p := b.Bytes()
 	mtu := int(e.Endpoint.MTU())
 	if mtu == 0 || len(p) <= mtu {
@@ -137,7 +143,7 @@ func (e *Endpoint) emit(b *pktbuf.Buffer, route *stack.RouteInfo, orig *stack.Pa
 	}
 	var err error
 	if p[0]>>4 == 4 {
-		err = fragmentIPv4(p, mtu, add)
+		err = fragmentIPv4(p, mtu, localDF, add)
 	} else {
 		err = fragmentIPv6(p, mtu, e.fragID.Add(1), add)
 	}
