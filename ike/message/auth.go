@@ -103,11 +103,12 @@ func (p *ID) String() string {
 	return fmt.Sprintf("%v:%x", p.Type, p.Data)
 }
 
-func parseID(s cryptobyte.String, responder bool) (*ID, error) {
+func parseID(body cryptobyte.String, responder bool) (*ID, error) {
+	s := body
 	p := ID{Responder: responder, Raw: []byte(s)}
 	var t uint8
 	if !s.ReadUint8(&t) || !s.Skip(3) {
-		return nil, syntaxError("truncated (%d octets)", len(s))
+		return nil, syntaxError("truncated (%d octets)", len(body))
 	}
 	p.Type = IDType(t)
 	p.Data = rest(&s)
@@ -283,11 +284,12 @@ type Auth struct {
 
 func (p *Auth) PayloadType() PayloadType { return PayloadAUTH }
 
-func parseAuth(s cryptobyte.String) (*Auth, error) {
+func parseAuth(body cryptobyte.String) (*Auth, error) {
+	s := body
 	var p Auth
 	var m uint8
 	if !s.ReadUint8(&m) || !s.Skip(3) {
-		return nil, syntaxError("truncated (%d octets)", len(s))
+		return nil, syntaxError("truncated (%d octets)", len(body))
 	}
 	p.Method, p.Data = AuthMethod(m), rest(&s)
 	return &p, p.validate()

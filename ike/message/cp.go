@@ -141,11 +141,12 @@ type CP struct {
 
 func (p *CP) PayloadType() PayloadType { return PayloadCP }
 
-func parseCP(s cryptobyte.String) (*CP, error) {
+func parseCP(body cryptobyte.String) (*CP, error) {
+	s := body
 	var p CP
 	var t uint8
 	if !s.ReadUint8(&t) || !s.Skip(3) {
-		return nil, syntaxError("truncated (%d octets)", len(s))
+		return nil, syntaxError("truncated (%d octets)", len(body))
 	}
 	p.Type = CFGType(t)
 	for !s.Empty() {

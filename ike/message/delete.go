@@ -20,12 +20,13 @@ func (p *Delete) SPISize() uint8 {
 	return 4
 }
 
-func parseDelete(s cryptobyte.String) (*Delete, error) {
+func parseDelete(body cryptobyte.String) (*Delete, error) {
+	s := body
 	var p Delete
 	var proto, spiSize uint8
 	var count uint16
 	if !s.ReadUint8(&proto) || !s.ReadUint8(&spiSize) || !s.ReadUint16(&count) {
-		return nil, syntaxError("truncated (%d octets)", len(s))
+		return nil, syntaxError("truncated (%d octets)", len(body))
 	}
 	p.Protocol = ProtocolID(proto)
 	switch p.Protocol {

@@ -12,12 +12,13 @@ type KE struct {
 
 func (p *KE) PayloadType() PayloadType { return PayloadKE }
 
-func parseKE(s cryptobyte.String) (*KE, error) {
+func parseKE(body cryptobyte.String) (*KE, error) {
+	s := body
 	var p KE
 	var g uint16
 	// The two RESERVED octets are ignored on receipt (RFC 7296 §3.2).
 	if !s.ReadUint16(&g) || !s.Skip(2) {
-		return nil, syntaxError("truncated (%d octets)", len(s))
+		return nil, syntaxError("truncated (%d octets)", len(body))
 	}
 	p.Group, p.Data = GroupID(g), rest(&s)
 	return &p, p.validate()

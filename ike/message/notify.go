@@ -247,12 +247,13 @@ type Notify struct {
 
 func (p *Notify) PayloadType() PayloadType { return PayloadNotify }
 
-func parseNotify(s cryptobyte.String) (*Notify, error) {
+func parseNotify(body cryptobyte.String) (*Notify, error) {
+	s := body
 	var p Notify
 	var proto, spiSize uint8
 	var t uint16
 	if !s.ReadUint8(&proto) || !s.ReadUint8(&spiSize) || !s.ReadUint16(&t) {
-		return nil, syntaxError("truncated (%d octets)", len(s))
+		return nil, syntaxError("truncated (%d octets)", len(body))
 	}
 	p.Protocol, p.Type = ProtocolID(proto), NotifyType(t)
 	if !s.ReadBytes(&p.SPI, int(spiSize)) {

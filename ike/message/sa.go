@@ -404,11 +404,12 @@ func parseSA(s cryptobyte.String) (*SA, error) {
 	return &p, p.validate()
 }
 
-func parseProposal(s cryptobyte.String) (Proposal, error) {
+func parseProposal(body cryptobyte.String) (Proposal, error) {
+	s := body
 	var p Proposal
 	var proto, spiSize, count uint8
 	if !s.ReadUint8(&p.Number) || !s.ReadUint8(&proto) || !s.ReadUint8(&spiSize) || !s.ReadUint8(&count) {
-		return p, syntaxError("truncated (%d octets)", len(s))
+		return p, syntaxError("truncated (%d octets)", len(body))
 	}
 	p.Protocol = ProtocolID(proto)
 	if !s.ReadBytes(&p.SPI, int(spiSize)) {
@@ -422,8 +423,8 @@ func parseProposal(s cryptobyte.String) (Proposal, error) {
 			return p, syntaxError("transform %d follows one marked last", n)
 		}
 		var last, reserved uint8
-		var body cryptobyte.String
-		if err := readSub(&s, fmt.Sprintf("transform %d", n), &last, &reserved, &body); err != nil {
+		var tb cryptobyte.String
+		if err := readSub(&s, fmt.Sprintf("transform %d", n), &last, &reserved, &tb); err != nil {
 			return p, err
 		}
 		switch last {
@@ -433,7 +434,7 @@ func parseProposal(s cryptobyte.String) (Proposal, error) {
 		default:
 			return p, syntaxError("transform %d: Last Substruc %d, want 0 or 3", n, last)
 		}
-		t, err := parseTransform(body)
+		t, err := parseTransform(tb)
 		if err != nil {
 			return p, within(err, "transform %d", n)
 		}
@@ -449,11 +450,12 @@ func parseProposal(s cryptobyte.String) (Proposal, error) {
 	return p, nil
 }
 
-func parseTransform(s cryptobyte.String) (Transform, error) {
+func parseTransform(body cryptobyte.String) (Transform, error) {
+	s := body
 	var t Transform
 	var typ, reserved uint8
 	if !s.ReadUint8(&typ) || !s.ReadUint8(&reserved) || !s.ReadUint16(&t.ID) {
-		return t, syntaxError("truncated (%d octets)", len(s))
+		return t, syntaxError("truncated (%d octets)", len(body))
 	}
 	t.Type = TransformType(typ)
 	for !s.Empty() {

@@ -31,10 +31,11 @@ type SKF struct {
 
 func (p *SKF) PayloadType() PayloadType { return PayloadSKF }
 
-func parseSKF(s cryptobyte.String, first PayloadType) (*SKF, error) {
+func parseSKF(body cryptobyte.String, first PayloadType) (*SKF, error) {
+	s := body
 	p := SKF{FirstPayload: first}
 	if !s.ReadUint16(&p.FragmentNumber) || !s.ReadUint16(&p.TotalFragments) {
-		return nil, syntaxError("truncated (%d octets)", len(s))
+		return nil, syntaxError("truncated (%d octets)", len(body))
 	}
 	p.Data = rest(&s)
 	return &p, p.validate()

@@ -88,17 +88,18 @@ func (p *TS) String() string {
 	return p.PayloadType().String() + " " + strings.Join(s, ", ")
 }
 
-func parseTS(s cryptobyte.String, responder bool) (*TS, error) {
+func parseTS(body cryptobyte.String, responder bool) (*TS, error) {
+	s := body
 	p := TS{Responder: responder}
 	var count uint8
 	if !s.ReadUint8(&count) || !s.Skip(3) {
-		return nil, syntaxError("truncated (%d octets)", len(s))
+		return nil, syntaxError("truncated (%d octets)", len(body))
 	}
 	for !s.Empty() {
 		n := len(p.Selectors) + 1
 		var typ, proto uint8
-		var body cryptobyte.String
-		if err := readSub(&s, fmt.Sprintf("selector %d", n), &typ, &proto, &body); err != nil {
+		var sel cryptobyte.String
+		if err := readSub(&s, fmt.Sprintf("selector %d", n), &typ, &proto, &sel); err != nil {
 			return nil, err
 		}
 		ts := TrafficSelector{Type: TSType(typ), IPProtocol: proto}
@@ -108,19 +109,19 @@ func parseTS(s cryptobyte.String, responder bool) (*TS, error) {
 			if ts.Type == TSIPv6AddrRange {
 				alen, want = 16, tsIPv6Len
 			}
-			if len(body)+4 != want {
-				return nil, syntaxError("selector %d: %v of length %d, want %d", n, ts.Type, len(body)+4, want)
+			if len(sel)+4 != want {
+				return nil, syntaxError("selector %d: %v of length %d, want %d", n, ts.Type, len(sel)+4, want)
 			}
 			var start, end []byte
-			if !body.ReadUint16(&ts.StartPort) || !body.ReadUint16(&ts.EndPort) ||
-				!body.ReadBytes(&start, alen) || !body.ReadBytes(&end, alen) {
+			if !sel.ReadUint16(&ts.StartPort) || !sel.ReadUint16(&ts.EndPort) ||
+				!sel.ReadBytes(&start, alen) || !sel.ReadBytes(&end, alen) {
 				return nil, syntaxError("selector %d: truncated", n)
 			}
 			ts.Start, _ = netip.AddrFromSlice(start)
 			ts.End, _ = netip.AddrFromSlice(end)
 		default:
 			// Other types are kept whole for the IKE SA to judge.
-			ts.Data = rest(&body)
+			ts.Data = rest(&sel)
 		}
 		p.Selectors = append(p.Selectors, ts)
 	}
