@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -469,6 +470,9 @@ func (d *Daemon) handleRequest(sa *SA, m *message.Message, raw []byte, local, re
 	if sa.state == StateDeleting && m.Header.Exchange == message.Informational {
 		d.remove(sa, "deleted by the peer")
 	}
+	if sa.dropAfterReply != "" {
+		d.remove(sa, sa.dropAfterReply)
+	}
 	if sa.state != StateDead {
 		d.next(sa)
 	}
@@ -518,7 +522,7 @@ func (d *Daemon) remove(sa *SA, why string) {
 		return
 	}
 	d.log.Info("IKE SA removed", "ike_sa", sa.String(), "reason", why)
-	for _, c := range sa.children {
+	for _, c := range slices.Clone(sa.children) {
 		d.deleteChildLocally(sa, c)
 	}
 	sa.children = nil

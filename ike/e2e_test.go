@@ -166,3 +166,5 @@ func TestHandshakeACQUIRE(t *testing.T) {
 		})
 	}
 }
+
+func mustSel(s string) classify.Selector { return classify.MustParseSelector(s) }

@@ -159,7 +159,7 @@ func (d *Daemon) processAuthRequest(sa *SA, in *inbound) []message.Payload {
 	fail := func(why string) []message.Payload {
 		d.stats.AuthFailures.Add(1)
 		d.log.Info("IKE_AUTH refused", "ike_sa", sa.String(), "peer_id", peerID.String(), "reason", why)
-		d.remove(sa, why)
+		sa.dropAfterReply = why // the peer gets the notification first
 		return []message.Payload{&message.Notify{Type: message.AuthenticationFailed}}
 	}
 	if sa.remote.RemoteID.Type != 0 && !sa.remote.RemoteID.Equal(peerID) {

@@ -127,6 +127,10 @@ type SA struct {
 	queue        []job
 	lastRecv     time.Time
 
+	// dropAfterReply, when set, removes the SA once the response to the
+	// current request is sent (a refused IKE_AUTH).
+	dropAfterReply string
+
 	// The first Child SA, negotiated in IKE_AUTH.
 	firstChild *childRequest
 	children   []*child

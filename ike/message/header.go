@@ -64,6 +64,9 @@ func (f Flags) String() string {
 	if x := f &^ (FlagInitiator | FlagVersion | FlagResponse); x != 0 {
 		s = append(s, fmt.Sprintf("%#02x", uint8(x)))
 	}
+	if len(s) == 0 {
+		return "none"
+	}
 	return strings.Join(s, "|")
 }
 

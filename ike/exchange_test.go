@@ -1,0 +1,181 @@
+package ike
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/pktbuf"
+)
+
+const fastSuite = "-e AES128-GCM16 -p PRFSHA256 -d CURVE25519 -i 20ms"
+
+// handshake sends one packet from A and waits until it leaves on new SAs.
+func handshake(t testing.TB, a *testHost, timeout time.Duration) *pktbuf.Buffer {
+	t.Helper()
+	res, err := a.e.Encapsulate(udpPacket("10.1.0.5", "10.2.0.9", "ping"))
+	if res != ipsec.Pending {
+		t.Fatalf("first packet: %v %v", res, err)
+	}
+	select {
+	case b := <-a.out:
+		return b
+	case <-time.After(timeout):
+		t.Fatalf("no SA after %v: %+v", timeout, a.d.Status())
+	}
+	return nil
+}
+
+func TestHandshakeUnderLoss(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var dropped atomic.Int64
+	for i := range 20 {
+		n, a, b := pair(t, fastSuite, fastSuite, []string{"AES128-GCM16"})
+		n.filter = func(m []byte, _, _ netip.AddrPort) [][]byte {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			if rng.IntN(10) < 3 {
+				dropped.Add(1)
+				return nil
+			}
+			return [][]byte{m}
+		}
+		sent := handshake(t, a, 20*time.Second)
+		if res, err := b.e.Decapsulate(sent); res != ipsec.SecureTunnel {
+			t.Fatalf("handshake %d: B decapsulates %v %v", i, res, err)
+		}
+		a.d.Close()
+		b.d.Close()
+		n.wg.Wait()
+	}
+	if dropped.Load() == 0 {
+		t.Fatal("the filter dropped nothing")
+	}
+	t.Logf("%d messages dropped over 20 handshakes", dropped.Load())
+}
+
+// TestTamperedAndReplayedMessages: every message is delivered twice, and
+// the first IKE_AUTH request arrives with a flipped byte; the handshake
+// still completes once, with one Child SA per side.
+func TestTamperedAndReplayedMessages(t *testing.T) {
+	n, a, b := pair(t, fastSuite, fastSuite, []string{"AES128-GCM16"})
+	var tampered atomic.Bool
+	n.filter = func(m []byte, _, _ netip.AddrPort) [][]byte {
+		if m[18] == 35 && m[19]&0x20 == 0 && !tampered.Swap(true) { // IKE_AUTH request
+			bad := bytes.Clone(m)
+			bad[len(bad)-5] ^= 1
+			return [][]byte{bad}
+		}
+		return [][]byte{m, bytes.Clone(m)}
+	}
+	sent := handshake(t, a, 10*time.Second)
+	if res, err := b.e.Decapsulate(sent); res != ipsec.SecureTunnel {
+		t.Fatalf("B decapsulates %v %v", res, err)
+	}
+	n.wg.Wait()
+	if !tampered.Load() {
+		t.Fatal("no IKE_AUTH was tampered")
+	}
+	for _, h := range []*testHost{a, b} {
+		st := h.d.Status()
+		if len(st) != 1 || len(st[0].Children) != 1 {
+			t.Fatalf("%s: %+v", h.name, st)
+		}
+		if got := len(h.e.SAD().All()); got != 2 {
+			t.Fatalf("%s: %d SAs in the SAD, want 2", h.name, got)
+		}
+	}
+}
+
+func TestInvalidKEPayloadRetry(t *testing.T) {
+	_, a, b := pair(t, "-e AES128-GCM16 -p PRFSHA256 -d CURVE25519,ECP256 -i 20ms", "-e AES128-GCM16 -p PRFSHA256 -d ECP256", []string{"AES128-GCM16"})
+	sent := handshake(t, a, 10*time.Second)
+	if res, _ := b.e.Decapsulate(sent); res != ipsec.SecureTunnel {
+		t.Fatal(res)
+	}
+	if st := a.d.Status(); !strings.Contains(st[0].Algorithms, "256-bit random ECP") {
+		t.Fatalf("negotiated %q, want ECP256", st[0].Algorithms)
+	}
+}
+
+func TestWrongPSKFails(t *testing.T) {
+	n := &network{hosts: map[netip.Addr]*testHost{}}
+	a := newHost(t, n, "a", "192.0.2.1", "10.1.0.0/24", "10.2.0.0/24", "192.0.2.2",
+		"-n b -w "+fastSuite+" -m PSK -h "+writePSK(t, "one")+" -r 192.0.2.2", nil)
+	b := newHost(t, n, "b", "192.0.2.2", "10.2.0.0/24", "10.1.0.0/24", "192.0.2.1",
+		"-n a -u "+fastSuite+" -m PSK -h "+writePSK(t, "two"), nil)
+	a.e.Encapsulate(udpPacket("10.1.0.5", "10.2.0.9", "x"))
+	waitFor(t, "the failure", func() bool { return b.d.Stats().AuthFailures.Load() == 1 && a.d.Stats().AuthFailures.Load() == 1 })
+	waitFor(t, "the IKE SAs to go", func() bool { return len(a.d.Status()) == 0 && len(b.d.Status()) == 0 })
+	if len(a.e.SAD().All())+len(b.e.SAD().All()) != 0 {
+		t.Fatal("SAs installed after a failed authentication")
+	}
+}
+
+// TestDeleteReachesPeer: deleting the IKE SA at A removes B's IKE and Child
+// SAs too.
+func TestDeleteReachesPeer(t *testing.T) {
+	_, a, b := pair(t, fastSuite, fastSuite, []string{"AES128-GCM16"})
+	handshake(t, a, 10*time.Second)
+	waitFor(t, "B's Child SA", func() bool { return len(b.e.SAD().All()) == 2 })
+	st := a.d.Status()
+	var key SAKey
+	for i, s := range []string{st[0].SPIi, st[0].SPIr} {
+		var v uint64
+		for _, c := range s {
+			v = v<<4 | uint64(strings.IndexRune("0123456789abcdef", c))
+		}
+		if i == 0 {
+			key.SPIi = v
+		} else {
+			key.SPIr = v
+		}
+	}
+	if err := a.d.DeleteIKESA(key); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "B to remove its SAs", func() bool { return len(b.d.Status()) == 0 && len(b.e.SAD().All()) == 0 })
+	if len(a.e.SAD().All()) != 0 {
+		t.Fatal("A kept Child SAs")
+	}
+}
+
+// TestSecondPolicyUsesCreateChildSA: a second policy with the same peer
+// gets its Child SA through CREATE_CHILD_SA on the existing IKE SA.
+func TestSecondPolicyUsesCreateChildSA(t *testing.T) {
+	_, a, b := pair(t, fastSuite, fastSuite, []string{"AES128-GCM16"})
+	handshake(t, a, 10*time.Second)
+	for _, h := range []*testHost{a, b} {
+		src, dst := "10.3.0.0/24", "10.4.0.0/24"
+		peer := "192.0.2.2"
+		if h == b {
+			src, dst, peer = dst, src, "192.0.2.1"
+		}
+		p := *h.e.SPD().Get(h.policy)
+		p.ID, p.Name = 0, ""
+		p.Src, p.Dst = mustSel(src), mustSel(dst)
+		p.TunnelRemote = netip.MustParseAddr(peer)
+		if _, err := h.e.SPD().Add(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res, _ := a.e.Encapsulate(udpPacket("10.3.0.5", "10.4.0.9", "second")); res != ipsec.Pending {
+		t.Fatal(res)
+	}
+	select {
+	case sent := <-a.out:
+		if res, err := b.e.Decapsulate(sent); res != ipsec.SecureTunnel {
+			t.Fatalf("B: %v %v", res, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no second Child SA")
+	}
+	if st := a.d.Status(); len(st) != 1 || len(st[0].Children) != 2 {
+		t.Fatalf("status %+v", st)
+	}
+}
