@@ -28,7 +28,7 @@ is its own word followed by its value, as in the reference: "-a HMAC-SHA-1",
 never "-aHMAC-SHA-1". An option may be given once. "--help" shows a
 command's page, as does "-h" where -h is not an option of the command.
 "policy ..." (the reference's spelling in ike_rc files and its examples)
-means "ipsec policy ...".
+means "ipsec policy ...", and "remote ..." means "ike remote ...".
 
 Errors name the offending word: ipsec policy: -e "3DES-CBX": unknown
 encryption algorithm. Keys are never echoed in errors or output, except by
@@ -55,16 +55,19 @@ Options of the reference:
                '_' do not matter). Required for AH and AHESP, and for ESP
                unless every -e algorithm is combined-mode (AES-GCM,
                ChaCha20-Poly1305, AES-GMAC), which take none.
-  -c           TFC padding on outgoing packets (SP_TX_TFC_PADDING); tunnel
-               mode only (the reference's example with -c in transport
-               mode is refused: padding would corrupt the payload).
+  -c           TFC padding on outgoing packets (SP_TX_TFC_PADDING); ESP in
+               tunnel mode only, as the engine supports it. The reference's
+               examples with -c in transport mode are refused (RFC 4303
+               §2.7: there the receiver must find the payload's end from
+               the upper-layer protocol).
   -d dst       destination selector (any, any6, a.b.c.d, a.b.c.d/n,
                a.b.c.d/mask, a-b ranges, ",port" or ",lo-hi" suffix).
   -e list      encryption algorithms, comma separated: 3DES-CBC,
                AES128-CBC, AES192-CBC, AES256-CBC, NULL_ENC, AES128-CTR,
                AES256-GCM16, CHACHA20-POLY1305... AES names must give the
                key size. Required for ESP and AHESP, refused for AH.
-  -g name      the "ike remote" that negotiates this policy's SAs.
+  -g name      the "ike remote" that negotiates this policy's SAs (not
+               with -o).
   -h           96-bit HMAC-SHA-2 ICVs (SP_AUTH_SHA2_ICV_SHORT).
   -k seconds   lifetime of negotiated SAs; default 3600.
   -l 1..7      priority, 1 highest; default 4. Equal selectors need

@@ -100,6 +100,9 @@ func (env *Env) Exec(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if h, ok := o.(helpOp); ok {
+		return h.run(env, out, nil)
+	}
 	if env.Engine == nil {
 		return fmt.Errorf("%s: no engine", strings.Join(args[:min(2, len(args))], " "))
 	}

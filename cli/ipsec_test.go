@@ -40,6 +40,9 @@ func TestExecDispatch(t *testing.T) {
 	var noEngine Env
 	err := noEngine.Exec([]string{"ipsec", "netstat"}, &strings.Builder{})
 	wantErr(t, "no engine", err, xe.OK, "ipsec netstat: no engine")
+	if err := noEngine.Exec([]string{"ipsec", "help"}, &strings.Builder{}); err != nil {
+		t.Errorf("help without an engine: %v", err)
+	}
 	if err := noEngine.RunRC("/nonexistent/ike_rc", &strings.Builder{}); err == nil {
 		t.Errorf("RunRC of a missing file without an engine: no error")
 	}

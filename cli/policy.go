@@ -200,8 +200,11 @@ func parseSecure(o *opts, a *policyAdd) error {
 		}
 	}
 	if v, ok := o.get('g'); ok {
-		if v == "" {
+		switch {
+		case v == "":
 			return errorf(xe.BadParam, "%s: -g \"\": empty remote name", cmd)
+		case o.has('o'):
+			return errorf(xe.BadParam, "%s: -g %q: a manually keyed policy (-o) is never negotiated by IKE", cmd, v)
 		}
 		p.RemoteName = v
 	}

@@ -174,6 +174,7 @@ func TestPolicyErrors(t *testing.T) {
 		{"ipsec policy -n P -e aes128gcm16 -L 10.0.0.1" + ok, xe.BadParam, []string{`-L "10.0.0.1": a local tunnel endpoint needs -m tunnel`}},
 		{"ipsec policy -n P -e aes128gcm16 -m tunnel -r 10.0.0.9 -L fe80::1 -s any -d any", xe.BadAddrRange, []string{`-L "fe80::1" and -r 10.0.0.9`}},
 		{"ipsec policy -n P -e aes128gcm16 -g \"\"" + ok, xe.BadParam, []string{`-g ""`}},
+		{"ipsec policy -n P -e aes128gcm16 -o -g mongo" + ok, xe.BadParam, []string{`-g "mongo": a manually keyed policy (-o) is never negotiated by IKE`}},
 		{"ipsec policy -n P -e aes128gcm16 -c" + ok, xe.BadParam, []string{"-c: TFC padding is supported for ESP in tunnel mode only"}},
 		{"ipsec policy -n P -e aes128gcm16 -y" + ok, xe.BadParam, []string{"-y: dummy packets need ESP in tunnel mode"}},
 		{"ipsec policy -n P -t AH -a sha1 -y -m tunnel -r 10.0.0.9 -s any -d any", xe.BadParam, []string{"-y: dummy packets need ESP"}},

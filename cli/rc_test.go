@@ -385,3 +385,40 @@ func TestRCIgnoresDeletedPolicies(t *testing.T) {
 	}
 	_ = spd.Bypass
 }
+
+// TestConcurrentCommands runs console commands, netstat and reloads at
+// once (run with -race).
+func TestConcurrentCommands(t *testing.T) {
+	env, _ := newEnv(t)
+	rc := writeRC(t, "ike_rc", rcGood)
+	if err := env.RunRC(rc, &strings.Builder{}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan bool)
+	for g := range 4 {
+		go func() {
+			defer func() { done <- true }()
+			for i := range 20 {
+				var out strings.Builder
+				switch g {
+				case 0:
+					env.ReloadRC(rc, &out)
+				case 1:
+					env.Exec([]string{"ipsec", "netstat", "-a", "-j"}, &out)
+				case 2:
+					name := fmt.Sprintf("c%d", i)
+					env.Exec([]string{"ipsec", "policy", "-n", name, "-b", "drop", "-s", "10.9.9.9", "-d", fmt.Sprintf("10.8.0.%d", i)}, &out)
+					env.Exec([]string{"ipsec", "policy", "-x", name}, &out)
+				case 3:
+					env.Exec([]string{"ipsec", "policy", "-v"}, &out)
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	if got := policyNames(env); !slices.Equal(got, []string{"m1", "p1", "p2", "p3"}) {
+		t.Errorf("policies after the storm: %v", got)
+	}
+}

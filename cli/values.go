@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"fmt"
 	"math"
 	"net/netip"
 	"strconv"
@@ -207,13 +206,4 @@ func splitList(cmd, opt, v string) ([]string, error) {
 		}
 	}
 	return parts, nil
-}
-
-// quoteList formats names as a list for messages.
-func quoteList(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = fmt.Sprintf("%q", n)
-	}
-	return strings.Join(q, ", ")
 }
