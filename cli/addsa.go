@@ -33,6 +33,7 @@ type policyMatch struct {
 	srcText, dstText string
 	proto            uint8
 	protoText        string
+	hasProto         bool  // -p given
 	priority         uint8 // 0: any
 }
 
@@ -87,7 +88,7 @@ func parseMatch(cmd string, o *opts) (policyMatch, error) {
 				return m, err
 			}
 		}
-		m.protoText = v
+		m.protoText, m.hasProto = v, true
 	}
 	if v, ok := o.get('l'); ok {
 		if m.priority, err = parsePriority(cmd, v); err != nil {
@@ -110,6 +111,9 @@ func (m policyMatch) find(cmd string, db *spd.DB) ([]*spd.Policy, error) {
 		}
 		if m.src.IsValid() && (p.Src != m.src || p.Dst != m.dst || p.Proto != m.proto) {
 			return nil, errorf(xe.BadParam, "%s: -n %q: policy %d selects %v -> %v proto %s, not %s", cmd, m.name, p.ID, p.Src, p.Dst, protoName(p.Proto), m)
+		}
+		if m.hasProto && p.Proto != m.proto {
+			return nil, errorf(xe.BadParam, "%s: -p %s: policy %q is for protocol %s", cmd, m.protoText, m.name, protoName(p.Proto))
 		}
 		if m.priority != 0 && p.Priority != m.priority {
 			return nil, errorf(xe.BadParam, "%s: -l %d: policy %q has priority %d", cmd, m.priority, m.name, p.Priority)

@@ -369,6 +369,7 @@ func TestAddSAExistingPolicy(t *testing.T) {
 		{"ipsec addsa -n W -r 10.0.0.2" + gcm, xe.BadParam, []string{"-r 10.0.0.2: policy 5 has no remote endpoint"}},
 		{"ipsec addsa -n T -s 10.1.0.0/16 -d 10.2.0.0/24" + gcm, xe.BadParam, []string{`-n "T": policy 1 selects 10.1.0.0/16 -> 10.2.0.0/16 proto any, not -s 10.1.0.0/16 -d 10.2.0.0/24`}},
 		{"ipsec addsa -n T -l 3" + gcm, xe.BadParam, []string{`-l 3: policy "T" has priority 4`}},
+		{"ipsec addsa -n T -p tcp" + gcm, xe.BadParam, []string{`-p tcp: policy "T" is for protocol any`}},
 		{"ipsec addsa -n B" + gcm, xe.BadParam, []string{`-n "B": policy 4 is a bypass policy`}},
 		{"ipsec addsa -n A" + gcm, xe.BadParam, []string{"policy 3 uses AH: give -y and -z"}},
 		{"ipsec addsa -n A -a sha1 -b " + k20 + " -c " + k20 + " -y 0x1001 -z 0x1002" + gcm, xe.BadParam, []string{"-w: policy 3 does not use ESP"}},
