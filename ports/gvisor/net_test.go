@@ -28,7 +28,6 @@ import (
 	"github.com/sabre-ipsec/sabre/classify"
 	hdr "github.com/sabre-ipsec/sabre/header"
 	"github.com/sabre-ipsec/sabre/ipsec"
-	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
 	"github.com/sabre-ipsec/sabre/suite"
@@ -245,13 +244,13 @@ type frame struct {
 }
 
 func (w *wire) record(pkt *stack.PacketBuffer) {
-	b := copyIn(pkt)
+	vb := copyIn(pkt)
 	f := frame{
 		proto: pkt.NetworkProtocolNumber,
 		link:  append([]byte(nil), pkt.LinkHeader().Slice()...),
-		data:  append([]byte(nil), b.Bytes()...),
+		data:  append([]byte(nil), vb.bytes()...),
 	}
-	pktbuf.DefaultPool.Put(b)
+	vb.release()
 	w.mu.Lock()
 	w.frames = append(w.frames, f)
 	w.mu.Unlock()

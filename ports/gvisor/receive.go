@@ -3,13 +3,11 @@ package gvisor
 import (
 	"net/netip"
 
-	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
 	"github.com/sabre-ipsec/sabre/ipsec"
-	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/reassembly"
 
 	hdr "github.com/sabre-ipsec/sabre/header"
@@ -30,41 +28,39 @@ func (e *Endpoint) DeliverNetworkPacket(protocol tcpip.NetworkProtocolNumber, pk
 		return
 	}
 	e.stats.InPackets.Add(1)
-	b := copyIn(pkt)
-	frag := reassembly.IsFragment(b.Bytes())
-	res, _ := e.engine.Decapsulate(b)
+	vb := copyIn(pkt)
+	frag := reassembly.IsFragment(vb.bytes())
+	res, _ := e.engine.Decapsulate(&vb.b)
 	switch res {
 	case ipsec.Bypass:
 		if !frag {
-			pktbuf.DefaultPool.Put(b)
+			vb.release()
 			e.Endpoint.DeliverNetworkPacket(protocol, pkt)
 			return
 		}
 		// The engine reassembled a cleartext datagram; it goes up whole.
 		fallthrough
 	case ipsec.SecureTunnel, ipsec.SecureTransport:
-		np := newInbound(b.Bytes(), pkt)
-		pktbuf.DefaultPool.Put(b)
+		np := newInbound(vb, pkt)
 		e.Endpoint.DeliverNetworkPacket(np.NetworkProtocolNumber, np)
 		np.DecRef()
 		return
 	}
 	// Drop is counted by the engine; Pending holds an outer fragment;
 	// Consumed was a NAT-T keepalive.
-	pktbuf.DefaultPool.Put(b)
+	vb.release()
 }
 
-// newInbound builds the PacketBuffer of the received IP packet p, which
-// the Endpoint made from orig.
-func newInbound(p []byte, orig *stack.PacketBuffer) *stack.PacketBuffer {
-	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{
-		Payload: buffer.MakeWithData(p),
-	})
-	pkt.PktType = orig.PktType
-	pkt.NetworkProtocolNumber = header.IPv4ProtocolNumber
-	if p[0]>>4 == 6 {
-		pkt.NetworkProtocolNumber = header.IPv6ProtocolNumber
+// newInbound builds the PacketBuffer of the received IP packet in vb,
+// which the Endpoint made from orig, and releases vb.
+func newInbound(vb *viewBuffer, orig *stack.PacketBuffer) *stack.PacketBuffer {
+	proto := header.IPv4ProtocolNumber
+	if vb.bytes()[0]>>4 == 6 {
+		proto = header.IPv6ProtocolNumber
 	}
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: vb.payload()})
+	pkt.PktType = orig.PktType
+	pkt.NetworkProtocolNumber = proto
 	return pkt
 }
 

@@ -50,14 +50,15 @@ func (e *Endpoint) outbound(pkt *stack.PacketBuffer, out *stack.PacketBufferList
 		return
 	}
 	e.stats.OutPackets.Add(1)
-	b := copyIn(pkt)
-	whole := false
+	vb := copyIn(pkt)
+	b := &vb.b
+	var whole *pktbuf.Buffer
 	if reassembly.IsFragment(b.Bytes()) {
 		// The stack fragmented a datagram larger than MTU. Protect the
 		// whole datagram; its outer packet is fragmented below if need be.
 		e.stats.InnerFragments.Add(1)
 		d, err := e.innerReasm.Process(b.Bytes())
-		pktbuf.DefaultPool.Put(b)
+		vb.release()
 		if err != nil {
 			e.stats.InnerFragDropped.Add(1)
 			return
@@ -66,17 +67,17 @@ func (e *Endpoint) outbound(pkt *stack.PacketBuffer, out *stack.PacketBufferList
 			return
 		}
 		e.stats.InnerReassembled.Add(1)
-		b, whole = d, true
+		vb, b, whole = nil, d, d
 	}
 	res, _ := e.engine.Encapsulate(b)
 	switch res {
 	case ipsec.Bypass:
-		if !whole {
+		if whole == nil {
 			out.PushBack(pkt.IncRef())
 			break
 		}
 		// The stack fragmented this datagram itself, DF or not.
-		e.emit(b, &pkt.EgressRoute, pkt, true, out)
+		e.emit(b, nil, &pkt.EgressRoute, pkt, true, out)
 	case ipsec.SecureTunnel, ipsec.SecureTransport:
 		if dst, ok := outerDst(b.Bytes()); ok {
 			e.rememberRoute(dst, &pkt.EgressRoute)
@@ -85,7 +86,8 @@ func (e *Endpoint) outbound(pkt *stack.PacketBuffer, out *stack.PacketBufferList
 		// (set by gVisor's path MTU discovery) does not stop its sender
 		// from fragmenting. A tunnel's outer DF is the policy's choice
 		// (SP_DF_SET, SP_DF_COPY): RFC 4301 §8.1 drops the packet.
-		e.emit(b, &pkt.EgressRoute, pkt, res == ipsec.SecureTransport, out)
+		e.emit(b, vb, &pkt.EgressRoute, pkt, res == ipsec.SecureTransport, out)
+		vb = nil
 	case ipsec.Pending:
 		// The engine keeps a copy and sends it through Output once its SAs
 		// exist; Output will need this packet's link addresses.
@@ -96,7 +98,12 @@ func (e *Endpoint) outbound(pkt *stack.PacketBuffer, out *stack.PacketBufferList
 		}
 	}
 	// Drop is counted by the engine.
-	pktbuf.DefaultPool.Put(b)
+	if vb != nil {
+		vb.release()
+	}
+	if whole != nil {
+		pktbuf.DefaultPool.Put(whole)
+	}
 }
 
 // Output writes a packet the engine generated itself (a dummy packet, or
@@ -115,7 +122,7 @@ func (e *Endpoint) Output(b *pktbuf.Buffer) {
 		return
 	}
 	var out stack.PacketBufferList
-	e.emit(b, &route, nil, false, &out)
+	e.emit(b, nil, &route, nil, false, &out)
 	if out.Len() == 0 {
 		return
 	}
@@ -128,17 +135,32 @@ func (e *Endpoint) Output(b *pktbuf.Buffer) {
 
 // emit appends the IP packet in b to out as a new PacketBuffer with the
 // given route, split into fragments if it exceeds the child's MTU (despite
-// DF if localDF, see fragmentIPv4). orig, if not nil, is the packet it was
-// made from.
-func (e *Endpoint) emit(b *pktbuf.Buffer, route *stack.RouteInfo, orig *stack.PacketBuffer, localDF bool, out *stack.PacketBufferList) {
+// DF if localDF, see fragmentIPv4). If vb is not nil, b is its buffer and
+// emit takes it over: an unfragmented packet is handed on in vb's view
+// without a copy. orig, if not nil, is the packet the Endpoint was given.
+func (e *Endpoint) emit(b *pktbuf.Buffer, vb *viewBuffer, route *stack.RouteInfo, orig *stack.PacketBuffer, localDF bool, out *stack.PacketBufferList) {
 	p := b.Bytes()
 	mtu := int(e.Endpoint.MTU())
 	if mtu == 0 || len(p) <= mtu {
-		out.PushBack(e.newOutbound(route, orig, p, nil))
+		v4, hl := ipHeader(p)
+		var payload buffer.Buffer
+		if vb != nil {
+			payload = vb.payload()
+		} else {
+			payload = buffer.MakeWithData(p)
+		}
+		out.PushBack(e.newOutbound(route, orig, payload, v4, hl))
 		return
 	}
+	if vb != nil {
+		defer vb.release()
+	}
 	add := func(h, data []byte) {
-		out.PushBack(e.newOutbound(route, orig, h, data))
+		v := buffer.NewView(len(h) + len(data))
+		v.Write(h)
+		v.Write(data)
+		v4, hl := ipHeader(h)
+		out.PushBack(e.newOutbound(route, orig, buffer.MakeWithView(v), v4, hl))
 		e.stats.OuterFragments.Add(1)
 	}
 	var err error
@@ -157,49 +179,33 @@ func (e *Endpoint) emit(b *pktbuf.Buffer, route *stack.RouteInfo, orig *stack.Pa
 	}
 }
 
-// newOutbound builds the PacketBuffer of the IP packet head+data, with room
-// for the child's link header, which the child's AddHeader then adds.
-func (e *Endpoint) newOutbound(route *stack.RouteInfo, orig *stack.PacketBuffer, head, data []byte) *stack.PacketBuffer {
-	v := buffer.NewView(len(head) + len(data))
-	v.Write(head)
-	v.Write(data)
+// newOutbound builds the PacketBuffer of an IP packet (IPv4 if v4, with a
+// network header of hl bytes), with room for the child's link header,
+// which the child's AddHeader then adds.
+func (e *Endpoint) newOutbound(route *stack.RouteInfo, orig *stack.PacketBuffer, payload buffer.Buffer, v4 bool, hl int) *stack.PacketBuffer {
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{
 		ReserveHeaderBytes: int(e.Endpoint.MaxHeaderLength()),
-		Payload:            buffer.MakeWithView(v),
+		Payload:            payload,
 	})
 	pkt.EgressRoute = *route
 	if orig != nil {
 		pkt.Owner = orig.Owner
 		pkt.Hash = orig.Hash
 	}
-	if head[0]>>4 == 4 {
+	pkt.NetworkProtocolNumber = header.IPv6ProtocolNumber
+	if v4 {
 		pkt.NetworkProtocolNumber = header.IPv4ProtocolNumber
-		pkt.NetworkHeader().Consume(hdr.IPv4(head).HeaderLength())
-	} else {
-		pkt.NetworkProtocolNumber = header.IPv6ProtocolNumber
-		pkt.NetworkHeader().Consume(hdr.IPv6Len)
 	}
+	pkt.NetworkHeader().Consume(hl)
 	e.Endpoint.AddHeader(pkt)
 	return pkt
 }
 
-// copyIn copies the IP packet in pkt, from its network header on, into a
-// pooled buffer with the engine's headroom in front.
-func copyIn(pkt *stack.PacketBuffer) *pktbuf.Buffer {
-	skip := len(pkt.VirtioNetHeader().Slice()) + len(pkt.LinkHeader().Slice())
-	b := pktbuf.DefaultPool.Get()
-	dst := b.Append(pkt.Size() - skip)
-	views, off := pkt.AsViewList()
-	off += skip
-	for v := views.Front(); v != nil && len(dst) > 0; v = v.Next() {
-		s := v.AsSlice()
-		if off >= len(s) {
-			off -= len(s)
-			continue
-		}
-		n := copy(dst, s[off:])
-		dst = dst[n:]
-		off = 0
+// ipHeader returns whether the IP packet p is IPv4 and the length of its
+// fixed header (IHL for IPv4).
+func ipHeader(p []byte) (v4 bool, hl int) {
+	if p[0]>>4 == 4 {
+		return true, hdr.IPv4(p).HeaderLength()
 	}
-	return b
+	return false, hdr.IPv6Len
 }
