@@ -24,6 +24,7 @@ const (
 	IDNull       IDType = 13 // ID_NULL, RFC 7619: no data
 )
 
+// String returns the IANA name of t, such as "ID_FQDN".
 func (t IDType) String() string {
 	switch t {
 	case IDIPv4Addr:
@@ -59,6 +60,7 @@ type ID struct {
 	Raw []byte
 }
 
+// PayloadType returns PayloadIDi, or PayloadIDr for a responder identity.
 func (p *ID) PayloadType() PayloadType {
 	if p.Responder {
 		return PayloadIDr
@@ -162,6 +164,7 @@ var certNames = map[CertEncoding]string{
 	CertRawPublicKey: "RAW_PUBLIC_KEY",
 }
 
+// String returns a short name of e, such as "X509_SIGNATURE".
 func (e CertEncoding) String() string {
 	if n, ok := certNames[e]; ok {
 		return n
@@ -175,6 +178,7 @@ type Cert struct {
 	Data     []byte
 }
 
+// PayloadType returns PayloadCERT.
 func (p *Cert) PayloadType() PayloadType { return PayloadCERT }
 
 func parseCert(s cryptobyte.String) (*Cert, error) {
@@ -202,6 +206,7 @@ type CertReq struct {
 	CA       []byte
 }
 
+// PayloadType returns PayloadCERTREQ.
 func (p *CertReq) PayloadType() PayloadType { return PayloadCERTREQ }
 
 // CAHashes splits CA into its SHA-1 hashes; ok is false when the length is
@@ -252,6 +257,7 @@ const (
 	AuthDigitalSignature AuthMethod = 14 // Digital Signature, RFC 7427
 )
 
+// String returns the IANA name of m, such as "Shared Key Message Integrity Code".
 func (m AuthMethod) String() string {
 	switch m {
 	case AuthRSASig:
@@ -282,6 +288,7 @@ type Auth struct {
 	Data   []byte
 }
 
+// PayloadType returns PayloadAUTH.
 func (p *Auth) PayloadType() PayloadType { return PayloadAUTH }
 
 func parseAuth(body cryptobyte.String) (*Auth, error) {
@@ -317,6 +324,7 @@ type EAP struct {
 	Message []byte
 }
 
+// PayloadType returns PayloadEAP.
 func (p *EAP) PayloadType() PayloadType { return PayloadEAP }
 
 // Code returns the EAP Code.

@@ -19,6 +19,7 @@ const (
 	CFGAck     CFGType = 4
 )
 
+// String returns the RFC 7296 name of t, such as "CFG_REQUEST".
 func (t CFGType) String() string {
 	switch t {
 	case CFGRequest:
@@ -64,6 +65,7 @@ var cpNames = map[CPAttributeType]string{
 	InternalDNSDomain: "INTERNAL_DNS_DOMAIN",
 }
 
+// String returns the IANA name of t, such as "INTERNAL_IP4_ADDRESS".
 func (t CPAttributeType) String() string {
 	if n, ok := cpNames[t]; ok {
 		return n
@@ -139,6 +141,7 @@ type CP struct {
 	Attributes []CPAttribute
 }
 
+// PayloadType returns PayloadCP.
 func (p *CP) PayloadType() PayloadType { return PayloadCP }
 
 func parseCP(body cryptobyte.String) (*CP, error) {

@@ -10,6 +10,7 @@ type Delete struct {
 	SPIs     []uint32
 }
 
+// PayloadType returns PayloadDelete.
 func (p *Delete) PayloadType() PayloadType { return PayloadDelete }
 
 // SPISize is the SPI Size field: 0 for IKE, 4 for AH and ESP.

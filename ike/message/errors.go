@@ -14,6 +14,7 @@ type NotifyError struct {
 	Reason string     // what was wrong, for the log; never sent
 }
 
+// Error returns the notify type and the reason.
 func (e *NotifyError) Error() string {
 	return fmt.Sprintf("ike/message: %v: %s", e.Type, e.Reason)
 }

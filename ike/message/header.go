@@ -20,6 +20,7 @@ const (
 	IKEFollowupKE    ExchangeType = 44 // IKE_FOLLOWUP_KE, RFC 9370
 )
 
+// String returns the IANA name of t, such as "IKE_SA_INIT".
 func (t ExchangeType) String() string {
 	switch t {
 	case IKESAInit:
@@ -50,6 +51,7 @@ const (
 	FlagResponse  Flags = 0x20 // R: a response
 )
 
+// String returns the set flags as "Initiator|Response", or "none".
 func (f Flags) String() string {
 	var s []string
 	if f&FlagInitiator != 0 {

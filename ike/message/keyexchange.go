@@ -10,6 +10,7 @@ type KE struct {
 	Data  []byte
 }
 
+// PayloadType returns PayloadKE.
 func (p *KE) PayloadType() PayloadType { return PayloadKE }
 
 func parseKE(body cryptobyte.String) (*KE, error) {
@@ -48,6 +49,7 @@ type Nonce struct {
 	Data []byte
 }
 
+// PayloadType returns PayloadNonce.
 func (p *Nonce) PayloadType() PayloadType { return PayloadNonce }
 
 func parseNonce(s cryptobyte.String) (*Nonce, error) {

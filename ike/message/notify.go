@@ -219,6 +219,7 @@ const (
 	HashIdentity HashAlgorithm = 5 // RFC 8420
 )
 
+// String returns the IANA name of h, such as "SHA2_256".
 func (h HashAlgorithm) String() string {
 	switch h {
 	case HashSHA1:
@@ -245,6 +246,7 @@ type Notify struct {
 	Data     []byte
 }
 
+// PayloadType returns PayloadNotify.
 func (p *Notify) PayloadType() PayloadType { return PayloadNotify }
 
 func parseNotify(body cryptobyte.String) (*Notify, error) {

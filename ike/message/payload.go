@@ -106,6 +106,7 @@ type Unknown struct {
 	Data     []byte // the payload body, after the generic header
 }
 
+// PayloadType returns the type the payload arrived as.
 func (p *Unknown) PayloadType() PayloadType { return p.Type }
 
 func (p *Unknown) validate() error {

@@ -50,6 +50,7 @@ type AttributeType uint16
 // ciphers, always in the TV format (RFC 7296 §3.3.5).
 const AttributeKeyLength AttributeType = 14
 
+// String returns the IANA name of t, such as "Key Length".
 func (t AttributeType) String() string {
 	if t == AttributeKeyLength {
 		return "Key Length"
@@ -69,6 +70,7 @@ const (
 	ProtocolESP  ProtocolID = 3
 )
 
+// String returns the RFC 7296 name of p, such as "ESP".
 func (p ProtocolID) String() string {
 	switch p {
 	case ProtocolNone:
@@ -96,6 +98,7 @@ const (
 	TransformKE                  = TransformDH
 )
 
+// String returns the RFC 7296 abbreviation of t, such as "ENCR" or "D-H".
 func (t TransformType) String() string {
 	switch t {
 	case TransformENCR:
@@ -148,6 +151,7 @@ var encrNames = map[EncrID]string{
 	27: "ENCR_CAMELLIA_CCM_16", EncrChaCha20Poly1305: "ENCR_CHACHA20_POLY1305",
 }
 
+// String returns the IANA name of id, such as "ENCR_AES_GCM_16".
 func (id EncrID) String() string { return name(encrNames, id, "ENCR") }
 
 // PRFID is a Transform Type 2 (pseudorandom function) ID.
@@ -171,6 +175,7 @@ var prfNames = map[PRFID]string{
 	PRFAES128CMAC: "PRF_AES128_CMAC",
 }
 
+// String returns the IANA name of id, such as "PRF_HMAC_SHA2_256".
 func (id PRFID) String() string { return name(prfNames, id, "PRF") }
 
 // IntegID is a Transform Type 3 (integrity algorithm) ID, the values of
@@ -201,6 +206,7 @@ var integNames = map[IntegID]string{
 	IntegHMACSHA384192: "AUTH_HMAC_SHA2_384_192", IntegHMACSHA512256: "AUTH_HMAC_SHA2_512_256",
 }
 
+// String returns the IANA name of id, such as "AUTH_HMAC_SHA2_256_128".
 func (id IntegID) String() string { return name(integNames, id, "AUTH") }
 
 // GroupID is a Transform Type 4 ID: a Diffie-Hellman group, or key
@@ -245,6 +251,7 @@ var groupNames = map[GroupID]string{
 	MLKEM512: "ML_KEM_512", MLKEM768: "ML_KEM_768", MLKEM1024: "ML_KEM_1024",
 }
 
+// String returns a short name of id, such as "MODP_2048" or "ECP_256".
 func (id GroupID) String() string { return name(groupNames, id, "GROUP") }
 
 // ESNID is a Transform Type 5 (extended sequence numbers) ID.
@@ -256,6 +263,7 @@ const (
 	ESN   ESNID = 1 // Extended Sequence Numbers
 )
 
+// String returns "ESN" or "NO_ESN".
 func (id ESNID) String() string {
 	switch id {
 	case NoESN:
@@ -359,6 +367,7 @@ func (p Proposal) String() string {
 	return b.String()
 }
 
+// PayloadType returns PayloadSA.
 func (p *SA) PayloadType() PayloadType { return PayloadSA }
 
 // Last Substruc values of proposals and transforms (RFC 7296 §3.3.1,

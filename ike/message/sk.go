@@ -13,6 +13,7 @@ type SK struct {
 	Data         []byte
 }
 
+// PayloadType returns PayloadSK.
 func (p *SK) PayloadType() PayloadType { return PayloadSK }
 
 func (p *SK) validate() error { return nil }
@@ -29,6 +30,7 @@ type SKF struct {
 	Data           []byte
 }
 
+// PayloadType returns PayloadSKF.
 func (p *SKF) PayloadType() PayloadType { return PayloadSKF }
 
 func parseSKF(body cryptobyte.String, first PayloadType) (*SKF, error) {

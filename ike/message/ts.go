@@ -20,6 +20,7 @@ const (
 	TSSecLabel      TSType = 10 // TS_SECLABEL, RFC 9478
 )
 
+// String returns the IANA name of t, such as "TS_IPV4_ADDR_RANGE".
 func (t TSType) String() string {
 	switch t {
 	case TSIPv4AddrRange:
@@ -73,6 +74,7 @@ type TS struct {
 	Selectors []TrafficSelector
 }
 
+// PayloadType returns PayloadTSi, or PayloadTSr for the responder's selectors.
 func (p *TS) PayloadType() PayloadType {
 	if p.Responder {
 		return PayloadTSr
@@ -80,6 +82,7 @@ func (p *TS) PayloadType() PayloadType {
 	return PayloadTSi
 }
 
+// String returns p as "TSi" or "TSr" and its selectors.
 func (p *TS) String() string {
 	s := make([]string, len(p.Selectors))
 	for i, ts := range p.Selectors {

@@ -8,6 +8,7 @@ type VendorID struct {
 	Data []byte
 }
 
+// PayloadType returns PayloadVendorID.
 func (p *VendorID) PayloadType() PayloadType { return PayloadVendorID }
 
 func parseVendorID(s cryptobyte.String) (*VendorID, error) {
