@@ -17,13 +17,14 @@ import (
 // baseline) and through ESP tunnel mode with AES-128-GCM. The ratio of the
 // two throughputs is logged at the end.
 func BenchmarkGVisorTCP(b *testing.B) {
-	var mbps [2]float64
+	var mbps [4]float64
 	for i, c := range []struct {
-		name string
-		mode spd.Mode
-	}{{"plain", 0}, {"esp-aes128gcm", spd.Tunnel}} {
+		name  string
+		mode  spd.Mode
+		async bool
+	}{{"plain", 0, false}, {"esp-aes128gcm", spd.Tunnel, false}, {"async-plain", 0, true}, {"async-esp-aes128gcm", spd.Tunnel, true}} {
 		b.Run(c.name, func(b *testing.B) {
-			mbps[i] = benchTCP(b, netConfig{mode: c.mode})
+			mbps[i] = benchTCP(b, netConfig{mode: c.mode, async: c.async})
 		})
 	}
 	if mbps[0] > 0 && mbps[1] > 0 {

@@ -13,6 +13,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
 	"gvisor.dev/gvisor/pkg/tcpip/link/ethernet"
 	"gvisor.dev/gvisor/pkg/tcpip/link/nested"
 	"gvisor.dev/gvisor/pkg/tcpip/link/pipe"
@@ -64,6 +65,11 @@ type netConfig struct {
 	noBypass bool
 	// holdA4 installs A's IPv4 policy without its SAs.
 	holdA4 bool
+	// async joins the hosts with two channel endpoints and a goroutine per
+	// direction that moves packets across, like a NIC's receive loop,
+	// instead of a pipe, on which the receiving stack runs on the sender's
+	// goroutine.
+	async bool
 }
 
 // testNet is two gVisor stacks joined by an in-memory link.
@@ -92,7 +98,13 @@ func newNet(tb testing.TB, c netConfig) *testNet {
 		c.encr = suite.EncrAESGCM16
 	}
 	w := &wire{}
-	la, lb := pipe.New("\x02\x00\x00\x00\x00\x77", "\x02\x00\x00\x00\x00\x78", c.mtu)
+	macA, macB := tcpip.LinkAddress("\x02\x00\x00\x00\x00\x77"), tcpip.LinkAddress("\x02\x00\x00\x00\x00\x78")
+	var la, lb stack.LinkEndpoint
+	if c.async {
+		la, lb = newChannelLink(tb, macA, macB, c.mtu)
+	} else {
+		la, lb = pipe.New(macA, macB, c.mtu)
+	}
 	n := &testNet{wire: w}
 	n.a = newHost(tb, c, la, w, addrA4, addrA6)
 	n.b = newHost(tb, c, lb, w, addrB4, addrB6)
@@ -226,6 +238,39 @@ func netProto(a netip.Addr) tcpip.NetworkProtocolNumber {
 		return ipv4.ProtocolNumber
 	}
 	return ipv6.ProtocolNumber
+}
+
+// newChannelLink returns two channel endpoints joined by a goroutine per
+// direction, stopped when the test ends.
+func newChannelLink(tb testing.TB, macA, macB tcpip.LinkAddress, mtu uint32) (*channel.Endpoint, *channel.Endpoint) {
+	a, b := channel.New(1024, mtu, macA), channel.New(1024, mtu, macB)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	move := func(from, to *channel.Endpoint) {
+		defer wg.Done()
+		for {
+			pkt := from.ReadContext(ctx)
+			if pkt == nil {
+				return
+			}
+			// A fresh packet without the sender's header offsets, as a
+			// NIC would deliver it.
+			np := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: pkt.ToBuffer()})
+			to.InjectInbound(pkt.NetworkProtocolNumber, np)
+			np.DecRef()
+			pkt.DecRef()
+		}
+	}
+	wg.Add(2)
+	go move(a, b)
+	go move(b, a)
+	tb.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		a.Close()
+		b.Close()
+	})
+	return a, b
 }
 
 // wire records what crosses the link, in both directions, while capturing.

@@ -1,6 +1,8 @@
 package gvisor
 
 import (
+	"sync"
+
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -20,17 +22,19 @@ import (
 // batch. A packet the engine drops is counted there and reported to the
 // stack as written, as gVisor's own firewall does.
 func (e *Endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
-	var out stack.PacketBufferList
+	out := packetLists.Get().(*stack.PacketBufferList)
+	defer packetLists.Put(out)
 	for _, pkt := range pkts.AsSlice() {
-		e.outbound(pkt, &out)
+		e.outbound(pkt, out)
 	}
 	n := pkts.Len()
 	if out.Len() == 0 {
 		return n, nil
 	}
-	_, err := e.Endpoint.WritePackets(out)
+	_, err := e.Endpoint.WritePackets(*out)
 	// The list holds a reference to every packet in it: those the Endpoint
-	// built and the originals it passed on.
+	// built and the originals it passed on. Reset releases them and keeps
+	// the list's array for the next call.
 	out.Reset()
 	if err != nil {
 		e.stats.LinkWriteErrors.Add(1)
@@ -38,6 +42,10 @@ func (e *Endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) 
 	}
 	return n, nil
 }
+
+// packetLists recycles the lists WritePackets hands to the child, whose
+// arrays would otherwise be allocated for every packet.
+var packetLists = sync.Pool{New: func() any { return new(stack.PacketBufferList) }}
 
 // outbound applies outbound policy to pkt and appends to out what is to be
 // written.
