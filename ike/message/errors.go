@@ -7,6 +7,10 @@ import "fmt"
 // INVALID_SYNTAX for anything malformed, UNSUPPORTED_CRITICAL_PAYLOAD with
 // the payload type as data (§2.5), INVALID_MAJOR_VERSION (§2.5).
 //
+// Whether to send it is the IKE SA's decision: RFC 7296 §2.21 answers
+// an unprotected message at most with an unprotected notification, and
+// INVALID_SYNTAX only once the message's integrity is checked.
+//
 // errors.Is(err, InvalidSyntax) matches a NotifyError of that type.
 type NotifyError struct {
 	Type   NotifyType // the error notification to send

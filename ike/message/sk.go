@@ -64,10 +64,10 @@ func (p *SKF) marshal(b *cryptobyte.Builder) {
 // SplitEncrypted splits an IKE message whose last payload is SK or SKF
 // into what the cipher authenticates and what it decrypts: aad runs from
 // the IKE header through the SK payload header (for SKF, through Total
-// Fragments), body is the rest, IV through ICV. This is the associated
-// data of RFC 5282 (with the fragment fields for SKF, RFC 7383), and for the integrity
-// algorithms of RFC 7296 §3.14 the checksum covers aad and body minus the
-// checksum itself.
+// Fragments), body is the rest, IV through ICV. aad is the associated
+// data of the AEAD ciphers (RFC 5282; RFC 7383 for SKF); with the
+// integrity algorithms of RFC 7296 §3.14 the checksum covers aad and body
+// up to the checksum itself.
 //
 // To build a protected message, Marshal it with an SK whose Data is a
 // zeroed buffer of the final length, split the result, and encrypt into
