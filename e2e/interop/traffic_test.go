@@ -194,12 +194,13 @@ func watchUDP(t *testing.T, ns *netns, ifname string) *udpWatch {
 			return err
 		}
 		w.ifi = ifi.Index
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_IP)))
+		// ETH_P_ALL: only such sockets see the packets the host sends.
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
 		if err != nil {
 			return err
 		}
 		w.fd = fd
-		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: ifi.Index}); err != nil {
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
 			unix.Close(fd)
 			return err
 		}
@@ -222,12 +223,15 @@ func (w *udpWatch) run() {
 			return
 		default:
 		}
-		n, _, err := unix.Recvfrom(w.fd, buf, 0)
+		n, from, err := unix.Recvfrom(w.fd, buf, 0)
 		if err != nil {
 			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
 				continue
 			}
 			return
+		}
+		if ll, ok := from.(*unix.SockaddrLinklayer); !ok || ll.Ifindex != w.ifi || ll.Protocol != htons(unix.ETH_P_IP) {
+			continue
 		}
 		p := buf[:n]
 		if len(p) < 20 || p[0]>>4 != 4 || p[9] != unix.IPPROTO_UDP {

@@ -1,0 +1,298 @@
+package interop
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	sabreBin  string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// sabrePath builds the sabre binary once per test run.
+func sabrePath(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "sabre-interop-")
+		if buildErr != nil {
+			return
+		}
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		}
+		sabreBin = filepath.Join(binDir, "sabre")
+		cmd := exec.Command(goTool, "build", "-o", sabreBin, "github.com/sabre-ipsec/sabre/cmd/sabre")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/sabre: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return sabreBin
+}
+
+// noIKE is the skip message of the Sabre cases while `sabre run` does
+// not run IKE.
+const noIKE = "sabre run has no IKE yet"
+
+// sabred is a `sabre run` daemon in a host's namespace.
+type sabred struct {
+	h    *host
+	rc   string
+	sock string
+	log  string
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// startSabre runs `sabre run -rc <rc> -tun sabre0 -sock ...` in h's
+// namespace, waits for its control socket and routes: h's inner address
+// on sabre0 and peer's subnet into it. It skips the test if the daemon
+// does not apply `ike remote` lines (no IKE in this build).
+func startSabre(t *testing.T, h, peer *host, rc string, args ...string) *sabred {
+	t.Helper()
+	bin := sabrePath(t)
+	s := &sabred{h: h, rc: filepath.Join(h.dir, "ike_rc"), sock: filepath.Join(h.dir, "sabre.sock"), log: filepath.Join(h.dir, "sabre.log")}
+	if err := os.WriteFile(s.rc, []byte(rc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(s.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	argv := append([]string{"netns", "exec", h.ns.name, bin, "run", "-rc", s.rc, "-tun", "sabre0", "-sock", s.sock, "-v"}, args...)
+	s.cmd = exec.Command("ip", argv...)
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := s.cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatal(err)
+	}
+	s.done = make(chan error, 1)
+	go func() { s.done <- s.cmd.Wait(); logf.Close() }()
+	t.Cleanup(func() { s.stop(t) })
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := s.client("ipsec", "netstat", "-p"); err == nil {
+			break
+		}
+		select {
+		case err := <-s.done:
+			s.done <- err
+			s.cmd = nil
+			log := readFile(s.log)
+			if strings.Contains(log, "not available in this build") {
+				t.Skipf("%s: the daemon refused the ike_rc: %s", noIKE, rcOut(firstLine(log, "not available")))
+			}
+			t.Fatalf("sabre run in %s exited: %v\n%s\nike_rc:\n%s", h.role, err, log, rc)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sabre run in %s did not open its control socket\n%s", h.role, readFile(s.log))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if log := readFile(s.log); strings.Contains(log, "not applied") {
+		t.Skipf("%s: the daemon says %s", noIKE, rcOut(firstLine(log, "not applied")))
+	}
+	h.ns.ip(t, "addr", "add", netip.PrefixFrom(h.inner, h.subnet.Bits()).String(), "dev", "sabre0")
+	h.ns.ip(t, "route", "add", peer.subnet.String(), "dev", "sabre0")
+	return s
+}
+
+// firstLine returns the first line of s that contains sub.
+func firstLine(s, sub string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
+}
+
+// rcOut returns what the daemon logged of its ike_rc in a log line: the
+// out="..." part, without the file's path.
+func rcOut(line string) string {
+	if _, v, ok := strings.Cut(line, `out="`); ok {
+		line = strings.TrimSuffix(v, `"`)
+	}
+	if i := strings.Index(line, "ike_rc:"); i >= 0 {
+		line = line[i:]
+	}
+	return line
+}
+
+// stop ends the daemon with SIGTERM and checks that it shut down cleanly.
+func (s *sabred) stop(t *testing.T) {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Errorf("sabre run in %s: exit after SIGTERM: %v", s.h.role, err)
+		}
+	case <-time.After(10 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+		t.Errorf("sabre run in %s did not stop within 10 s of SIGTERM", s.h.role)
+	}
+	s.cmd = nil
+	if t.Failed() {
+		t.Logf("log of sabre run in %s:\n%s\nike_rc:\n%s", s.h.role, tail(readFile(s.log), 150), readFile(s.rc))
+	}
+	keep(t, s.log)
+	keep(t, s.rc)
+}
+
+// client runs `sabre ipsec|ike -sock ... args...` as an operator would.
+func (s *sabred) client(family string, args ...string) (string, error) {
+	var out bytes.Buffer
+	cmd := exec.Command(sabreBin, append([]string{family, "-sock", s.sock}, args...)...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// sabreSA is an SA of `sabre ipsec netstat -c -j`.
+type sabreSA struct {
+	SPI       uint32 `json:"spi"`
+	Direction string `json:"direction"`
+	Algorithm string `json:"algorithm"`
+	Local     string `json:"local"`
+	Remote    string `json:"remote"`
+	Packets   uint64 `json:"packets"`
+	Encap     any    `json:"encap"`
+}
+
+// sas returns the daemon's SAs.
+func (s *sabred) sas(t *testing.T) []sabreSA {
+	t.Helper()
+	out, err := s.client("ipsec", "netstat", "-c", "-j")
+	if err != nil {
+		t.Fatalf("sabre ipsec netstat -c -j in %s: %v\n%s", s.h.role, err, out)
+	}
+	var ns struct {
+		Sessions []struct {
+			Name string    `json:"name"`
+			SAs  []sabreSA `json:"sas"`
+		} `json:"sessions"`
+	}
+	if err := json.Unmarshal([]byte(out), &ns); err != nil {
+		t.Fatalf("netstat JSON: %v\n%s", err, out)
+	}
+	var sas []sabreSA
+	for _, x := range ns.Sessions {
+		sas = append(sas, x.SAs...)
+	}
+	return sas
+}
+
+// checkSAs checks that Sabre's ESP SAs are the strongSwan child's, crossed:
+// Sabre's outbound SPI is strongSwan's inbound one and the other way round,
+// both UDP-encapsulated; it returns the packets of Sabre's inbound SA.
+func (s *sabred) checkSAs(t *testing.T, sw swanSAs) uint64 {
+	t.Helper()
+	sas := s.sas(t)
+	var in, out *sabreSA
+	for i := range sas {
+		spi := fmt.Sprintf("%08x", sas[i].SPI)
+		switch {
+		case sas[i].Direction == "inbound" && spi == sw.spiOut:
+			in = &sas[i]
+		case sas[i].Direction == "outbound" && spi == sw.spiIn:
+			out = &sas[i]
+		}
+	}
+	text, _ := s.client("ipsec", "netstat", "-c")
+	if in == nil || out == nil {
+		t.Fatalf("Sabre's SAs in %s are not strongSwan's (strongSwan in %s out %s):\n%s", s.h.role, sw.spiIn, sw.spiOut, text)
+	}
+	if in.Encap == nil || out.Encap == nil {
+		t.Errorf("Sabre's SAs in %s are not UDP-encapsulated (libipsec sends ESP only in UDP):\n%s", s.h.role, text)
+	}
+	t.Logf("sabre ipsec netstat -c in %s:\n%s", s.h.role, text)
+	return in.Packets
+}
+
+// waitNoSAs waits until the daemon has removed every SA.
+func (s *sabred) waitNoSAs(t *testing.T, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for len(s.sas(t)) > 0 {
+		if time.Now().After(deadline) {
+			out, _ := s.client("ipsec", "netstat", "-c")
+			t.Fatalf("Sabre in %s still has SAs %v after strongSwan deleted the IKE SA:\n%s", s.h.role, within, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// ikeStatus logs `sabre ike netstat` and reports whether it shows an
+// established IKE SA ("" if the command is not available).
+func (s *sabred) ikeStatus(t *testing.T) (shown, available bool) {
+	t.Helper()
+	out, err := s.client("ike", "netstat")
+	if err != nil {
+		t.Logf("sabre ike netstat in %s: %v\n%s", s.h.role, err, out)
+		return false, false
+	}
+	t.Logf("sabre ike netstat in %s:\n%s", s.h.role, out)
+	if !strings.Contains(out, "ESTABLISHED") {
+		if more, err := s.client("ike", "netstat", "-p", "3"); err == nil {
+			t.Logf("sabre ike netstat -p 3 in %s:\n%s", s.h.role, more)
+			out += more
+		}
+	}
+	return strings.Contains(out, "ESTABLISHED"), true
+}
+
+// sabreRemote is the ike_rc of a Sabre end toward a strongSwan peer for a
+// case: `ike remote sw` and one tunnel policy negotiated by it.
+func sabreRemote(c ikeCase, me, peer *host, peerAddr netip.Addr, pskFile string, initiate bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Sabre %s toward strongSwan, %s\n", map[bool]string{true: "initiator", false: "responder"}[initiate], c.name)
+	w := ""
+	if initiate {
+		w = " -w"
+	}
+	fmt.Fprintf(&b, "ike remote -n sw -z 2%s -u %s -m PresharedKey -h %s -r %v -f ipv4:%v -g ipv4:%v\n",
+		w, c.sabreIKE, pskFile, peerAddr, peer.outer, me.outer)
+	fmt.Fprintf(&b, "ipsec policy -n p1 -g sw -t ESP %s -m tunnel -r %v -s %v -d %v\n", c.sabreESP, peerAddr, me.subnet, peer.subnet)
+	return b.String()
+}
+
+// writePSK writes the PSK file (mode 0600, as Sabre demands).
+func writePSK(t *testing.T, h *host, psk string) string {
+	t.Helper()
+	p := filepath.Join(h.dir, "psk")
+	if err := os.WriteFile(p, []byte(psk+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
