@@ -32,8 +32,9 @@ type host struct {
 }
 
 // tunnelPair builds two namespaces joined by a veth pair, each with an
-// engine keyed with AES-128-GCM tunnel SAs to the other and a Device.
-func tunnelPair(t *testing.T, encap bool) (a, b *host) {
+// engine keyed with AES-128-GCM tunnel SAs to the other and a Device. The
+// outer addresses are IPv6 with outer6, the inner ones always IPv4.
+func tunnelPair(t *testing.T, encap, outer6 bool) (a, b *host) {
 	t.Helper()
 	needRoot(t)
 	id := fmt.Sprintf("%d%d", os.Getpid()%100000, time.Now().UnixNano()%1000)
@@ -41,7 +42,11 @@ func tunnelPair(t *testing.T, encap bool) (a, b *host) {
 		inner: netip.MustParseAddr("10.1.0.1"), subnet: netip.MustParsePrefix("10.1.0.0/24")}
 	b = &host{ns: newNetns(t, "stun"+id+"b"), outer: netip.MustParseAddr("192.0.2.2"),
 		inner: netip.MustParseAddr("10.2.0.1"), subnet: netip.MustParsePrefix("10.2.0.0/24")}
-	vethPair(t, a.ns, "va", "192.0.2.1/24", b.ns, "vb", "192.0.2.2/24")
+	bits := "/24"
+	if outer6 {
+		a.outer, b.outer, bits = netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2"), "/64"
+	}
+	vethPair(t, a.ns, "va", a.outer.String()+bits, b.ns, "vb", b.outer.String()+bits)
 
 	keyAB, keyBA := make([]byte, 20), make([]byte, 20)
 	rand.Read(keyAB)
@@ -87,9 +92,9 @@ func tunnelPair(t *testing.T, encap bool) (a, b *host) {
 }
 
 func TestDeviceTunnel(t *testing.T) {
-	for _, encap := range []bool{false, true} {
-		t.Run(fmt.Sprintf("encap=%v", encap), func(t *testing.T) {
-			a, b := tunnelPair(t, encap)
+	for _, tc := range []struct{ encap, outer6 bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		t.Run(fmt.Sprintf("encap=%v,outer6=%v", tc.encap, tc.outer6), func(t *testing.T) {
+			a, b := tunnelPair(t, tc.encap, tc.outer6)
 
 			// UDP echo through the tunnel.
 			var srv, cli net.PacketConn

@@ -85,8 +85,8 @@ func (n *netns) do(f func() error) error {
 func vethPair(t *testing.T, a *netns, aName, aAddr string, b *netns, bName, bAddr string) {
 	t.Helper()
 	run(t, "ip", "link", "add", aName, "netns", a.name, "type", "veth", "peer", "name", bName, "netns", b.name)
-	run(t, "ip", "-n", a.name, "addr", "add", aAddr, "dev", aName)
-	run(t, "ip", "-n", b.name, "addr", "add", bAddr, "dev", bName)
+	run(t, "ip", "-n", a.name, "addr", "add", aAddr, "dev", aName, "nodad")
+	run(t, "ip", "-n", b.name, "addr", "add", bAddr, "dev", bName, "nodad")
 	run(t, "ip", "-n", a.name, "link", "set", aName, "up")
 	run(t, "ip", "-n", b.name, "link", "set", bName, "up")
 }
