@@ -32,6 +32,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -62,6 +63,7 @@ type daemonConfig struct {
 	fwmark   uint32
 	showKeys bool
 	verbose  bool
+	cpuprof  string
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
@@ -76,6 +78,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
 	mark := fs.String("fwmark", "0", "SO_MARK for the daemon's sockets (hex with 0x), for policy routing in transport mode")
 	fs.BoolVar(&c.showKeys, "show-keys", false, "let `ipsec netstat -k` print key material")
 	fs.BoolVar(&c.verbose, "v", false, "debug logging")
+	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile of the daemon's life to this file")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sabre run [-rc ike_rc] [-tun sabre0] [-sock "+defaultSocket+"] [-mtu 1400] [-addr local address] [-fwmark mark] [-show-keys] [-v]")
 		fs.PrintDefaults()
@@ -115,6 +118,16 @@ func runDaemon(args []string, stderr io.Writer) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if cfg.cpuprof != "" {
+		f, err := os.Create(cfg.cpuprof)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 
 	// Signals are caught from the start: a SIGHUP or SIGTERM during
 	// startup waits for it instead of killing a half-made daemon.
