@@ -20,7 +20,7 @@ const manIntro = `SABRE IPSEC COMMANDS
   ipsec flush    flush the SAD and/or the SPD
   ipsec netstat  show policies, SAs and counters
   ipsec help     this text; "ipsec help <command>" for one command
-  ike ...        IKE commands: not available in this build
+  ike ...        IKEv2 peers and SAs: remote, netstat, flush, debug, commands
 
 Syntax. Words are separated by blanks; double quotes group ("a b" is one
 word; there are no escapes); # starts a comment outside quotes. Every option
@@ -214,8 +214,9 @@ One command per line: "ipsec ...", "policy ..." (= "ipsec policy ...") or
 continues on the next line, and so does a line whose first word is an
 option ("-p tcp ..."), as the reference's examples wrap long commands.
 
-"ike remote" (or "remote") lines are reported as not applied while IKE is
-not available in this build; other ike commands are errors. Commands that
+"ike remote" (or "remote") lines add IKE peers (rolled back with the rest
+on error; where no IKE daemon runs they are reported as not applied), and
+"ike debug" may appear; other ike commands are for the console. Commands that
 delete (ipsec delsa, ipsec flush, ipsec policy -x) are refused in an ike_rc:
 they could not be rolled back, and a reload replaces what the file installed
 anyway.
@@ -235,9 +236,28 @@ the previous file's commands are applied again (manual SAs restart with
 fresh counters).
 `
 
-const manIKE = `ike - IKE commands
+const manIKE = `ike - IKEv2 commands (the reference's §4.8)
 
-IKE is not available in this build: every "ike" command fails with
-"ike: not available in this build". In an ike_rc, "ike remote" lines are
-reported and skipped.
+ike remote -n name -z 2 [-w] [-u] -e encr,... [-a integ,...] -p prf,...
+           -d group,... -m PresharedKey -h pskfile [-f id] [-g id]
+           [-r address[,port]] [-i retransmit] [-l lifetime]
+    add an IKE peer. -w initiates, -u accepts; -e/-a/-p/-d are lists in
+    order of preference; modern names work besides the reference's
+    (AES128-GCM16, AES256-GCM16, CHACHA20-POLY1305, PRFSHA256, PRFSHA384,
+    ECP256, ECP384, ECP521, CURVE25519). The PSK file must be readable by
+    its owner only. Identities: ipv4:ADDR, ipv6:ADDR, fqdn:NAME,
+    email:ADDR, keyid:HEX. -i and -l take seconds or durations (500ms, 8h).
+ike remote -v [-n name]      show remotes as commands
+ike remote -x name|ALLREMOTES
+ike netstat [-p 3] [-r [-n name]] [-j]
+    IKE SAs (state, SPIs, algorithms, NAT, age, Child SAs), counters and
+    remotes; -j prints JSON. Keys are never shown.
+ike flush [-p 3] [-r [-n name]]  delete IKE SAs (telling peers) and/or remotes
+ike debug [-t] [-d]          -d debug log, -t decode every message; none: off
+ike commands [-f file]       print the running configuration as commands
+ike initiate -n policy       negotiate a policy's SAs now
+ike reload                   send the daemon SIGHUP instead
+
+A policy names its IKE peer with "ipsec policy -g <remote>"; its first
+packet (or "ike initiate") starts the negotiation.
 `

@@ -1,31 +1,20 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
+	"strings"
+
+	"github.com/sabre-ipsec/sabre/ike"
+	"github.com/sabre-ipsec/sabre/spd"
 )
 
-// The `ike` commands arrive with IKE. Until then every ike command fails,
-// except that an ike_rc's `ike remote` lines are reported and skipped, so
-// that a file written for the reference (policies and remotes together)
-// still installs its policies and says what it left out.
-
-// errNoIKE is the error of every ike command in this build.
-var errNoIKE = errors.New("ike: not available in this build")
-
-// ikeRemoteSkipped is an ike_rc's `ike remote` line.
-type ikeRemoteSkipped struct{ name string }
-
-func (s ikeRemoteSkipped) run(_ *Env, out io.Writer, _ *record) error {
-	name := ""
-	if s.name != "" {
-		name = fmt.Sprintf(" -n %s", s.name)
-	}
-	_, err := fmt.Fprintf(out, "ike remote%s: not applied: %v\n", name, errNoIKE)
-	return err
-}
+// errNoIKE is the error of ike commands when the Env has no IKE daemon.
+var errNoIKE = errors.New("ike: no IKE daemon in this process")
 
 // parseIKE parses an ike command line: "ike ..." or the reference's bare
 // "remote ..." (= "ike remote ...").
@@ -36,15 +25,313 @@ func parseIKE(args []string, inRC bool) (op, error) {
 	if slices.Contains(args[1:], "--help") {
 		return nil, errHelp
 	}
-	if inRC && len(args) >= 2 && args[1] == "remote" {
-		var s ikeRemoteSkipped
-		if i := slices.Index(args, "-n"); i >= 0 && i+1 < len(args) {
-			s.name = args[i+1]
+	if len(args) < 2 {
+		return nil, errors.New("ike: missing command (remote, netstat, flush, debug, commands, initiate)")
+	}
+	rest := args[2:]
+	switch args[1] {
+	case "remote":
+		return parseIKERemote(rest)
+	case "netstat":
+		o, err := parseOpts("ike netstat", rest, "p:rn:j", map[string]byte{"json": 'j'})
+		if err != nil {
+			return nil, err
 		}
-		return s, nil
+		if p, ok := o.get('p'); ok && p != "1" && p != "2" && p != "3" {
+			return nil, fmt.Errorf("ike netstat: -p %q: want 1, 2 or 3 (IKEv2 SAs are -p 3)", p)
+		}
+		if o.has('n') && !o.has('r') {
+			return nil, errors.New("ike netstat: -n is for use with -r")
+		}
+		name, _ := o.get('n')
+		return ikeNetstat{o.has('p') && !o.has('r'), o.has('r') && !o.has('p'), name, o.has('j')}, nil
+	case "flush":
+		o, err := parseOpts("ike flush", rest, "p:rn:", nil)
+		if err != nil {
+			return nil, err
+		}
+		name, _ := o.get('n')
+		sas := o.has('p') || !o.has('r')
+		remotes := o.has('r') || !o.has('p')
+		return ikeFlush{sas, remotes, name}, nil
+	case "debug":
+		o, err := parseOpts("ike debug", rest, "td", nil)
+		if err != nil {
+			return nil, err
+		}
+		return ikeDebug{o.has('d'), o.has('t')}, nil
+	case "commands":
+		o, err := parseOpts("ike commands", rest, "f:", nil)
+		if err != nil {
+			return nil, err
+		}
+		f, _ := o.get('f')
+		return ikeCommands{f}, nil
+	case "initiate":
+		o, err := parseOpts("ike initiate", rest, "n:", nil)
+		if err != nil {
+			return nil, err
+		}
+		name, ok := o.get('n')
+		if !ok {
+			return nil, errors.New("ike initiate: -n <policy name> is required")
+		}
+		return ikeInitiate{name}, nil
+	case "reload":
+		return nil, errors.New("ike reload: send the daemon SIGHUP (it re-reads its ike_rc, all or nothing)")
 	}
-	if len(args) >= 2 {
-		return nil, fmt.Errorf("%w (\"ike %s\")", errNoIKE, args[1])
+	return nil, fmt.Errorf("ike: unknown command %q (remote, netstat, flush, debug, commands, initiate)", args[1])
+}
+
+func parseIKERemote(args []string) (op, error) {
+	if len(args) > 0 && args[0] == "-v" {
+		if len(args) == 1 {
+			return ikeRemoteView{}, nil
+		}
+		if len(args) == 3 && args[1] == "-n" {
+			return ikeRemoteView{args[2]}, nil
+		}
+		return nil, fmt.Errorf("ike remote -v: want -v [-n <remote name>], got %q", strings.Join(args, " "))
 	}
-	return nil, errNoIKE
+	if len(args) > 0 && args[0] == "-x" {
+		if len(args) != 2 {
+			return nil, errors.New("ike remote -x: want -x <remote name>|ALLREMOTES")
+		}
+		return ikeRemoteDelete{args[1]}, nil
+	}
+	r, err := ike.ParseRemote(args)
+	if err != nil {
+		return nil, err
+	}
+	return ikeRemoteAdd{r}, nil
+}
+
+// ikeRemoteAdd is `ike remote -n ...`.
+type ikeRemoteAdd struct{ r ike.Remote }
+
+func (c ikeRemoteAdd) run(env *Env, out io.Writer, rec *record) error {
+	if env.IKE == nil {
+		// Without a daemon (a library user running ike_rc for the data
+		// plane alone) the line is reported, not silently dropped.
+		_, err := fmt.Fprintf(out, "ike remote -n %s: not applied: %v\n", c.r.Name, errNoIKE)
+		return err
+	}
+	for _, r := range env.IKE.Remotes() {
+		if r.Name == c.r.Name {
+			return fmt.Errorf("ike remote -n %s: a remote of that name exists (delete it with -x first)", c.r.Name)
+		}
+	}
+	if err := env.IKE.AddRemote(c.r); err != nil {
+		return err
+	}
+	rec.remotes = append(rec.remotes, c.r.Name)
+	_, err := fmt.Fprintf(out, "remote %s added\n", c.r.Name)
+	return err
+}
+
+type ikeRemoteView struct{ name string }
+
+func (c ikeRemoteView) run(env *Env, out io.Writer, _ *record) error {
+	if env.IKE == nil {
+		return errNoIKE
+	}
+	found := false
+	for _, r := range sortedRemotes(env.IKE) {
+		if c.name != "" && r.Name != c.name {
+			continue
+		}
+		found = true
+		fmt.Fprintf(out, "ike remote %s\n", strings.Join(r.Args(), " "))
+	}
+	if c.name != "" && !found {
+		return fmt.Errorf("ike remote -v: no remote named %q", c.name)
+	}
+	return nil
+}
+
+func sortedRemotes(d *ike.Daemon) []ike.Remote {
+	rs := d.Remotes()
+	slices.SortFunc(rs, func(a, b ike.Remote) int { return strings.Compare(a.Name, b.Name) })
+	return rs
+}
+
+type ikeRemoteDelete struct{ name string }
+
+func (c ikeRemoteDelete) run(env *Env, out io.Writer, _ *record) error {
+	if env.IKE == nil {
+		return errNoIKE
+	}
+	if err := env.IKE.DeleteRemote(c.name); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(out, "remote %s deleted\n", c.name)
+	return err
+}
+
+// ikeNetstat is `ike netstat [-p 3] [-r [-n name]] [-j]`.
+type ikeNetstat struct {
+	onlySAs, onlyRemotes bool
+	name                 string
+	json                 bool
+}
+
+func (c ikeNetstat) run(env *Env, out io.Writer, _ *record) error {
+	if env.IKE == nil {
+		return errNoIKE
+	}
+	sas := env.IKE.Status()
+	slices.SortFunc(sas, func(a, b ike.SAStatus) int { return strings.Compare(a.SPIi, b.SPIi) })
+	if c.json {
+		v := map[string]any{}
+		if !c.onlyRemotes {
+			v["ike_sas"] = sas
+		}
+		if !c.onlySAs {
+			var rs []map[string]any
+			for _, r := range sortedRemotes(env.IKE) {
+				if c.name == "" || r.Name == c.name {
+					rs = append(rs, map[string]any{"name": r.Name, "args": r.Args()})
+				}
+			}
+			v["remotes"] = rs
+		}
+		if !c.onlyRemotes {
+			s := env.IKE.Stats()
+			v["counters"] = map[string]uint64{
+				"received": s.Received.Load(), "sent": s.Sent.Load(), "retransmits": s.Retransmits.Load(),
+				"dropped": s.Dropped.Load(), "auth_failures": s.AuthFailures.Load(), "established": s.Established.Load(),
+				"failed": s.Failed.Load(), "child_sas": s.ChildSAs.Load(), "child_failures": s.ChildFailures.Load(),
+				"deletes": s.Deletes.Load(), "half_open_refused": s.HalfOpenRefused.Load(), "cookies_sent": s.CookiesSent.Load(),
+			}
+		}
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	if !c.onlyRemotes {
+		fmt.Fprintln(out, "IKEv2 SAs:")
+		t := newTable("spi-i", "spi-r", "role", "remote", "peer", "state", "nat", "algorithms", "age")
+		for _, s := range sas {
+			role := "responder"
+			if s.Initiator {
+				role = "initiator"
+			}
+			t.add(s.SPIi, s.SPIr, role, s.Remote, s.Peer.String(), s.State, s.NAT, s.Algorithms, s.Age.String())
+		}
+		t.write(out, "  ")
+		for _, s := range sas {
+			for _, ch := range s.Children {
+				fmt.Fprintf(out, "  child of %s: policy %d %s %s spi in %s out %s %s age %v\n",
+					s.SPIi, ch.PolicyID, ch.Protocol, ch.Mode, ch.SPIIn, ch.SPIOut, ch.Algorithm, ch.Age)
+			}
+		}
+		st := env.IKE.Stats()
+		fmt.Fprintf(out, "messages: %d received, %d sent, %d retransmitted, %d dropped; IKE SAs: %d established, %d failed, %d auth failures; Child SAs: %d, %d failed\n",
+			st.Received.Load(), st.Sent.Load(), st.Retransmits.Load(), st.Dropped.Load(), st.Established.Load(), st.Failed.Load(),
+			st.AuthFailures.Load(), st.ChildSAs.Load(), st.ChildFailures.Load())
+	}
+	if !c.onlySAs {
+		fmt.Fprintln(out, "remotes:")
+		for _, r := range sortedRemotes(env.IKE) {
+			if c.name == "" || r.Name == c.name {
+				fmt.Fprintf(out, "  %s\n", strings.Join(r.Args(), " "))
+			}
+		}
+	}
+	return nil
+}
+
+// ikeFlush is `ike flush {-p 3} {-r [-n name]}`.
+type ikeFlush struct {
+	sas, remotes bool
+	name         string
+}
+
+func (c ikeFlush) run(env *Env, out io.Writer, _ *record) error {
+	if env.IKE == nil {
+		return errNoIKE
+	}
+	n := 0
+	if c.sas {
+		n = env.IKE.Flush()
+	}
+	if c.remotes {
+		name := c.name
+		if name == "" {
+			name = "ALLREMOTES"
+		}
+		if err := env.IKE.DeleteRemote(name); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintf(out, "ike flush: %d IKE SAs deleted\n", n)
+	return err
+}
+
+type ikeDebug struct{ debug, trace bool }
+
+func (c ikeDebug) run(env *Env, out io.Writer, _ *record) error {
+	if env.IKE == nil {
+		return errNoIKE
+	}
+	env.IKE.SetDebug(c.debug, c.trace)
+	_, err := fmt.Fprintf(out, "ike debug: debugging %v, tracing %v\n", onOff(c.debug), onOff(c.trace))
+	return err
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// ikeCommands prints the running configuration as commands (`ike
+// commands [-f file]`): ike remotes, then the policies.
+type ikeCommands struct{ file string }
+
+func (c ikeCommands) run(env *Env, out io.Writer, _ *record) error {
+	var b strings.Builder
+	if env.IKE != nil {
+		for _, r := range sortedRemotes(env.IKE) {
+			fmt.Fprintf(&b, "ike remote %s\n", strings.Join(r.Args(), " "))
+		}
+	}
+	for _, p := range env.Engine.SPD().List() {
+		if p.Name == "" || strings.HasPrefix(p.Name, "ike-bypass") {
+			continue
+		}
+		fmt.Fprintf(&b, "%s\n", policyCommandLine(p))
+	}
+	if c.file == "" {
+		_, err := io.WriteString(out, b.String())
+		return err
+	}
+	if err := os.WriteFile(c.file, []byte(b.String()), 0o600); err != nil {
+		return fmt.Errorf("ike commands -f %s: %w", c.file, err)
+	}
+	_, err := fmt.Fprintf(out, "configuration written to %s\n", c.file)
+	return err
+}
+
+// ikeInitiate is `ike initiate -n <policy>`: negotiate the policy's SAs now
+// rather than on its first packet.
+type ikeInitiate struct{ name string }
+
+func (c ikeInitiate) run(env *Env, out io.Writer, _ *record) error {
+	if env.IKE == nil {
+		return errNoIKE
+	}
+	p := env.Engine.SPD().ByName(c.name)
+	if p == nil {
+		return fmt.Errorf("ike initiate: no policy named %q", c.name)
+	}
+	if p.Action != spd.Secure {
+		return fmt.Errorf("ike initiate: policy %q is not a secure policy", c.name)
+	}
+	if err := env.IKE.Initiate(p); err != nil {
+		return fmt.Errorf("ike initiate -n %s: %w", c.name, err)
+	}
+	_, err := fmt.Fprintf(out, "negotiating SAs for policy %s\n", c.name)
+	return err
 }

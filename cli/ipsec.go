@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sabre-ipsec/sabre/ike"
 	"github.com/sabre-ipsec/sabre/ipsec"
 	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
@@ -28,6 +29,8 @@ type Env struct {
 	// the reference prints keys — we do only when asked, e.g. `ipsec
 	// netstat -a -k`).
 	ShowKeys bool
+	// IKE is the IKEv2 daemon the `ike` commands drive; nil without one.
+	IKE *ike.Daemon
 
 	// mu serializes commands: the console and a reload may run at once.
 	mu sync.Mutex
@@ -56,6 +59,7 @@ type envState struct {
 type record struct {
 	policies []*spd.Policy // policies added (their SAs go with them)
 	sas      []*sad.SA     // SAs added to policies not in policies
+	remotes  []string      // IKE remotes added
 }
 
 func (r *record) merge(o record) {
@@ -262,6 +266,11 @@ func (env *Env) undo(rec record) {
 	}
 	for i := len(rec.policies) - 1; i >= 0; i-- {
 		env.deletePolicy(rec.policies[i])
+	}
+	if env.IKE != nil {
+		for _, name := range rec.remotes {
+			env.IKE.DeleteRemote(name)
+		}
 	}
 	env.pruneKeys()
 }

@@ -19,10 +19,11 @@ func TestExecDispatch(t *testing.T) {
 		{[]string{"ipsec"}, xe.OK, "ipsec: missing command (one of addsa, delsa, flush, help, netstat, policy"},
 		{[]string{"ipsec", "polcy"}, xe.OK, `ipsec: unknown command "polcy"`},
 		{[]string{"route", "add"}, xe.OK, `unknown command "route" (commands start with "ipsec" or "ike")`},
-		{[]string{"ike"}, xe.OK, "ike: not available in this build"},
-		{[]string{"ike", "remote", "-n", "mongo"}, xe.OK, `ike: not available in this build ("ike remote")`},
-		{[]string{"remote", "-n", "mongo"}, xe.OK, `ike: not available in this build ("ike remote")`},
-		{[]string{"ike", "debug", "-t"}, xe.OK, `ike: not available in this build ("ike debug")`},
+		{[]string{"ike"}, xe.OK, "ike: missing command"},
+		{[]string{"ike", "remote", "-n", "mongo"}, xe.OK, `ike remote mongo: -e <encryption list> is required`},
+		{[]string{"remote", "-n", "mongo"}, xe.OK, `ike remote mongo: -e <encryption list> is required`},
+		{[]string{"ike", "debug", "-t"}, xe.OK, `ike: no IKE daemon in this process`},
+		{[]string{"ike", "frobnicate"}, xe.OK, `ike: unknown command "frobnicate"`},
 		{[]string{"ipsec", "help", "nope"}, xe.OK, `ipsec help: no manual page for "nope"`},
 		{[]string{"ipsec", "help", "policy", "addsa"}, xe.OK, `ipsec help: unexpected argument "addsa"`},
 	}
@@ -34,7 +35,7 @@ func TestExecDispatch(t *testing.T) {
 			t.Errorf("%q: output %q", tc.args, out.String())
 		}
 	}
-	if err := env.Exec([]string{"ike", "x"}, &strings.Builder{}); !errors.Is(err, errNoIKE) {
+	if err := env.Exec([]string{"ike", "netstat"}, &strings.Builder{}); !errors.Is(err, errNoIKE) {
 		t.Errorf("ike error does not match errNoIKE: %v", err)
 	}
 	var noEngine Env

@@ -80,7 +80,7 @@ func ParseRC(r io.Reader, name string) ([]Command, error) {
 			err = fmt.Errorf("%s: --help is for the console, not an ike_rc", strings.Join(words[:min(2, len(words))], " "))
 		case err != nil:
 		case isDeleter(o):
-			err = fmt.Errorf("%s: not allowed in an ike_rc: it could not be rolled back, and a reload replaces what the file installed", strings.Join(words[:2], " "))
+			err = fmt.Errorf("%s: not allowed in an ike_rc: it could not be rolled back, and a reload replaces what the file installed", strings.Join(words[:min(2, len(words))], " "))
 		}
 		if pa, ok := o.(policyAdd); ok && err == nil {
 			if first, dup := names[pa.p.Name]; dup {
@@ -105,6 +105,12 @@ func ParseRC(r io.Reader, name string) ([]Command, error) {
 }
 
 func isDeleter(o op) bool {
+	switch o.(type) {
+	case ikeRemoteAdd, ikeDebug:
+		return false
+	case ikeRemoteDelete, ikeFlush, ikeInitiate, ikeNetstat, ikeRemoteView, ikeCommands:
+		return true // console only: not undoable, or nothing to configure
+	}
 	d, ok := o.(deleter)
 	return ok && d.deletes()
 }
@@ -299,7 +305,7 @@ func (env *Env) applyRC(cmds []Command, out io.Writer) (record, error) {
 			continue
 		}
 		c := cmds[i]
-		if _, ok := ops[i].(ikeRemoteSkipped); ok {
+		if _, ok := ops[i].(ikeRemoteAdd); ok && env.IKE == nil {
 			fmt.Fprintf(out, "%s:%d: ", c.File, c.Line)
 		}
 		if err := ops[i].run(env, out, &rec); err != nil {

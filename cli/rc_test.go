@@ -24,11 +24,11 @@ ipsec policy -n Policy2 -g mongo -t ESP \
     -a HMAC-MD5 -e 3DES-CBC \   # a comment after the backslash
     -m transport -p tcp -r 10.0.0.76 -s 10.0.0.140 -d 10.0.0.76
 remote -n mongo -z 2 -w -u -a HMAC-MD5 -e 3DES-CBC -d MODP2048,MODP1024
-      -p HMAC-MD5 -m PSK -h secret
+      -p HMAC-MD5 -m PSK -h secret -r 10.0.0.76
    # indented comment
 
 ipsec netstat -p   # show what we did
-ike remote -n "mongo V6" -z 2
+ike remote -n "mongo V6" -z 2 -u -e AES128-GCM16 -p PRFSHA256 -d ECP256 -m PSK -h secret
 `
 	cmds, err := ParseRC(strings.NewReader(text), "ike_rc")
 	if err != nil {
@@ -37,9 +37,9 @@ ike remote -n "mongo V6" -z 2
 	want := []Command{
 		{"ike_rc", 2, strings.Fields("ipsec policy -n Policy1 -g mongo -l 4 -p udp -m transport -t ESP -a HMAC-MD5,HMAC-SHA-1 -e NULL_ENC,3DES-CBC,AES128-CBC -r 10.0.0.76 -s 10.0.0.140 -d 10.0.0.76")},
 		{"ike_rc", 6, strings.Fields("ipsec policy -n Policy2 -g mongo -t ESP -a HMAC-MD5 -e 3DES-CBC -m transport -p tcp -r 10.0.0.76 -s 10.0.0.140 -d 10.0.0.76")},
-		{"ike_rc", 9, strings.Fields("ike remote -n mongo -z 2 -w -u -a HMAC-MD5 -e 3DES-CBC -d MODP2048,MODP1024 -p HMAC-MD5 -m PSK -h secret")},
+		{"ike_rc", 9, strings.Fields("ike remote -n mongo -z 2 -w -u -a HMAC-MD5 -e 3DES-CBC -d MODP2048,MODP1024 -p HMAC-MD5 -m PSK -h secret -r 10.0.0.76")},
 		{"ike_rc", 13, strings.Fields("ipsec netstat -p")},
-		{"ike_rc", 14, []string{"ike", "remote", "-n", "mongo V6", "-z", "2"}},
+		{"ike_rc", 14, []string{"ike", "remote", "-n", "mongo V6", "-z", "2", "-u", "-e", "AES128-GCM16", "-p", "PRFSHA256", "-d", "ECP256", "-m", "PSK", "-h", "secret"}},
 	}
 	if len(cmds) != len(want) {
 		t.Fatalf("got %d commands:\n%v", len(cmds), cmds)
@@ -49,7 +49,7 @@ ike remote -n "mongo V6" -z 2
 			t.Errorf("command %d:\n got %v\nwant %v", i, cmds[i], want[i])
 		}
 	}
-	if s := cmds[4].String(); s != `ike_rc:14: ike remote -n "mongo V6" -z 2` {
+	if s := cmds[4].String(); s != `ike_rc:14: ike remote -n "mongo V6" -z 2 -u -e AES128-GCM16 -p PRFSHA256 -d ECP256 -m PSK -h secret` {
 		t.Errorf("String: %q", s)
 	}
 
@@ -96,7 +96,7 @@ ipsec policy -n bad2 -e aes128gcm16 -m transport \
    -s 10.0.0.1 -d 10.0.0.300
 ipsec polcy -n x
 frobnicate now
-ike debug -t
+ike netstat
 ipsec flush -a
 ipsec delsa -n ok1
 ipsec policy -x ok1
@@ -119,7 +119,7 @@ ipsec netstat \
 		`/etc/sabre/ike_rc:3: ipsec policy: -d "10.0.0.300": "10.0.0.300" is not an IPv4 or IPv6 address`,
 		`/etc/sabre/ike_rc:5: ipsec: unknown command "polcy"`,
 		`/etc/sabre/ike_rc:6: unknown command "frobnicate"`,
-		`/etc/sabre/ike_rc:7: ike: not available in this build ("ike debug")`,
+		`/etc/sabre/ike_rc:7: ike netstat: not allowed in an ike_rc`,
 		`/etc/sabre/ike_rc:8: ipsec flush: not allowed in an ike_rc`,
 		`/etc/sabre/ike_rc:9: ipsec delsa: not allowed in an ike_rc`,
 		`/etc/sabre/ike_rc:10: ipsec policy: not allowed in an ike_rc`,
@@ -175,7 +175,7 @@ func policyNames(env *Env) []string {
 const rcGood = `# two hosts' worth of policies
 policy -n p1 -g mongo -p udp -m transport -t ESP -a HMAC-SHA-1 -e AES128-CBC -r 10.0.0.76 -s 10.0.0.77 -d 10.0.0.76
 policy -n p2 -g mongo -p tcp -m transport -t ESP -a HMAC-SHA-1 -e AES128-CBC -r 10.0.0.76 -s 10.0.0.77 -d 10.0.0.76
-ike remote -n mongo -z 2 -w -u -a HMAC-MD5 -e 3DES-CBC -d MODP1024 -p HMAC-MD5 -m PresharedKey
+ike remote -n mongo -z 2 -w -u -a HMAC-MD5 -e 3DES-CBC -d MODP1024 -p HMAC-MD5 -m PresharedKey -h secret -r 10.0.0.76
 ipsec addsa -n m1 -s 10.9.0.0/16 -d 10.8.0.0/16 -m tunnel -r 192.0.2.1 \
     -e aes128gcm16 -f 000102030405060708090a0b0c0d0e0f10111213 -g 000102030405060708090a0b0c0d0e0f10111214 \
     -w 0x1001 -x 0x1002
@@ -193,7 +193,7 @@ func TestRunRC(t *testing.T) {
 	}
 	for _, w := range []string{
 		"policy p1 added (spid 1)\npolicy p2 added (spid 2)\n",
-		path + ":4: ike remote -n mongo: not applied: ike: not available in this build\n",
+		path + ":4: ike remote -n mongo: not applied: ike: no IKE daemon in this process\n",
 		"2 SAs added with new policy 3 (m1)\n",
 		"2 SAs added to policy 1 (p1)\n",
 		path + ": 6 commands applied\n",

@@ -2,6 +2,8 @@ package ike
 
 import (
 	"bytes"
+	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -57,6 +59,8 @@ func (n *network) send(b []byte, from, to netip.AddrPort) error {
 	return nil
 }
 
+var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
 func writePSK(t testing.TB, psk string) string {
 	f := filepath.Join(t.TempDir(), "psk")
 	if err := os.WriteFile(f, []byte(psk+"\n"), 0o600); err != nil {
@@ -70,7 +74,7 @@ func newHost(t testing.TB, n *network, name, addr, src, dst, peer, remoteArgs st
 	h.e = ipsec.New(spd.NewDB(), sad.NewDB(), ipsec.Config{Output: func(b *pktbuf.Buffer) { h.out <- b }})
 	h.msg = ipsec.NewMessaging(h.e)
 	var err error
-	h.d, err = New(Config{Messaging: h.msg, Send: n.send,
+	h.d, err = New(Config{Messaging: h.msg, Send: n.send, Log: quietLog,
 		LocalAddr: func(netip.Addr) (netip.Addr, error) { return h.addr, nil }})
 	if err != nil {
 		t.Fatal(err)

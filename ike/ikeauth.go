@@ -203,6 +203,21 @@ func (d *Daemon) initialContact(current *SA) {
 		}
 		d.checkin(sa)
 	}
+	// SAs the data plane holds for this peer without an IKE SA here (from
+	// before a restart) go too, unless another identity shares the
+	// address (peers behind one NAT).
+	for _, k := range d.mgr.All() {
+		if k == current.key {
+			continue
+		}
+		if sa, err := d.mgr.Checkout(k, netip.AddrPort{}); err == nil {
+			shared := sa.peer.Addr() == current.peer.Addr()
+			d.checkin(sa)
+			if shared {
+				return
+			}
+		}
+	}
 	d.cfg.Messaging.InitialContact(current.peer.Addr())
 }
 

@@ -119,3 +119,18 @@ func (d *Daemon) startTimers(sa *SA) {
 		})
 	}
 }
+
+// Flush deletes every IKE SA, telling the peers, and returns how many.
+func (d *Daemon) Flush() int {
+	n := 0
+	for _, k := range d.mgr.All() {
+		if sa, err := d.mgr.Checkout(k, netip.AddrPort{}); err == nil {
+			if sa.established() {
+				d.sendDeleteIKE(sa)
+			}
+			d.remove(sa, "flushed by the operator")
+			n++
+		}
+	}
+	return n
+}
