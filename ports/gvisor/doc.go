@@ -14,10 +14,14 @@
 //	child (ethernet, fdbased, channel, pipe, ...)
 //
 // gVisor's packet buffers are chains of views with no headroom that Sabre
-// could write its headers into, so each IP packet is copied into a pooled
-// pktbuf.Buffer with head- and tailroom, processed in place there, and the
-// result becomes a new PacketBuffer. Packets that bypass IPsec go on
+// could write its headers into, so each IP packet is copied once into a
+// pktbuf.Buffer with head- and tailroom, whose storage is a view from
+// gVisor's chunk pool. The engine works on it in place, and the view
+// becomes the payload of a new PacketBuffer, which goes to the child (after
+// the child's AddHeader) or up to the stack. Packets that bypass IPsec go on
 // unchanged; ARP and other non-IP packets are not shown to the engine.
+// Dropping a packet is not an error towards the stack, as with gVisor's
+// own firewall; the engine counts it under its XE_* reason.
 //
 // # What the stack must not do
 //
@@ -49,9 +53,14 @@
 // negotiated leave the engine through Config.Output, which New points at
 // Endpoint.Output. Such a packet has no route of the stack's, so when the
 // child resolves link addresses (ethernet) Output uses the link addresses
-// of the last packet the Endpoint secured towards the same outer
-// destination; without one the packet is dropped and counted in
+// of the last packet the Endpoint secured (or saw held) towards the same
+// outer destination; without one the packet is dropped and counted in
 // Stats.NoLinkAddress.
+//
+// Link addresses in general: an outer packet goes to the link address
+// that the stack resolved for the inner packet's next hop. A tunnel whose
+// remote endpoint is reached through another next hop than the traffic it
+// protects needs a route for the protected prefix via that endpoint.
 //
 // # IPv6 neighbour discovery
 //

@@ -12,6 +12,18 @@ var modes = []struct {
 	mode spd.Mode
 }{{"transport", spd.Transport}, {"tunnel", spd.Tunnel}}
 
+// TestTCPEchoAsyncLink runs the echo over a link whose receive side runs
+// on its own goroutines, as a NIC's does.
+func TestTCPEchoAsyncLink(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			n := newNet(t, netConfig{mode: m.mode, ethernet: true, async: true})
+			tcpEcho(t, n.a, n.b, false, 200<<10)
+			tcpEcho(t, n.a, n.b, true, 200<<10)
+		})
+	}
+}
+
 // TestTCPEcho sends a few hundred KB through a TCP echo server between two
 // stacks joined by Ethernet, secured by mirrored manual ESP SAs.
 func TestTCPEcho(t *testing.T) {
