@@ -275,7 +275,7 @@ func (c *charon) initiate(t *testing.T, child string) string {
 // terminate deletes the IKE SA (and its children) and waits for it.
 func (c *charon) terminate(t *testing.T, ike string) {
 	t.Helper()
-	out, err := c.swanctl("--terminate", "--ike", ike, "--timeout", "30")
+	out, err := c.swanctl("--terminate", "--ike", ike, "--timeout", "60")
 	if err != nil || !strings.Contains(out, "terminate completed successfully") {
 		t.Fatalf("swanctl --terminate --ike %s in %s: %v\n%s", ike, c.h.role, err, tail(out, 40))
 	}
