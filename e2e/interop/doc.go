@@ -22,6 +22,7 @@
 //
 //	go test ./e2e/interop -v
 //
-// SABRE_INTEROP_KEEP=dir copies the charon and sabre logs and the
+// SABRE_INTEROP_BIN=path runs that sabre binary instead of building
+// ./cmd/sabre. SABRE_INTEROP_KEEP=dir copies the charon and sabre logs and the
 // generated configuration files of every test into dir.
 package interop

@@ -135,6 +135,9 @@ func TestLoss(t *testing.T) {
 		}
 		t.Logf("%d handshakes with Sabre responding under %d%% loss: %s; %d retransmissions by strongSwan; dropped %d at strongSwan, %d at Sabre",
 			lossHandshakes, lossPercent, durations(ds), l.logCount("retransmit "), loss.dropped["left"], loss.dropped["right"])
+		if _, ctr, ok := s.ikeNetstat(t); ok {
+			t.Logf("Sabre's IKE counters: %v", ctr)
+		}
 	})
 
 	t.Run("sabre-strongswan", func(t *testing.T) {
@@ -168,6 +171,9 @@ func TestLoss(t *testing.T) {
 		}
 		t.Logf("%d handshakes with Sabre initiating under %d%% loss (time to the first ping reply): %s; %d started over; dropped %d at Sabre, %d at strongSwan",
 			lossHandshakes, lossPercent, durations(ds), restarted, loss.dropped["left"], loss.dropped["right"])
+		if _, ctr, ok := s.ikeNetstat(t); ok {
+			t.Logf("Sabre's IKE counters: %v", ctr)
+		}
 	})
 }
 

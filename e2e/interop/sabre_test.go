@@ -31,10 +31,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// sabrePath builds the sabre binary once per test run.
+// sabrePath builds the sabre binary once per test run, or returns
+// $SABRE_INTEROP_BIN if set (a binary built elsewhere).
 func sabrePath(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
+		if p := os.Getenv("SABRE_INTEROP_BIN"); p != "" {
+			sabreBin = p
+			return
+		}
 		binDir, buildErr = os.MkdirTemp("", "sabre-interop-")
 		if buildErr != nil {
 			return
@@ -105,8 +110,10 @@ func startSabre(t *testing.T, h, peer *host, rc string, args ...string) *sabred 
 			s.done <- err
 			s.cmd = nil
 			log := readFile(s.log)
-			if strings.Contains(log, "not available in this build") {
-				t.Skipf("%s: the daemon refused the ike_rc: %s", noIKE, rcOut(firstLine(log, "not available")))
+			for _, m := range []string{"not available in this build", "no IKE daemon"} {
+				if strings.Contains(log, m) {
+					t.Skipf("%s: the daemon refused the ike_rc: %s", noIKE, rcOut(firstLine(log, m)))
+				}
 			}
 			t.Fatalf("sabre run in %s exited: %v\n%s\nike_rc:\n%s", h.role, err, log, rc)
 		default:
@@ -253,23 +260,76 @@ func (s *sabred) waitNoSAs(t *testing.T, within time.Duration) {
 	}
 }
 
-// ikeStatus logs `sabre ike netstat` and reports whether it shows an
-// established IKE SA ("" if the command is not available).
-func (s *sabred) ikeStatus(t *testing.T) (shown, available bool) {
-	t.Helper()
-	out, err := s.client("ike", "netstat")
-	if err != nil {
-		t.Logf("sabre ike netstat in %s: %v\n%s", s.h.role, err, out)
-		return false, false
+// ikeSA is an IKE SA of `sabre ike netstat -p 3 -j`.
+type ikeSA struct {
+	SPIi, SPIr  string
+	Initiator   bool
+	Remote      string
+	Local, Peer string
+	State       string
+	NAT         string
+	Algorithms  string
+	Children    []struct {
+		SPIIn     string `json:"spi_in"`
+		SPIOut    string `json:"spi_out"`
+		Algorithm string `json:"algorithm"`
 	}
-	t.Logf("sabre ike netstat in %s:\n%s", s.h.role, out)
-	if !strings.Contains(out, "ESTABLISHED") {
-		if more, err := s.client("ike", "netstat", "-p", "3"); err == nil {
-			t.Logf("sabre ike netstat -p 3 in %s:\n%s", s.h.role, more)
-			out += more
+}
+
+// ikeNetstat is `sabre ike netstat -p 3 -j`; ok is false if the command
+// failed (logged).
+func (s *sabred) ikeNetstat(t *testing.T) (sas []ikeSA, counters map[string]uint64, ok bool) {
+	t.Helper()
+	out, err := s.client("ike", "netstat", "-p", "3", "-j")
+	if err != nil {
+		t.Logf("sabre ike netstat -p 3 -j in %s: %v\n%s", s.h.role, err, out)
+		return nil, nil, false
+	}
+	var v struct {
+		SAs      []ikeSA           `json:"ike_sas"`
+		Counters map[string]uint64 `json:"counters"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Errorf("sabre ike netstat -p 3 -j in %s: %v\n%s", s.h.role, err, out)
+		return nil, nil, false
+	}
+	return v.SAs, v.Counters, true
+}
+
+// checkIKE checks `sabre ike netstat`: one ESTABLISHED IKE SA of the
+// remote "sw" with the peer on port 4500, the NAT as Sabre should see it
+// ("peer": strongSwan's encap = yes fakes a NAT on its side; "local":
+// Sabre is behind the NAT), and strongSwan's child under it.
+func (s *sabred) checkIKE(t *testing.T, sw swanSAs, wantNAT string, initiator bool) {
+	t.Helper()
+	sas, _, ok := s.ikeNetstat(t)
+	if !ok {
+		return
+	}
+	text, _ := s.client("ike", "netstat")
+	t.Logf("sabre ike netstat in %s:\n%s", s.h.role, text)
+	var est []ikeSA
+	for _, sa := range sas {
+		if sa.State == "ESTABLISHED" {
+			est = append(est, sa)
 		}
 	}
-	return strings.Contains(out, "ESTABLISHED"), true
+	if len(est) != 1 {
+		t.Errorf("sabre ike netstat: %d ESTABLISHED IKE SAs, want 1", len(est))
+		return
+	}
+	sa := est[0]
+	if sa.Remote != "sw" || sa.Initiator != initiator || !strings.HasSuffix(sa.Peer, ":4500") || sa.NAT != wantNAT {
+		t.Errorf("sabre ike netstat: remote %q initiator %v peer %s NAT %q, want sw, %v, port 4500, %q",
+			sa.Remote, sa.Initiator, sa.Peer, sa.NAT, initiator, wantNAT)
+	}
+	found := false
+	for _, c := range sa.Children {
+		found = found || c.SPIIn == sw.spiOut && c.SPIOut == sw.spiIn
+	}
+	if !found {
+		t.Errorf("sabre ike netstat: the IKE SA has no child with strongSwan's SPIs (in %s out %s)", sw.spiOut, sw.spiIn)
+	}
 }
 
 // sabreRemote is the ike_rc of a Sabre end toward a strongSwan peer for a
