@@ -34,6 +34,7 @@ type capture struct {
 	ifi    int
 	mu     sync.Mutex
 	frames []frame
+	drops  uint32 // frames the kernel dropped for want of buffer space
 	stop   chan struct{}
 	done   chan struct{}
 }
@@ -58,7 +59,7 @@ func startCapture(t *testing.T, ns *netns, ifname string) *capture {
 			unix.Close(fd)
 			return err
 		}
-		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 64<<20)
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 256<<20)
 		return unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 50000})
 	})
 	if err != nil {
@@ -72,15 +73,18 @@ func startCapture(t *testing.T, ns *netns, ifname string) *capture {
 func (c *capture) run() {
 	defer close(c.done)
 	buf := make([]byte, 1<<16)
+	flags := 0
 	for {
-		select {
-		case <-c.stop:
-			return
-		default:
+		if flags == 0 {
+			select {
+			case <-c.stop:
+				flags = unix.MSG_DONTWAIT // drain what is queued, then stop
+			default:
+			}
 		}
-		n, from, err := unix.Recvfrom(c.fd, buf, 0)
+		n, from, err := unix.Recvfrom(c.fd, buf, flags)
 		if err != nil {
-			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+			if flags == 0 && (errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR)) {
 				continue
 			}
 			return
@@ -95,13 +99,17 @@ func (c *capture) run() {
 	}
 }
 
-// Stop ends the capture and returns the frames.
+// Stop ends the capture and returns the frames. c.drops then says how
+// many the kernel dropped because the reader fell behind.
 func (c *capture) Stop() []frame {
 	select {
 	case <-c.stop:
 	default:
 		close(c.stop)
 		<-c.done
+		if st, err := unix.GetsockoptTpacketStats(c.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS); err == nil {
+			c.drops = st.Drops
+		}
 		unix.Close(c.fd)
 	}
 	c.mu.Lock()
