@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -134,6 +135,12 @@ func (d *Device) open() error {
 	if d.name, err = t.Name(); err != nil {
 		return fmt.Errorf("tun: name of %q: %w", d.cfg.Name, err)
 	}
+	// No IPv6 link-local address: the TUN is a layer-3 tunnel, and the
+	// router solicitations and MLD reports the kernel would send from
+	// it match no policy and only fill the drop counters. Global
+	// addresses the operator adds still work. Fails harmlessly where
+	// IPv6 is off.
+	_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+d.name+"/addr_gen_mode", []byte("1"), 0)
 	if err := setLinkUp(d.name); err != nil {
 		return err
 	}
