@@ -59,6 +59,7 @@ type daemonConfig struct {
 	tunName  string
 	sock     string
 	mtu      int
+	pathMTU  int
 	addr     netip.Addr
 	fwmark   uint32
 	showKeys bool
@@ -74,13 +75,14 @@ func parseRunFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
 	fs.StringVar(&c.tunName, "tun", tun.DefaultName, "name of the TUN interface")
 	fs.StringVar(&c.sock, "sock", defaultSocket, "control socket")
 	fs.IntVar(&c.mtu, "mtu", tun.DefaultMTU, "MTU of the TUN interface (inner packets)")
+	fs.IntVar(&c.pathMTU, "pathmtu", tun.DefaultPathMTU, "MTU of the path to the peers (outer packets); larger ones get ICMP too-big back")
 	addr := fs.String("addr", "", "this host's outer address (default: the kernel's source address toward each peer)")
 	mark := fs.String("fwmark", "0", "SO_MARK for the daemon's sockets (hex with 0x), for policy routing in transport mode")
 	fs.BoolVar(&c.showKeys, "show-keys", false, "let `ipsec netstat -k` print key material")
 	fs.BoolVar(&c.verbose, "v", false, "debug logging")
 	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile of the daemon's life to this file")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: sabre run [-rc ike_rc] [-tun sabre0] [-sock "+defaultSocket+"] [-mtu 1400] [-addr local address] [-fwmark mark] [-show-keys] [-v]")
+		fmt.Fprintln(stderr, "usage: sabre run [-rc ike_rc] [-tun sabre0] [-sock "+defaultSocket+"] [-mtu 1400] [-pathmtu 1500] [-addr local address] [-fwmark mark] [-show-keys] [-v]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -190,7 +192,7 @@ func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
 			return nil, fmt.Errorf("ike_rc %s: %w", cfg.rc, err)
 		}
 	}
-	t, err := tun.Open(tun.Config{Name: cfg.tunName, MTU: cfg.mtu, Engine: d.engine, FwMark: cfg.fwmark, Logger: log})
+	t, err := tun.Open(tun.Config{Name: cfg.tunName, MTU: cfg.mtu, PathMTU: cfg.pathMTU, Engine: d.engine, FwMark: cfg.fwmark, Logger: log})
 	if err != nil {
 		d.engine.Close()
 		return nil, err

@@ -22,6 +22,7 @@ import (
 const (
 	DefaultName     = "sabre0"
 	DefaultMTU      = 1400
+	DefaultPathMTU  = 1500
 	DefaultIKEPort  = 500
 	DefaultNATTPort = ipsec.NATTPort
 )
@@ -47,6 +48,11 @@ type Config struct {
 	Name string
 	// MTU of the TUN interface, the largest inner packet; DefaultMTU when 0.
 	MTU int
+	// PathMTU is the largest outer packet the path to the peers carries;
+	// DefaultPathMTU when 0. An inner packet that would exceed it once
+	// secured is dropped, and its sender gets an ICMP "fragmentation
+	// needed" or "packet too big" with the MTU that fits (see tooBig).
+	PathMTU int
 	// Engine secures the packets read from the TUN and opens those received.
 	Engine *ipsec.Engine
 	// IKE receives IKE messages; without it they are counted and dropped.
@@ -65,12 +71,13 @@ type Config struct {
 // Device is a TUN interface bound to an ipsec.Engine and the sockets that
 // carry the protected traffic. Open starts it; Close stops it.
 type Device struct {
-	cfg    Config
-	log    *slog.Logger
-	engine *ipsec.Engine
-	tun    wgtun.Device
-	name   string
-	mtu    int
+	cfg     Config
+	log     *slog.Logger
+	engine  *ipsec.Engine
+	tun     wgtun.Device
+	name    string
+	mtu     int
+	pathMTU int
 
 	// raw[family][protocol]: the ESP and AH sockets of IPv4 and IPv6; nil
 	// where the family is not available.
@@ -107,6 +114,9 @@ func Open(cfg Config) (*Device, error) {
 	if cfg.MTU < 576 || cfg.MTU > pktbuf.MaxPacket {
 		return nil, fmt.Errorf("tun: MTU %d not in 576..%d", cfg.MTU, pktbuf.MaxPacket)
 	}
+	if cfg.PathMTU == 0 {
+		cfg.PathMTU = DefaultPathMTU
+	}
 	if cfg.IKEPort == 0 {
 		cfg.IKEPort = DefaultIKEPort
 	}
@@ -116,7 +126,7 @@ func Open(cfg Config) (*Device, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	d := &Device{cfg: cfg, engine: cfg.Engine, mtu: cfg.MTU}
+	d := &Device{cfg: cfg, engine: cfg.Engine, mtu: cfg.MTU, pathMTU: cfg.PathMTU}
 	if err := d.open(); err != nil {
 		d.closeAll()
 		return nil, err

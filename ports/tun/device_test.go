@@ -33,8 +33,9 @@ type host struct {
 
 // tunnelPair builds two namespaces joined by a veth pair, each with an
 // engine keyed with AES-128-GCM tunnel SAs to the other and a Device. The
-// outer addresses are IPv6 with outer6, the inner ones always IPv4.
-func tunnelPair(t *testing.T, encap, outer6 bool) (a, b *host) {
+// outer addresses are IPv6 with outer6, the inner ones always IPv4. With
+// ah the SAs are AH+ESP (AH with HMAC-SHA-256 outermost).
+func tunnelPair(t *testing.T, encap, outer6, ah bool) (a, b *host) {
 	t.Helper()
 	needRoot(t)
 	id := fmt.Sprintf("%d%d", os.Getpid()%100000, time.Now().UnixNano()%1000)
@@ -57,7 +58,11 @@ func tunnelPair(t *testing.T, encap, outer6 bool) (a, b *host) {
 		kOut, kIn     []byte
 	}{{a, b, 0x1000a, 0x1000b, keyAB, keyBA}, {b, a, 0x1000b, 0x1000a, keyBA, keyAB}} {
 		db := spd.NewDB()
-		p := spd.Policy{Action: spd.Secure, Mode: spd.Tunnel, Flags: spd.FlagProtoESP | spd.FlagCheckReplay,
+		flags := spd.FlagProtoESP | spd.FlagCheckReplay
+		if ah {
+			flags |= spd.FlagProtoAH
+		}
+		p := spd.Policy{Action: spd.Secure, Mode: spd.Tunnel, Flags: flags,
 			TunnelLocal: h.me.outer, TunnelRemote: h.peer.outer}
 		p.Src, _ = classify.SelectorFromPrefix(h.me.subnet)
 		p.Dst, _ = classify.SelectorFromPrefix(h.peer.subnet)
@@ -69,6 +74,10 @@ func tunnelPair(t *testing.T, encap, outer6 bool) (a, b *host) {
 		h.me.engine = ipsec.New(db, sad.NewDB(), ipsec.Config{})
 		m := ipsec.ManualSA{Encr: suite.EncrAESGCM16, EncrKeyIn: h.kIn, EncrKeyOut: h.kOut,
 			ESPSPIIn: h.spiIn, ESPSPIOut: h.spiOut}
+		if ah {
+			m.Integ, m.IntegKeyIn, m.IntegKeyOut = suite.IntegHMACSHA256128, bytes.Repeat(h.kIn[:16], 2), bytes.Repeat(h.kOut[:16], 2)
+			m.AHSPIIn, m.AHSPIOut = h.spiIn+0x100, h.spiOut+0x100
+		}
 		if encap {
 			m.Encap = &sad.UDPEncap{SrcPort: 4500, DstPort: 4500}
 		}
@@ -92,9 +101,12 @@ func tunnelPair(t *testing.T, encap, outer6 bool) (a, b *host) {
 }
 
 func TestDeviceTunnel(t *testing.T) {
-	for _, tc := range []struct{ encap, outer6 bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
-		t.Run(fmt.Sprintf("encap=%v,outer6=%v", tc.encap, tc.outer6), func(t *testing.T) {
-			a, b := tunnelPair(t, tc.encap, tc.outer6)
+	for _, tc := range []struct{ encap, outer6, ah bool }{
+		{false, false, false}, {true, false, false}, {false, true, false}, {true, true, false},
+		{false, false, true}, {false, true, true},
+	} {
+		t.Run(fmt.Sprintf("encap=%v,outer6=%v,ah=%v", tc.encap, tc.outer6, tc.ah), func(t *testing.T) {
+			a, b := tunnelPair(t, tc.encap, tc.outer6, tc.ah)
 
 			// UDP echo through the tunnel.
 			var srv, cli net.PacketConn
@@ -178,6 +190,11 @@ func TestDeviceTunnel(t *testing.T) {
 			}
 			el := time.Since(start)
 			t.Logf("%d MiB in %v: %.0f Mbit/s", size>>20, el, float64(size)*8/el.Seconds()/1e6)
+			if tc.ah && tc.outer6 && a.dev.Stats().TooBig.Load() == 0 {
+				// 1400-byte inner packets with AH+ESP and an IPv6 header
+				// exceed 1500: the sender must have been told.
+				t.Error("no ICMP packet-too-big sent for inner packets that did not fit once secured")
+			}
 			t.Logf("A: %+v", a.dev.Stats().Snapshot())
 			t.Logf("B: %+v", b.dev.Stats().Snapshot())
 			t.Logf("A engine drops: %v, B engine drops: %v", a.engine.Stats().Snapshot().Drops, b.engine.Stats().Snapshot().Drops)

@@ -24,9 +24,12 @@
 // Raw sockets: the IPv4 and IPv6 raw sockets for ESP and AH set IP_HDRINCL
 // (IPV6_HDRINCL), so the outer header the engine built (its TOS/ECN, DF,
 // TTL) goes on the wire as built. The kernel does not fragment such
-// packets: size the TUN MTU so that the outer packet fits the path (the
-// default 1400 leaves 100 bytes for the outer header and the ESP
-// overhead). An IPv4 raw socket delivers the IP header with the packet; an
+// packets, so the device keeps outer packets within Config.PathMTU: an
+// inner packet that would exceed it once secured is dropped and its
+// sender gets an ICMP "fragmentation needed" / "packet too big" with the
+// inner MTU that fits (RFC 1191, RFC 8201), as from a router on the path.
+// The default TUN MTU of 1400 leaves 100 bytes for the outer header and the
+// ESP overhead, enough for ESP over IPv4 and IPv6. An IPv4 raw socket delivers the IP header with the packet; an
 // IPv6 one delivers the payload only, and the device rebuilds the IPv6
 // header from the source address and the IPV6_PKTINFO destination (AH over
 // IPv6 therefore works only without extension headers in front of AH).

@@ -25,6 +25,7 @@ func (d *Device) routineReadTUN() {
 	raws := make([][]byte, n)
 	sizes := make([]int, n)
 	out := newSendBatch(n)
+	var quote [quoteLen]byte
 	debug := d.log.Enabled(context.Background(), slog.LevelDebug)
 	for {
 		for i := range raws {
@@ -48,9 +49,19 @@ func (d *Device) routineReadTUN() {
 			d.stats.TUNRxPackets.Add(1)
 			d.stats.TUNRxBytes.Add(uint64(sizes[i]))
 			b := s.reset(i, readOffset, sizes[i])
+			// Encapsulate overwrites the inner header; keep it where the
+			// packet may come out too big, for the ICMP error.
+			nq := 0
+			if sizes[i] > d.pathMTU-maxOverhead {
+				nq = copy(quote[:], b.Bytes())
+			}
 			res, err := d.engine.Encapsulate(b)
 			switch res {
 			case ipsec.SecureTunnel, ipsec.SecureTransport:
+				if b.Len() > d.pathMTU && nq > 0 {
+					d.tooBig(quote[:nq], sizes[i], b.Len())
+					continue
+				}
 				out.add(b.Bytes())
 			case ipsec.Bypass:
 				// Routed into the tunnel but not to be secured: there is no

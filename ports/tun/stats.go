@@ -25,6 +25,7 @@ type Stats struct {
 	SendErrors     atomic.Uint64 // packets the kernel refused to send
 	TUNWriteErrors atomic.Uint64 // failed TUN writes
 	TooManySegs    atomic.Uint64 // TUN super-packets with more segments than a batch holds
+	TooBig         atomic.Uint64 // inner packets too big for the path once secured (ICMP sent back)
 }
 
 // StatsSnapshot is a copy of Stats in plain integers.
@@ -33,6 +34,7 @@ type StatsSnapshot struct {
 	WireTxPackets, WireTxBytes, WireRxPackets, WireRxBytes  uint64
 	BypassDropped, IKERx, IKEDropped, Unexpected            uint64
 	ReadErrors, SendErrors, TUNWriteErrors, TooManySegments uint64
+	TooBig                                                  uint64
 }
 
 // Snapshot copies the counters.
@@ -45,6 +47,7 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		BypassDropped: s.BypassDropped.Load(), IKERx: s.IKERx.Load(), IKEDropped: s.IKEDropped.Load(),
 		Unexpected: s.Unexpected.Load(), ReadErrors: s.ReadErrors.Load(), SendErrors: s.SendErrors.Load(),
 		TUNWriteErrors: s.TUNWriteErrors.Load(), TooManySegments: s.TooManySegs.Load(),
+		TooBig: s.TooBig.Load(),
 	}
 }
 
@@ -60,10 +63,11 @@ func (s StatsSnapshot) WriteTo(w io.Writer) (int64, error) {
 		"read errors     %d\n"+
 		"send errors     %d\n"+
 		"tun write errors %d\n"+
-		"too many segments %d\n",
+		"too many segments %d\n"+
+		"too big for path %d (ICMP sent)\n",
 		s.TUNRxPackets, s.TUNRxBytes, s.TUNTxPackets, s.TUNTxBytes,
 		s.WireTxPackets, s.WireTxBytes, s.WireRxPackets, s.WireRxBytes,
 		s.BypassDropped, s.IKERx, s.IKEDropped, s.Unexpected,
-		s.ReadErrors, s.SendErrors, s.TUNWriteErrors, s.TooManySegments)
+		s.ReadErrors, s.SendErrors, s.TUNWriteErrors, s.TooManySegments, s.TooBig)
 	return int64(n), err
 }
