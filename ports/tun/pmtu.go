@@ -26,14 +26,27 @@ const quoteLen = 60 + 8
 // sender's stack lowers its path MTU for that destination and TCP its
 // segment size, as behind any router with a smaller MTU.
 func (d *Device) tooBig(quote []byte, innerLen, outerLen int) {
-	mtu := d.pathMTU - (outerLen - innerLen)
+	pkt := buildTooBig(quote, d.pathMTU-(outerLen-innerLen))
+	if pkt == nil {
+		return
+	}
+	d.stats.TooBig.Add(1)
+	if _, err := d.tun.Write([][]byte{pkt}, tunWriteOffset); err != nil && !d.closed.Load() {
+		d.stats.TUNWriteErrors.Add(1)
+	}
+}
+
+// buildTooBig returns the ICMP error for the packet whose first bytes are
+// quote, at tunWriteOffset in the slice, or nil if none is due (the
+// packet is an ICMP error itself, or not IP).
+func buildTooBig(quote []byte, mtu int) []byte {
 	var pkt []byte
 	switch {
 	case len(quote) >= header.IPv4MinLen && quote[0]>>4 == 4:
 		h := header.IPv4(quote)
 		hl := h.HeaderLength()
 		if hl < header.IPv4MinLen || len(quote) < hl || h.Protocol() == header.ProtoICMP && len(quote) > hl && quote[hl] != 8 {
-			return // never answer an ICMP error (only echo requests get one)
+			return nil // never answer an ICMP error (only echo requests get one)
 		}
 		q := quote[:min(len(quote), hl+8)]
 		n := header.IPv4MinLen + 8 + len(q)
@@ -48,7 +61,7 @@ func (d *Device) tooBig(quote []byte, innerLen, outerLen int) {
 	case len(quote) >= header.IPv6Len && quote[0]>>4 == 6:
 		h := header.IPv6(quote)
 		if h.NextHeader() == header.ProtoICMPv6 && len(quote) > header.IPv6Len && quote[header.IPv6Len] < 128 {
-			return // an ICMPv6 error message
+			return nil // an ICMPv6 error message
 		}
 		n := header.IPv6Len + 8 + len(quote)
 		pkt = make([]byte, tunWriteOffset+n)
@@ -61,10 +74,7 @@ func (d *Device) tooBig(quote []byte, innerLen, outerLen int) {
 		copy(icmp[8:], quote)
 		binary.BigEndian.PutUint16(icmp[2:], ^header.Checksum(icmp, header.PseudoHeaderChecksum(header.ProtoICMPv6, src, dst, len(icmp))))
 	default:
-		return
+		return nil
 	}
-	d.stats.TooBig.Add(1)
-	if _, err := d.tun.Write([][]byte{pkt}, tunWriteOffset); err != nil && !d.closed.Load() {
-		d.stats.TUNWriteErrors.Add(1)
-	}
+	return pkt
 }

@@ -117,3 +117,45 @@ func TestParseUDPControl(t *testing.T) {
 		t.Errorf("UDP_SEGMENT message %+v % x: %v", h, data, err)
 	}
 }
+
+func TestBuildTooBig(t *testing.T) {
+	in4 := make([]byte, 1400)
+	header.IPv4(in4).Encode(&header.IPv4Fields{TotalLength: 1400, TTL: 64, Protocol: header.ProtoTCP, Flags: header.IPv4FlagDF,
+		Src: netip.MustParseAddr("10.1.0.1"), Dst: netip.MustParseAddr("10.2.0.1")})
+	p := buildTooBig(in4[:quoteLen], 1392)[tunWriteOffset:]
+	h := header.IPv4(p)
+	if h.Src() != netip.MustParseAddr("10.2.0.1") || h.Dst() != netip.MustParseAddr("10.1.0.1") || h.Protocol() != header.ProtoICMP ||
+		h.TotalLength() != len(p) || header.Checksum(p[:20], 0) != 0xffff {
+		t.Fatalf("IPv4 header % x", p[:20])
+	}
+	icmp := p[20:]
+	if icmp[0] != 3 || icmp[1] != 4 || binary.BigEndian.Uint16(icmp[6:]) != 1392 || header.Checksum(icmp, 0) != 0xffff ||
+		!bytes.Equal(icmp[8:], in4[:28]) {
+		t.Errorf("ICMP % x", icmp)
+	}
+
+	in6 := make([]byte, 1400)
+	header.IPv6(in6).Encode(&header.IPv6Fields{PayloadLength: 1360, NextHeader: header.ProtoUDP, HopLimit: 64,
+		Src: netip.MustParseAddr("2001:db8:1::1"), Dst: netip.MustParseAddr("2001:db8:2::1")})
+	p = buildTooBig(in6[:quoteLen], 1300)[tunWriteOffset:]
+	h6 := header.IPv6(p)
+	icmp = p[header.IPv6Len:]
+	if h6.NextHeader() != header.ProtoICMPv6 || h6.PayloadLength() != len(icmp) || h6.Src() != netip.MustParseAddr("2001:db8:2::1") {
+		t.Fatalf("IPv6 header % x", p[:40])
+	}
+	if icmp[0] != 2 || binary.BigEndian.Uint32(icmp[4:]) != 1300 ||
+		header.Checksum(icmp, header.PseudoHeaderChecksum(header.ProtoICMPv6, h6.Src(), h6.Dst(), len(icmp))) != 0xffff {
+		t.Errorf("ICMPv6 % x", icmp)
+	}
+	if buildTooBig(in6[:quoteLen], 1000)[tunWriteOffset+header.IPv6Len+7] != 1280&0xff {
+		t.Error("IPv6 MTU below 1280")
+	}
+
+	// No error about an error.
+	icmpErr := bytes.Clone(in4[:quoteLen])
+	icmpErr[9] = header.ProtoICMP
+	icmpErr[20] = 3
+	if buildTooBig(icmpErr, 1000) != nil {
+		t.Error("ICMP error answered with an ICMP error")
+	}
+}
