@@ -17,6 +17,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/link/ethernet"
 	"gvisor.dev/gvisor/pkg/tcpip/link/nested"
 	"gvisor.dev/gvisor/pkg/tcpip/link/pipe"
+	"gvisor.dev/gvisor/pkg/tcpip/link/qdisc/fifo"
 	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
@@ -70,6 +71,10 @@ type netConfig struct {
 	// instead of a pipe, on which the receiving stack runs on the sender's
 	// goroutine.
 	async bool
+	// qdisc queues each host's outbound packets in gVisor's FIFO queueing
+	// discipline (runsc's default), whose goroutines write them to the
+	// link in batches.
+	qdisc bool
 }
 
 // testNet is two gVisor stacks joined by an in-memory link.
@@ -149,7 +154,20 @@ func newHost(tb testing.TB, c netConfig, link stack.LinkEndpoint, w *wire, a4, a
 			tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6,
 		},
 	})
-	if err := h.s.CreateNIC(nicID, l); err != nil {
+	// Room for a bulk transfer in flight: 4 MiB send and receive buffers.
+	sndBuf := tcpip.TCPSendBufferSizeRangeOption{Min: 4096, Default: 4 << 20, Max: 8 << 20}
+	rcvBuf := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: 4 << 20, Max: 8 << 20}
+	if err := h.s.SetTransportProtocolOption(tcp.ProtocolNumber, &sndBuf); err != nil {
+		tb.Fatal(err)
+	}
+	if err := h.s.SetTransportProtocolOption(tcp.ProtocolNumber, &rcvBuf); err != nil {
+		tb.Fatal(err)
+	}
+	var opts stack.NICOptions
+	if c.qdisc {
+		opts.QDisc = fifo.New(l, 1, 1000)
+	}
+	if err := h.s.CreateNICWithOptions(nicID, l, opts); err != nil {
 		tb.Fatalf("CreateNIC: %v", err)
 	}
 	for _, a := range []netip.Addr{a4, a6} {
@@ -289,7 +307,8 @@ type frame struct {
 }
 
 func (w *wire) record(pkt *stack.PacketBuffer) {
-	vb := copyIn(pkt)
+	var vb viewBuffer
+	copyIn(pkt, &vb)
 	f := frame{
 		proto: pkt.NetworkProtocolNumber,
 		link:  append([]byte(nil), pkt.LinkHeader().Slice()...),

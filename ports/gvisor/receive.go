@@ -27,8 +27,9 @@ func (e *Endpoint) DeliverNetworkPacket(protocol tcpip.NetworkProtocolNumber, pk
 		e.Endpoint.DeliverNetworkPacket(protocol, pkt)
 		return
 	}
-	e.stats.InPackets.Add(1)
-	vb := copyIn(pkt)
+	var buf viewBuffer
+	vb := &buf
+	copyIn(pkt, vb)
 	frag := reassembly.IsFragment(vb.bytes())
 	res, _ := e.engine.Decapsulate(&vb.b)
 	switch res {
@@ -58,7 +59,7 @@ func newInbound(vb *viewBuffer, orig *stack.PacketBuffer) *stack.PacketBuffer {
 	if vb.bytes()[0]>>4 == 6 {
 		proto = header.IPv6ProtocolNumber
 	}
-	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: vb.payload()})
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: vb.payloadSplit()})
 	pkt.PktType = orig.PktType
 	pkt.NetworkProtocolNumber = proto
 	return pkt

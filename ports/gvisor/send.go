@@ -57,9 +57,9 @@ func (e *Endpoint) outbound(pkt *stack.PacketBuffer, out *stack.PacketBufferList
 		out.PushBack(pkt.IncRef())
 		return
 	}
-	e.stats.OutPackets.Add(1)
-	vb := copyIn(pkt)
-	b := &vb.b
+	var buf viewBuffer
+	copyIn(pkt, &buf)
+	vb, b := &buf, &buf.b
 	var whole *pktbuf.Buffer
 	if reassembly.IsFragment(b.Bytes()) {
 		// The stack fragmented a datagram larger than MTU. Protect the

@@ -28,7 +28,7 @@ type Stats struct {
 
 // StatsSnapshot is a copy of Stats in plain integers.
 type StatsSnapshot struct {
-	OutPackets, InPackets, OutNonIP, InNonIP           uint64
+	OutNonIP, InNonIP                                  uint64
 	InnerFragments, InnerReassembled, InnerFragDropped uint64
 	OuterFragmented, OuterFragments, TooBig            uint64
 	OutputPackets, NoLinkAddress, LinkWriteErrors      uint64
@@ -38,7 +38,6 @@ type StatsSnapshot struct {
 // Snapshot copies the counters.
 func (s *Stats) Snapshot() StatsSnapshot {
 	return StatsSnapshot{
-		OutPackets: s.OutPackets.Load(), InPackets: s.InPackets.Load(),
 		OutNonIP: s.OutNonIP.Load(), InNonIP: s.InNonIP.Load(),
 		InnerFragments: s.InnerFragments.Load(), InnerReassembled: s.InnerReassembled.Load(),
 		InnerFragDropped: s.InnerFragDropped.Load(),
@@ -51,16 +50,14 @@ func (s *Stats) Snapshot() StatsSnapshot {
 
 // WriteTo prints the counters, one per line.
 func (s StatsSnapshot) WriteTo(w io.Writer) (int64, error) {
-	n, err := fmt.Fprintf(w, "out packets        %d\n"+
-		"in packets         %d\n"+
-		"non-IP out/in      %d/%d\n"+
+	n, err := fmt.Fprintf(w, "non-IP out/in      %d/%d\n"+
 		"inner fragments    %d (reassembled %d, dropped %d)\n"+
 		"outer fragmented   %d (into %d fragments)\n"+
 		"too big (DF)       %d\n"+
 		"engine output      %d (no link address %d)\n"+
 		"link write errors  %d\n"+
 		"unfragmentable     %d\n",
-		s.OutPackets, s.InPackets, s.OutNonIP, s.InNonIP,
+		s.OutNonIP, s.InNonIP,
 		s.InnerFragments, s.InnerReassembled, s.InnerFragDropped,
 		s.OuterFragmented, s.OuterFragments, s.TooBig,
 		s.OutputPackets, s.NoLinkAddress, s.LinkWriteErrors, s.Malformed)

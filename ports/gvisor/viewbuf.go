@@ -1,8 +1,6 @@
 package gvisor
 
 import (
-	"sync"
-
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
@@ -23,20 +21,18 @@ const (
 // gVisor's chunk pool. gVisor's PacketBuffer is a chain of views with no
 // headroom the engine could write into, so the packet is copied once into
 // such a buffer; the engine works on it in place, and the view becomes the
-// payload of the new PacketBuffer without a second copy.
+// payload of the new PacketBuffer without a second copy. The engine keeps
+// no pointer to the Buffer, so a viewBuffer lives on its caller's stack.
 type viewBuffer struct {
 	v *buffer.View
 	b pktbuf.Buffer
 }
 
-var viewBuffers = sync.Pool{New: func() any { return new(viewBuffer) }}
-
 // copyIn copies the IP packet in pkt, from its network header on (without
-// the link header), into a viewBuffer.
-func copyIn(pkt *stack.PacketBuffer) *viewBuffer {
+// the link header), into vb.
+func copyIn(pkt *stack.PacketBuffer, vb *viewBuffer) {
 	skip := len(pkt.VirtioNetHeader().Slice()) + len(pkt.LinkHeader().Slice())
 	n := pkt.Size() - skip
-	vb := viewBuffers.Get().(*viewBuffer)
 	vb.v = buffer.NewViewSize(viewHeadroom + n + viewTailroom)
 	vb.b.Reset(vb.v.AsSlice(), viewHeadroom, n)
 	dst := vb.b.Bytes()
@@ -52,7 +48,6 @@ func copyIn(pkt *stack.PacketBuffer) *viewBuffer {
 		dst = dst[k:]
 		off = 0
 	}
-	return vb
 }
 
 // bytes returns the packet.
@@ -75,12 +70,40 @@ func (vb *viewBuffer) payload() buffer.Buffer {
 		v.TrimFront(vb.b.Offset())
 		v.CapLength(vb.b.Len())
 		vb.v = nil
-		vb.put()
 		return buffer.MakeWithView(v)
 	}
 	p := buffer.MakeWithData(vb.b.Bytes())
 	vb.release()
 	return p
+}
+
+// headLen is how much of a received packet payloadSplit puts in a view of
+// its own: the IP and transport headers in all but unusual packets.
+const headLen = 128
+
+// payloadSplit is payload for a packet going up the stack: its first
+// headLen bytes are copied into a small view of their own, and the view
+// holds the rest. gVisor's IP layer keeps a reference to the view of the
+// network header while it reads the header again, and a view whose chunk
+// is shared is copied whole on such a read: a 128-byte chunk is cheap to
+// copy, the 2 KiB chunk of a full-sized packet is not.
+func (vb *viewBuffer) payloadSplit() buffer.Buffer {
+	p := vb.b.Bytes()
+	if len(p) <= headLen {
+		return vb.payload()
+	}
+	buf := buffer.MakeWithView(buffer.NewViewWithData(p[:headLen]))
+	if !vb.inView() {
+		buf.Append(buffer.NewViewWithData(p[headLen:]))
+		vb.release()
+		return buf
+	}
+	v := vb.v
+	v.TrimFront(vb.b.Offset() + headLen)
+	v.CapLength(len(p) - headLen)
+	vb.v = nil
+	buf.Append(v)
+	return buf
 }
 
 // release gives back vb and the storage its packet is in.
@@ -92,10 +115,4 @@ func (vb *viewBuffer) release() {
 	}
 	vb.v.Release()
 	vb.v = nil
-	vb.put()
-}
-
-func (vb *viewBuffer) put() {
-	vb.b.Reset(nil, 0, 0)
-	viewBuffers.Put(vb)
 }
