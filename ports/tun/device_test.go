@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +30,13 @@ type host struct {
 	subnet       netip.Prefix
 	engine       *ipsec.Engine
 	dev          *Device
+	ike          chan ikeMsg // what the IKE handler received
+}
+
+// ikeMsg is a message the IKE handler got.
+type ikeMsg struct {
+	msg           string
+	local, remote netip.AddrPort
 }
 
 // tunnelPair builds two namespaces joined by a veth pair, each with an
@@ -84,9 +92,17 @@ func tunnelPair(t *testing.T, encap, outer6, ah bool) (a, b *host) {
 		if err := h.me.engine.AddManualSA(pid, m); err != nil {
 			t.Fatal(err)
 		}
+		me := h.me
+		me.ike = make(chan ikeMsg, 16)
+		handler := func(msg []byte, local, remote netip.AddrPort) {
+			select {
+			case me.ike <- ikeMsg{string(msg), local, remote}:
+			default:
+			}
+		}
 		err = h.me.ns.do(func() error {
 			var err error
-			dev, err = Open(Config{Engine: h.me.engine, Logger: testLogger(t)})
+			dev, err = Open(Config{Engine: h.me.engine, Logger: testLogger(t), IKE: handler})
 			return err
 		})
 		if err != nil {
@@ -198,6 +214,47 @@ func TestDeviceTunnel(t *testing.T) {
 			t.Logf("A: %+v", a.dev.Stats().Snapshot())
 			t.Logf("B: %+v", b.dev.Stats().Snapshot())
 			t.Logf("A engine drops: %v, B engine drops: %v", a.engine.Stats().Snapshot().Drops, b.engine.Stats().Snapshot().Drops)
+		})
+	}
+}
+
+// TestDeviceIKE sends IKE messages between two devices from the IKE port
+// and from the NAT-T port, where the non-ESP marker is added and removed.
+func TestDeviceIKE(t *testing.T) {
+	for _, outer6 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("outer6=%v", outer6), func(t *testing.T) {
+			a, b := tunnelPair(t, false, outer6, false)
+			for _, port := range []uint16{DefaultIKEPort, DefaultNATTPort} {
+				msg := fmt.Sprintf("IKE_SA_INIT via %d", port)
+				to := netip.AddrPortFrom(b.outer, port)
+				var got ikeMsg
+				deadline := time.After(5 * time.Second)
+			retry: // the first datagrams may race the neighbour discovery
+				for {
+					if err := a.dev.SendIKE([]byte(msg), port, to); err != nil {
+						t.Fatal(err)
+					}
+					select {
+					case got = <-b.ike:
+						if strings.HasPrefix(got.msg, "IKE_SA_INIT via") && got.msg != msg {
+							continue // a retried earlier message
+						}
+						break retry
+					case <-time.After(200 * time.Millisecond):
+					case <-deadline:
+						t.Fatalf("no IKE message on port %d; B: %+v", port, b.dev.Stats().Snapshot())
+					}
+				}
+				if got.msg != msg || got.local != to || got.remote != netip.AddrPortFrom(a.outer, port) {
+					t.Errorf("got %q on %v from %v, want %q on %v from %v:%d", got.msg, got.local, got.remote, msg, to, a.outer, port)
+				}
+			}
+			if n := b.dev.Stats().IKERx.Load(); n < 2 {
+				t.Errorf("IKERx %d", n)
+			}
+			if err := a.dev.SendIKE([]byte("x"), 4501, netip.AddrPortFrom(b.outer, 500)); err == nil {
+				t.Error("SendIKE from a port the device does not own succeeded")
+			}
 		})
 	}
 }
