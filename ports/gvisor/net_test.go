@@ -165,7 +165,7 @@ func newHost(tb testing.TB, c netConfig, link stack.LinkEndpoint, w *wire, a4, a
 	}
 	var opts stack.NICOptions
 	if c.qdisc {
-		opts.QDisc = fifo.New(l, 1, 1000)
+		opts.QDisc = fifo.New(l, 1, 8192)
 	}
 	if err := h.s.CreateNICWithOptions(nicID, l, opts); err != nil {
 		tb.Fatalf("CreateNIC: %v", err)
@@ -261,7 +261,7 @@ func netProto(a netip.Addr) tcpip.NetworkProtocolNumber {
 // newChannelLink returns two channel endpoints joined by a goroutine per
 // direction, stopped when the test ends.
 func newChannelLink(tb testing.TB, macA, macB tcpip.LinkAddress, mtu uint32) (*channel.Endpoint, *channel.Endpoint) {
-	a, b := channel.New(1024, mtu, macA), channel.New(1024, mtu, macB)
+	a, b := channel.New(8192, mtu, macA), channel.New(8192, mtu, macB)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	move := func(from, to *channel.Endpoint) {
