@@ -87,7 +87,11 @@ func TestNAT(t *testing.T) {
 		}
 		checkFloat(t, w, natAddr, right.outer)
 		exchangeTraffic(t, left, right, s, r)
-		s.checkIKE(t, r.listSAs(t), "local", true)
+		// Sabre is behind the NAT. strongSwan 5.9's responder here sends a
+		// NAT_DETECTION_SOURCE_IP that matches no address of its own
+		// (strongSwan's initiator in the same place also logs "remote host
+		// is behind NAT"), so "both" is what a correct Sabre shows.
+		s.checkIKE(t, r.listSAs(t), true, "local", "both")
 		// Sabre is behind the NAT: it keeps the mapping with keepalives
 		// (every 20 s by default).
 		k := w.waitKeepalive(t, 30*time.Second)
@@ -116,7 +120,7 @@ func TestNAT(t *testing.T) {
 		checkSwanSAs(t, "strongSwan", ls, c, "192.0.2.1[4500]", "198.51.100.2[4500]")
 		checkFloat(t, w, natAddr, right.outer)
 		exchangeTraffic(t, right, left, s, l)
-		s.checkIKE(t, l.listSAs(t), "peer", false)
+		s.checkIKE(t, l.listSAs(t), false, "peer")
 		k := w.waitKeepalive(t, 25*time.Second)
 		t.Logf("strongSwan's NAT-keepalive %v -> %v seen on the NAT's outside", k.src, k.dst)
 		ping(t, right.ns, right.inner, left.inner, 2) // the mapping still holds

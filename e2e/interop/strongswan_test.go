@@ -272,18 +272,33 @@ func (c *charon) initiate(t *testing.T, child string) string {
 	return out
 }
 
-// terminate deletes the IKE SA (and its children) and waits for it.
+// terminate deletes the IKE SAs of a connection (and their children) and
+// waits for the peer's answer.
 func (c *charon) terminate(t *testing.T, ike string) {
 	t.Helper()
-	out, err := c.swanctl("--terminate", "--ike", ike, "--timeout", "60")
+	c.terminateArgs(t, "--ike", ike)
+}
+
+// terminateID deletes one IKE SA by its unique id.
+func (c *charon) terminateID(t *testing.T, id int) {
+	t.Helper()
+	c.terminateArgs(t, "--ike-id", strconv.Itoa(id))
+}
+
+func (c *charon) terminateArgs(t *testing.T, args ...string) {
+	t.Helper()
+	out, err := c.swanctl(append(append([]string{"--terminate"}, args...), "--timeout", "60")...)
 	if err != nil || !strings.Contains(out, "terminate completed successfully") {
-		t.Fatalf("swanctl --terminate --ike %s in %s: %v\n%s", ike, c.h.role, err, tail(out, 40))
+		t.Fatalf("swanctl --terminate %s in %s: %v\n%s", strings.Join(args, " "), c.h.role, err, tail(out, 40))
 	}
 }
 
-// swanSAs is what `swanctl --list-sas` shows of the IKE SAs.
+// swanSAs is what `swanctl --list-sas` shows of an IKE SA and its first
+// child; listSAs returns the first IKE SA with the whole text and the
+// counts over all of them.
 type swanSAs struct {
 	text                  string
+	id                    int // the IKE SA's unique id (#N)
 	ikeEstablished        int
 	ikeAlgs               string // e.g. AES_CBC-128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048
 	local, remote         string // "192.0.2.1[4500]"
@@ -295,48 +310,79 @@ type swanSAs struct {
 }
 
 var (
-	reIKE      = regexp.MustCompile(`(?m)^\S+: #\d+, (\w+), IKEv2`)
+	reIKE      = regexp.MustCompile(`(?m)^\S+: #(\d+), (\w+), IKEv2`)
 	reEndpoint = regexp.MustCompile(`(?m)^  (local|remote)\s+'[^']*' @ (\S+)`)
 	reIKEAlgs  = regexp.MustCompile(`(?m)^  ([A-Z0-9_]+[-/][A-Z0-9_/-]+)\s*$`)
 	reChild    = regexp.MustCompile(`(?m)^  \S+: #\d+, reqid \d+, (\w+), ([\w-]+), ESP:(\S+)`)
 	reSPI      = regexp.MustCompile(`(?m)^\s+(in|out)\s+([0-9a-f]{8})[_i]*[_o]*,\s+(\d+) bytes,\s+(\d+) packets`)
 )
 
-// listSAs runs swanctl --list-sas and parses the first IKE SA and child.
+// parseSAs parses --list-sas output into one swanSAs per IKE SA.
+func parseSAs(out string) []swanSAs {
+	var all []swanSAs
+	starts := reIKE.FindAllStringSubmatchIndex(out, -1)
+	for i, st := range starts {
+		end := len(out)
+		if i+1 < len(starts) {
+			end = starts[i+1][0]
+		}
+		blk := out[st[0]:end]
+		s := swanSAs{text: blk}
+		s.id, _ = strconv.Atoi(out[st[2]:st[3]])
+		if out[st[4]:st[5]] == "ESTABLISHED" {
+			s.ikeEstablished = 1
+		}
+		for _, m := range reEndpoint.FindAllStringSubmatch(blk, 2) {
+			if m[1] == "local" {
+				s.local = m[2]
+			} else {
+				s.remote = m[2]
+			}
+		}
+		if m := reIKEAlgs.FindStringSubmatch(blk); m != nil {
+			s.ikeAlgs = m[1]
+		}
+		for j, m := range reChild.FindAllStringSubmatch(blk, -1) {
+			if m[1] == "INSTALLED" {
+				s.childInstalled++
+			}
+			if j == 0 {
+				s.childMode, s.espAlgs = m[2], m[3]
+			}
+		}
+		for _, m := range reSPI.FindAllStringSubmatch(blk, 2) {
+			pk, _ := strconv.ParseUint(m[4], 10, 64)
+			if m[1] == "in" {
+				s.spiIn, s.packetsIn = m[2], pk
+			} else {
+				s.spiOut, s.packetsOut = m[2], pk
+			}
+		}
+		all = append(all, s)
+	}
+	return all
+}
+
+// listAll runs swanctl --list-sas and parses every IKE SA.
+func (c *charon) listAll(t *testing.T) []swanSAs {
+	t.Helper()
+	return parseSAs(c.mustSwanctl(t, "--list-sas"))
+}
+
+// listSAs runs swanctl --list-sas: the first IKE SA and its child, with
+// the text and the ESTABLISHED and INSTALLED counts of all.
 func (c *charon) listSAs(t *testing.T) swanSAs {
 	t.Helper()
 	out := c.mustSwanctl(t, "--list-sas")
-	s := swanSAs{text: out}
-	for _, m := range reIKE.FindAllStringSubmatch(out, -1) {
-		if m[1] == "ESTABLISHED" {
-			s.ikeEstablished++
-		}
+	all := parseSAs(out)
+	var s swanSAs
+	if len(all) > 0 {
+		s = all[0]
 	}
-	for _, m := range reEndpoint.FindAllStringSubmatch(out, 2) {
-		if m[1] == "local" {
-			s.local = m[2]
-		} else {
-			s.remote = m[2]
-		}
-	}
-	if m := reIKEAlgs.FindStringSubmatch(out); m != nil {
-		s.ikeAlgs = m[1]
-	}
-	for i, m := range reChild.FindAllStringSubmatch(out, -1) {
-		if m[1] == "INSTALLED" {
-			s.childInstalled++
-		}
-		if i == 0 {
-			s.childMode, s.espAlgs = m[2], m[3]
-		}
-	}
-	for _, m := range reSPI.FindAllStringSubmatch(out, 2) {
-		pk, _ := strconv.ParseUint(m[4], 10, 64)
-		if m[1] == "in" {
-			s.spiIn, s.packetsIn = m[2], pk
-		} else {
-			s.spiOut, s.packetsOut = m[2], pk
-		}
+	s.text, s.ikeEstablished, s.childInstalled = out, 0, 0
+	for _, x := range all {
+		s.ikeEstablished += x.ikeEstablished
+		s.childInstalled += x.childInstalled
 	}
 	return s
 }
@@ -346,12 +392,12 @@ func (c *charon) waitNoSAs(t *testing.T, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		s := c.listSAs(t)
-		if strings.TrimSpace(s.text) == "" {
+		out := c.mustSwanctl(t, "--list-sas")
+		if strings.TrimSpace(out) == "" {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("charon in %s still has SAs %v after the delete:\n%s", c.h.role, within, s.text)
+			t.Fatalf("charon in %s still has SAs %v after the delete:\n%s", c.h.role, within, out)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
