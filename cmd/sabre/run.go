@@ -41,6 +41,7 @@ import (
 	"github.com/sabre-ipsec/sabre/classify"
 	"github.com/sabre-ipsec/sabre/cli"
 	"github.com/sabre-ipsec/sabre/header"
+	"github.com/sabre-ipsec/sabre/ike"
 	"github.com/sabre-ipsec/sabre/ipsec"
 	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/ports/tun"
@@ -156,6 +157,7 @@ type daemon struct {
 	cfg     *daemonConfig
 	log     *slog.Logger
 	engine  *ipsec.Engine
+	ike     *ike.Daemon
 	env     *cli.Env
 	dev     *tun.Device
 	control *controlServer
@@ -182,24 +184,55 @@ func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
 		d.engine.Close()
 		return nil, err
 	}
-	d.env = &cli.Env{Engine: d.engine, LocalAddr: localAddrFunc(cfg.addr, cfg.fwmark), ShowKeys: cfg.showKeys}
+	localAddr := localAddrFunc(cfg.addr, cfg.fwmark)
+	// The IKE daemon uses the device's UDP sockets on 500 and 4500; it can
+	// be configured (ike_rc) before the device exists, and sends nothing
+	// until it does.
+	ikeD, err := ike.New(ike.Config{
+		Messaging: ipsec.NewMessaging(d.engine),
+		Send: func(msg []byte, local, remote netip.AddrPort) error {
+			t := dev.Load()
+			if t == nil {
+				return errors.New("device not open yet")
+			}
+			return t.SendIKE(msg, local.Port(), remote)
+		},
+		SendKeepalive: func(_, remote netip.AddrPort) error {
+			if t := dev.Load(); t != nil {
+				return t.SendKeepalive(remote)
+			}
+			return nil
+		},
+		LocalAddr: localAddr,
+		Log:       log,
+	})
+	if err != nil {
+		d.engine.Close()
+		return nil, err
+	}
+	d.ike = ikeD
+	d.env = &cli.Env{Engine: d.engine, LocalAddr: localAddr, ShowKeys: cfg.showKeys, IKE: ikeD}
 	if cfg.rc != "" {
 		var out strings.Builder
 		err := d.env.RunRC(cfg.rc, &out)
 		logOutput(log, "ike_rc", out.String())
 		if err != nil {
+			ikeD.Close()
 			d.engine.Close()
 			return nil, fmt.Errorf("ike_rc %s: %w", cfg.rc, err)
 		}
 	}
-	t, err := tun.Open(tun.Config{Name: cfg.tunName, MTU: cfg.mtu, PathMTU: cfg.pathMTU, Engine: d.engine, FwMark: cfg.fwmark, Logger: log})
+	t, err := tun.Open(tun.Config{Name: cfg.tunName, MTU: cfg.mtu, PathMTU: cfg.pathMTU, Engine: d.engine, FwMark: cfg.fwmark, Logger: log,
+		IKE: ikeD.HandleMessage})
 	if err != nil {
+		ikeD.Close()
 		d.engine.Close()
 		return nil, err
 	}
 	d.dev = t
 	dev.Store(t)
 	if d.control, err = listenControl(cfg.sock, d.handle, log); err != nil {
+		ikeD.Close()
 		t.Close()
 		d.engine.Close()
 		return nil, err
@@ -300,6 +333,8 @@ func (d *daemon) reload() {
 
 // stop shuts the daemon down.
 func (d *daemon) stop() error {
+	// IKE first: its Delete notifications leave while the sockets are open.
+	d.ike.Close()
 	errs := []error{d.control.Close(), d.dev.Close()}
 	d.engine.Close()
 	s := d.dev.Stats().Snapshot()

@@ -129,3 +129,19 @@ func (d *Device) SendIKE(msg []byte, localPort uint16, remote netip.AddrPort) er
 	_, err := w.send(u, [][]byte{msg}, remote)
 	return err
 }
+
+// SendKeepalive sends a NAT-keepalive, the one octet 0xFF from the NAT-T
+// port (RFC 3948 §2.3), so that a NAT in front of this host keeps its
+// mapping.
+func (d *Device) SendKeepalive(remote netip.AddrPort) error {
+	if d.closed.Load() {
+		return errors.New("tun: device closed")
+	}
+	u := d.udpFor(remote.Addr(), true)
+	if u == nil {
+		return fmt.Errorf("tun: no UDP socket for %v", remote)
+	}
+	w := newUDPWriter(1)
+	_, err := w.send(u, [][]byte{{0xff}}, remote)
+	return err
+}
