@@ -38,12 +38,43 @@ type network struct {
 	hosts  map[netip.Addr]*testHost
 	filter func(b []byte, from, to netip.AddrPort) [][]byte
 	wg     sync.WaitGroup
+	// queued, when set, makes send queue messages for drain instead of
+	// delivering them on goroutines: the handshake benchmark runs both
+	// sides on one goroutine.
+	queued bool
+	queue  []delivery
+}
+
+type delivery struct {
+	b        []byte
+	from, to netip.AddrPort
+}
+
+// drain delivers queued messages until none are left.
+func (n *network) drain() {
+	for {
+		n.mu.Lock()
+		if len(n.queue) == 0 {
+			n.mu.Unlock()
+			return
+		}
+		m := n.queue[0]
+		n.queue = n.queue[1:]
+		h := n.hosts[m.to.Addr()]
+		n.mu.Unlock()
+		h.d.HandleMessage(m.b, m.to, m.from)
+	}
 }
 
 func (n *network) send(b []byte, from, to netip.AddrPort) error {
 	n.mu.Lock()
 	h := n.hosts[to.Addr()]
 	f := n.filter
+	if n.queued {
+		n.queue = append(n.queue, delivery{bytes.Clone(b), from, to})
+		n.mu.Unlock()
+		return nil
+	}
 	n.mu.Unlock()
 	msgs := [][]byte{bytes.Clone(b)}
 	if f != nil {
