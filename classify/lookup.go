@@ -53,7 +53,7 @@ func (f *family) lookup(k *key) int32 {
 				stack[sp].s, stack[sp].min = nd.side, nd.sideMin
 				sp++
 			}
-			if nd.cutMask == 0 {
+			if nd.n != 0 {
 				best = f.scan(int(nd.base), int(nd.n), k, best)
 			} else if k[nd.guardWord&7]>>nd.guardShift&nd.guardMask == nd.guardVal {
 				s = f.children[nd.base+int32(uint32(k[nd.cutWord&7]>>nd.cutShift)&nd.cutMask)]

@@ -46,20 +46,19 @@ import (
 // shared. Depth is bounded (maxDepth) and so is the total number of copies
 // (a budget of copyBudget per rule): when either runs out the node becomes a
 // leaf, which is slower but still exact.
-var (
-	leafSize        = 6   // rules a node may hold before it is cut
-	spaceFactor     = 4   // space budget of a cut, per rule at the node
-	maxCopies       = 8   // a rule spanning more children goes to the side tree
-	sideCost        = 2.0 // cost of one more path to follow, in rule comparisons
-	sideWeight      = 1.0
-	maxReplicated   = 4
-	replicateFactor = 4
-	minReplicate    = 256
-	maxSplits       = 3
-	copyBudget      = 24 // leaf entries and child slots per rule, in total
+const (
+	leafSize     = 6   // rules a node may hold before it is cut
+	bigLeaf      = 32  // rules a node holds only when no cut is possible
+	spaceFactor  = 4   // copies a cut may make, per rule at the node
+	maxCopies    = 8   // a rule spanning more children goes to the side tree
+	sideCost     = 2   // cost of one more path to follow, in rules scanned
+	bytesPerRule = 320 // memory budget of the tree per rule
 )
 
 const (
+	slotBytes  = 4
+	nodeBytes  = int(unsafe.Sizeof(node{}))
+	minBudget  = 1 << 16
 	maxCutBits = 16 // at most 65536 children per node
 	maxDepth   = 56 // a lookup's stack of pending side trees is this deep
 )
@@ -121,7 +120,7 @@ func (b *box) covers(r *region) bool {
 // index in nodes, and a negative slot ^(start<<slotCountBits | count) is a
 // leaf of count entries from start, stored without a node so that reaching
 // it costs one memory access. Leaves too big for that are nodes whose
-// cutMask is 0.
+// n is not 0.
 type slot = int32
 
 const (
@@ -130,7 +129,7 @@ const (
 	maxSlotStart  = 1<<(31-slotCountBits) - 1
 )
 
-// node is an internal node of the tree, or a big leaf when cutMask is 0.
+// node is an internal node of the tree, or a big leaf when n is not 0.
 type node struct {
 	guardMask, guardVal uint64 // field>>guardShift & guardMask must be guardVal
 	cover               int32  // best rule covering the region, or noRule
@@ -270,12 +269,12 @@ func ruleBox(r *Rule) box {
 
 // builder builds the tree of one family.
 type builder struct {
-	boxes  []box
-	v6     bool
-	f      family
-	leaves map[string]slot // leaf contents -> leaf, to share equal leaves
-	budget int             // copies left
-	keyBuf []byte
+	boxes      []box
+	v6         bool
+	f          family
+	leaves     map[string]slot // leaf contents -> leaf, to share equal leaves
+	entryBytes int             // size of a leaf entry
+	keyBuf     []byte
 
 	// scratch of evalCut, one slot per rule of the node
 	wide        []bool
@@ -285,12 +284,12 @@ type builder struct {
 
 func buildFamily(boxes []box, ids []int32, v6 bool) family {
 	b := &builder{
-		boxes:  boxes,
-		v6:     v6,
-		leaves: make(map[string]slot),
-		budget: copyBudget*len(ids) + 1<<16,
-		diff:   make([]int32, 1<<maxCutBits+1),
-		diffR:  make([]int32, 1<<maxCutBits+1),
+		boxes:      boxes,
+		v6:         v6,
+		leaves:     make(map[string]slot),
+		entryBytes: int(unsafe.Sizeof(entry4{})),
+		diff:       make([]int32, 1<<maxCutBits+1),
+		diffR:      make([]int32, 1<<maxCutBits+1),
 	}
 	b.f.nodes = append(b.f.nodes, node{}) // slot 0 is the empty tree
 	var r region
@@ -299,13 +298,17 @@ func buildFamily(boxes []box, ids []int32, v6 bool) family {
 		r.plen[dimSrc], r.plen[dimDst] = 96, 96
 	}
 	b.f.is6 = v6
-	b.f.root = b.build(&r, ids, 0, maxSplits)
+	if v6 {
+		b.entryBytes = int(unsafe.Sizeof(entry6{}))
+	}
+	b.f.root = b.build(&r, ids, 0, bytesPerRule*len(ids)+minBudget)
 	return b.f
 }
 
 // build builds the subtree of region r holding rules ids (ranks, ascending)
-// and returns its slot.
-func (b *builder) build(r *region, ids []int32, depth, splits int) slot {
+// within budget bytes (leaves excepted: every rule must be stored) and
+// returns its slot.
+func (b *builder) build(r *region, ids []int32, depth, budget int) slot {
 	b.f.depth = max(b.f.depth, depth)
 	cover := int32(noRule)
 	for i, id := range ids {
@@ -314,10 +317,10 @@ func (b *builder) build(r *region, ids []int32, depth, splits int) slot {
 			break
 		}
 	}
-	if len(ids) <= leafSize || depth >= maxDepth || b.budget <= 0 {
+	if len(ids) <= leafSize || depth >= maxDepth {
 		return b.leaf(cover, ids)
 	}
-	c, ok := b.chooseCut(r, ids, splits)
+	c, ok := b.chooseCut(r, ids, budget)
 	if !ok {
 		return b.leaf(cover, ids)
 	}
@@ -340,32 +343,56 @@ func (b *builder) build(r *region, ids []int32, depth, splits int) slot {
 		guardVal:   c.guardVal,
 	})
 	b.f.children = append(b.f.children, make([]slot, nk)...)
-	b.budget -= nk
-	// A side tree makes lookups take two paths; the number of such splits
-	// on any path is limited.
-	childSplits := splits
-	if len(side) > 0 && !c.replicate {
-		childSplits--
+
+	// The rest of the budget goes to the subtrees in proportion to their
+	// rules, so that no subtree starves the others; what a subtree leaves
+	// unused (a leaf needs only its entries) goes to the ones after it.
+	pool := budget - nk*slotBytes - nodeBytes
+	rulesLeft := len(side)
+	for _, l := range lists {
+		rulesLeft += len(l)
+	}
+	sub := func(r *region, ids []int32) slot {
+		share := int(float64(pool) * float64(len(ids)) / float64(rulesLeft))
+		before := b.bytes()
+		s := b.build(r, ids, depth+1, share)
+		pool -= b.bytes() - before
+		rulesLeft -= len(ids)
+		return s
+	}
+
+	// With copies of the wide rules in the children, the children without
+	// other rules and the packets outside the guard share their subtree.
+	var shared slot
+	if c.replicate && len(side) > 0 {
+		shared = sub(r, side)
 	}
 	child := *r
 	child.plen[c.dim] = c.cp + c.k
 	for j := range nk {
+		if len(lists[j]) == 0 {
+			b.f.children[base+j] = shared
+			continue
+		}
 		child.lo[c.dim] = c.childLo(j)
-		b.f.children[base+j] = b.build(&child, lists[j], depth+1, childSplits)
+		b.f.children[base+j] = sub(&child, lists[j])
 	}
 	switch {
 	case len(side) == 0:
 	case !c.replicate:
-		b.f.nodes[n].side = b.build(r, side, depth+1, childSplits)
+		b.f.nodes[n].side = sub(r, side)
 		b.f.nodes[n].sideMin = side[0]
 	case c.guardMask != 0:
-		// The children hold copies of the side rules; packets outside the
-		// guarded block find them in the side tree instead.
-		b.f.nodes[n].side = b.build(r, side, depth+1, splits)
+		b.f.nodes[n].side = shared
 		b.f.nodes[n].sideMin = side[0]
 		b.f.nodes[n].sideOnMiss = true
 	}
 	return n
+}
+
+// bytes returns the memory the family takes so far.
+func (b *builder) bytes() int {
+	return len(b.f.nodes)*nodeBytes + len(b.f.children)*slotBytes + (len(b.f.e4)+len(b.f.e6))*b.entryBytes
 }
 
 // leaf returns a leaf holding ids and then cover, sharing an equal leaf
@@ -397,7 +424,6 @@ func (b *builder) leaf(cover int32, ids []int32) slot {
 			b.f.e4 = append(b.f.e4, makeEntry4(&b.boxes[id], id))
 		}
 	}
-	b.budget -= len(ids)
 	var s slot
 	if len(ids) <= maxSlotCount && start <= maxSlotStart {
 		s = ^slot(start<<slotCountBits | len(ids))
