@@ -2,6 +2,7 @@ package gvisor
 
 import (
 	"bytes"
+	"net/netip"
 	"testing"
 
 	hdr "github.com/sabre-ipsec/sabre/header"
@@ -105,3 +106,54 @@ func TestFragmentIPv4Options(t *testing.T) {
 		t.Errorf("DF packet fragmented by its sender: %v", err)
 	}
 }
+
+// FuzzFragment feeds arbitrary packets and MTUs to the fragmenters: they
+// must not panic, and what they emit must fit the MTU and carry the whole
+// payload.
+func FuzzFragment(f *testing.F) {
+	for _, src := range [][2]string{{"10.0.0.77", "10.0.0.78"}, {"fd00::77", "fd00::78"}} {
+		b := udpPacket(mustAddr(src[0]), mustAddr(src[1]), 400)
+		f.Add(append([]byte(nil), b.Bytes()...), uint16(150))
+		pktbuf.DefaultPool.Put(b)
+	}
+	f.Fuzz(func(t *testing.T, p []byte, mtu uint16) {
+		if len(p) == 0 {
+			return
+		}
+		total, data := 0, 0
+		emit := func(h, d []byte) {
+			if len(h)+len(d) > int(mtu) {
+				t.Fatalf("fragment of %d bytes for MTU %d", len(h)+len(d), mtu)
+			}
+			data += len(d)
+		}
+		var err error
+		var head int
+		switch p[0] >> 4 {
+		case 4:
+			var ok bool
+			if head, total, ok = hdr.ValidIPv4(p); !ok {
+				return
+			}
+			err = fragmentIPv4(p, int(mtu), true, emit)
+		case 6:
+			var ok bool
+			if total, ok = hdr.ValidIPv6(p); !ok {
+				return
+			}
+			c, ok := hdr.ParseIPv6Chain(p[:total])
+			if !ok {
+				return
+			}
+			head = c.InsertOffset
+			err = fragmentIPv6(p, int(mtu), 1, emit)
+		default:
+			return
+		}
+		if err == nil && data != total-head {
+			t.Fatalf("fragments carry %d bytes of a %d-byte payload", data, total-head)
+		}
+	})
+}
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
