@@ -15,10 +15,11 @@
 // The Sabre cases skip with "sabre run has no IKE yet" while the daemon
 // reports `ike remote` lines as not applied.
 //
-// The tests need root, iproute2, /dev/net/tun, strongSwan (charon,
-// swanctl, the kernel-libipsec plugin) and, for the NAT and loss cases,
-// nftables' nft. They skip without root, ip or strongSwan, and fail
-// without nft. Run them with
+// The tests need root, iproute2, util-linux (unshare, nsenter),
+// /dev/net/tun, strongSwan (Debian: strongswan-charon strongswan-swanctl
+// libstrongswan-standard-plugins libcharon-extra-plugins) and, for the NAT
+// and loss cases, nft (Debian: nftables). They skip without root, ip or
+// strongSwan, and fail without nft. Run them with
 //
 //	go test ./e2e/interop -v
 //

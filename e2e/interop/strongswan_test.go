@@ -57,7 +57,7 @@ func needStrongSwan(t *testing.T) {
 	}
 	s := strongSwan{charon: find(charonPaths), swanctl: find(swanctlPaths)}
 	if s.charon == "" || s.swanctl == "" {
-		t.Skipf("interop: strongSwan is not installed (charon in %v, swanctl in %v; Debian: apt-get install charon-systemd strongswan-swanctl libstrongswan-extra-plugins libcharon-extra-plugins)",
+		t.Skipf("interop: strongSwan is not installed (charon in %v, swanctl in %v; Debian: apt-get install strongswan-charon strongswan-swanctl libstrongswan-standard-plugins libcharon-extra-plugins)",
 			charonPaths, swanctlPaths)
 	}
 	s.pluginDir = filepath.Join(filepath.Dir(s.charon), "plugins")
