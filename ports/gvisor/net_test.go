@@ -30,6 +30,7 @@ import (
 	"github.com/sabre-ipsec/sabre/classify"
 	hdr "github.com/sabre-ipsec/sabre/header"
 	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
 	"github.com/sabre-ipsec/sabre/suite"
@@ -617,4 +618,49 @@ func listenUDP(tb testing.TB, h *host, la tcpip.FullAddress) *gonet.UDPConn {
 	}
 	tb.Cleanup(func() { c.Close() })
 	return c
+}
+
+// udpPacket returns an IP packet of size bytes carrying UDP from src to dst.
+func udpPacket(src, dst netip.Addr, size int) *pktbuf.Buffer {
+	b := pktbuf.DefaultPool.Get()
+	p := b.Append(size)
+	hl := hdr.IPv4MinLen
+	if src.Is4() {
+		hdr.IPv4(p).Encode(&hdr.IPv4Fields{TotalLength: size, TTL: 64, Protocol: hdr.ProtoUDP, Src: src, Dst: dst})
+	} else {
+		hl = hdr.IPv6Len
+		hdr.IPv6(p).Encode(&hdr.IPv6Fields{PayloadLength: size - hl, NextHeader: hdr.ProtoUDP, HopLimit: 64, Src: src, Dst: dst})
+	}
+	hdr.UDP(p[hl:]).Encode(1000, 2000, size-hl)
+	return b
+}
+
+// sendUDP sends one datagram of size bytes from a to b's port 4002.
+func sendUDP(tb testing.TB, a, b *host, v6 bool, size int) {
+	tb.Helper()
+	src, dst := a.addr4, b.addr4
+	if v6 {
+		src, dst = a.addr6, b.addr6
+	}
+	la := tcpip.FullAddress{NIC: nicID, Addr: gaddr(src), Port: 4001}
+	lb := tcpip.FullAddress{NIC: nicID, Addr: gaddr(dst), Port: 4002}
+	c, err := gonetDialUDP(a, &la, &lb)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(make([]byte, size)); err != nil {
+		tb.Fatalf("send: %v", err)
+	}
+}
+
+// waitFor polls cond for up to 10 seconds.
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
