@@ -16,10 +16,20 @@ import (
 )
 
 // linear is the naive matcher the tree must agree with: rules in
-// (priority, ID, index) order, first match wins.
+// (priority, ID, index) order, first match wins. It compares addresses as
+// 128-bit integers, which is much faster than Rule.Match on 100,000 rules;
+// a sample of packets is checked with Rule.Match itself as well.
 type linear struct {
 	rules []Rule
 	order []int
+	boxes []linearBox
+}
+
+type linearBox struct {
+	srcLo, srcHi, dstLo, dstHi u128
+	spLo, spHi, dpLo, dpHi     uint16
+	proto                      uint8
+	v4                         bool
 }
 
 func newLinear(rules []Rule) *linear {
@@ -30,10 +40,38 @@ func newLinear(rules []Rule) *linear {
 	slices.SortFunc(l.order, func(a, b int) int {
 		return cmp.Or(cmp.Compare(rules[a].Priority, rules[b].Priority), cmp.Compare(rules[a].ID, rules[b].ID), cmp.Compare(a, b))
 	})
+	for _, i := range l.order {
+		r := &rules[i]
+		b := linearBox{
+			srcLo: addrU128(r.Src.From()), srcHi: addrU128(r.Src.To()),
+			dstLo: addrU128(r.Dst.From()), dstHi: addrU128(r.Dst.To()),
+			proto: r.Proto, v4: r.Src.Is4(),
+		}
+		b.spLo, b.spHi = r.Src.Ports()
+		b.dpLo, b.dpHi = r.Dst.Ports()
+		l.boxes = append(l.boxes, b)
+	}
 	return l
 }
 
 func (l *linear) lookup(p *Packet) (int, bool) {
+	if !p.Src.IsValid() || !p.Dst.IsValid() || p.Src.Is4() != p.Dst.Is4() {
+		return -1, false
+	}
+	src, dst, v4 := addrU128(p.Src), addrU128(p.Dst), p.Src.Is4()
+	for i := range l.boxes {
+		b := &l.boxes[i]
+		if b.v4 == v4 && (b.proto == 0 || b.proto == p.Proto) &&
+			!src.less(b.srcLo) && !b.srcHi.less(src) && !dst.less(b.dstLo) && !b.dstHi.less(dst) &&
+			b.spLo <= p.SrcPort && p.SrcPort <= b.spHi && b.dpLo <= p.DstPort && p.DstPort <= b.dpHi {
+			return l.order[i], true
+		}
+	}
+	return -1, false
+}
+
+// lookupMatch is lookup with Rule.Match.
+func (l *linear) lookupMatch(p *Packet) (int, bool) {
 	for _, i := range l.order {
 		if l.rules[i].Match(p) {
 			return i, true
@@ -59,6 +97,13 @@ func checkAgainstLinear(t *testing.T, tree *Tree, rules []Rule, pkts []Packet) {
 				p := &pkts[i]
 				got, gotOK := tree.Lookup(p)
 				want, wantOK := l.lookup(p)
+				if i%50 == 0 {
+					if w, ok := l.lookupMatch(p); w != want || ok != wantOK {
+						mu.Lock()
+						bad = append(bad, fmt.Sprintf("packet %v: linear matchers disagree: %d,%v and Rule.Match %d,%v", p, want, wantOK, w, ok))
+						mu.Unlock()
+					}
+				}
 				if got != want || gotOK != wantOK {
 					mu.Lock()
 					if len(bad) < 5 {
@@ -100,8 +145,11 @@ func genPackets(g *gen, rules []Rule, n int) []Packet {
 // the same rule for every packet, packets being drawn uniformly and at the
 // edges of rules.
 func TestTreeMatchesLinear(t *testing.T) {
-	nRules, nPkts := 100_000, 3000
+	nRules, nPkts := 100_000, 5000
 	nWild := 20_000
+	if raceEnabled {
+		nPkts = 2000
+	}
 	if testing.Short() {
 		nRules, nPkts, nWild = 10_000, 1000, 3000
 	}
