@@ -42,8 +42,12 @@
 // Endpoint therefore reassembles the fragments the stack sends (they come
 // back to back) and encapsulates the whole datagram. An outer packet larger
 // than the child's MTU is then fragmented by the Endpoint itself (RFC 791
-// §3.2; RFC 8200 §4.5, as the packet's source); an IPv4 one with DF set is
-// dropped and counted in Stats.TooBig. Inbound, outer fragments reach the
+// §3.2; RFC 8200 §4.5, as the packet's source). A tunnel-mode IPv4 outer
+// header with DF set (SP_DF_SET, SP_DF_COPY) forbids that: the packet is
+// dropped and counted in Stats.TooBig (RFC 4301 §8.1). A transport-mode
+// packet keeps the stack's header, whose DF gVisor sets for path MTU
+// discovery on datagrams it fragments all the same; the Endpoint, acting
+// for the same sender, fragments those. Inbound, outer fragments reach the
 // Endpoint before gVisor's reassembly: Decapsulate keeps them (Pending) and
 // returns the whole datagram with its last fragment.
 //
