@@ -2,6 +2,8 @@ package ike
 
 import (
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"net/netip"
 	"runtime"
 	"strings"
@@ -117,6 +119,12 @@ func BenchmarkIKESAMemory(b *testing.B) {
 		n.wg.Wait()
 		runtime.GC()
 		runtime.ReadMemStats(&after)
+		if f := os.Getenv("SABRE_HEAP_PROFILE"); f != "" {
+			if w, err := os.Create(f); err == nil {
+				pprof.WriteHeapProfile(w)
+				w.Close()
+			}
+		}
 		perSide := float64(after.HeapAlloc-before.HeapAlloc) / N / 2
 		b.ReportMetric(perSide, "B/ikesa")
 		_ = ipsec.Pending

@@ -22,8 +22,13 @@ const (
 )
 
 // Retransmission (RFC 7296 §2.1): the first interval is the remote's -i,
-// each next one doubles, and after MaxTries sends the request has failed.
-const MaxTries = 6
+// each next one doubles up to MaxRetransmitInterval, and after MaxTries
+// sends the request has failed (with -i 500ms: about 70 s, close to
+// strongSwan's default of five retransmissions).
+const (
+	MaxTries              = 8
+	MaxRetransmitInterval = 16 * time.Second
+)
 
 // Config connects a Daemon to the IPsec engine and the network.
 type Config struct {
@@ -355,7 +360,7 @@ func (d *Daemon) armRetransmit(sa *SA, r *request) {
 	if sa.remote != nil && sa.remote.Retransmit > 0 {
 		interval = sa.remote.Retransmit
 	}
-	delay := interval << (r.tries - 1)
+	delay := min(interval<<(r.tries-1), MaxRetransmitInterval)
 	key := sa.key
 	r.timer = d.cfg.AfterFunc(delay, func() { d.retransmit(key, sa.peer, r) })
 }
@@ -507,11 +512,16 @@ func (d *Daemon) updatePeer(sa *SA, local, remote netip.AddrPort) {
 // fail ends an IKE SA that could not be set up or stopped answering.
 func (d *Daemon) fail(sa *SA, why string) {
 	d.stats.Failed.Add(1)
+	if sa.initiator && sa.remote != nil {
+		// The peer may hold an IKE SA we gave up on (its IKE_AUTH
+		// response was lost); the next IKE_AUTH carries INITIAL_CONTACT so
+		// that it drops it.
+		d.mu.Lock()
+		delete(d.contacted, sa.remote.Name)
+		d.mu.Unlock()
+	}
 	if sa.firstChild != nil {
 		d.cfg.Messaging.AcquireFail(sa.firstChild.policyID)
-	}
-	for _, j := range sa.queue {
-		_ = j
 	}
 	d.remove(sa, why)
 }

@@ -139,6 +139,7 @@ func (d *Daemon) processAuthResponse(sa *SA, in *inbound) error {
 			d.cfg.Messaging.AcquireFail(cr.policyID)
 		}
 	}
+	sa.compact()
 	return nil
 }
 
@@ -182,43 +183,41 @@ func (d *Daemon) processAuthRequest(sa *SA, in *inbound) []message.Payload {
 	if hasPayload(ps, message.PayloadSA) {
 		resp = append(resp, d.respondChild(sa, in, ps, sa.ni, sa.nr)...)
 	}
+	sa.compact()
 	d.startTimers(sa)
 	return resp
 }
 
-// initialContact deletes the IKE and Child SAs of older sessions with the
-// same peer identity.
+// initialContact handles INITIAL_CONTACT (RFC 7296 §2.4): the peer
+// restarted, so older IKE SAs with the same identity, and their Child SAs,
+// are stale. The data plane's SAs for the peer's address go too (those
+// from before a restart of ours, which no IKE SA here knows), unless other
+// IKE SAs share that address (peers behind one NAT).
+//
+// The older IKE SAs are removed on a goroutine of their own: this one holds
+// current checked out, and checking out another while holding one could
+// deadlock with a worker doing the same the other way round.
 func (d *Daemon) initialContact(current *SA) {
-	for _, k := range d.mgr.All() {
-		if k == current.key {
-			continue
-		}
-		sa, err := d.mgr.Checkout(k, netip.AddrPort{})
-		if err != nil {
-			continue
-		}
-		if sa.remote == current.remote && sa.peerID.Equal(current.peerID) {
-			d.remove(sa, "INITIAL_CONTACT from the peer")
-			continue
-		}
-		d.checkin(sa)
+	cur, remote, peerID, addr := current.key, current.remote, current.peerID, current.peer.Addr()
+	if d.mgr.CountPeer(addr) <= 1 {
+		d.cfg.Messaging.InitialContact(addr)
 	}
-	// SAs the data plane holds for this peer without an IKE SA here (from
-	// before a restart) go too, unless another identity shares the
-	// address (peers behind one NAT).
-	for _, k := range d.mgr.All() {
-		if k == current.key {
-			continue
-		}
-		if sa, err := d.mgr.Checkout(k, netip.AddrPort{}); err == nil {
-			shared := sa.peer.Addr() == current.peer.Addr()
-			d.checkin(sa)
-			if shared {
-				return
+	go func() {
+		for _, k := range d.mgr.All() {
+			if k == cur {
+				continue
 			}
+			sa, err := d.mgr.Checkout(k, netip.AddrPort{})
+			if err != nil {
+				continue
+			}
+			if sa.remote == remote && sa.peerID.Equal(peerID) && sa.established() {
+				d.remove(sa, "INITIAL_CONTACT from the peer")
+				continue
+			}
+			d.checkin(sa)
 		}
-	}
-	d.cfg.Messaging.InitialContact(current.peer.Addr())
+	}()
 }
 
 // hadContact reports whether we already had an IKE SA with r since start,

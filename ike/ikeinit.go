@@ -415,7 +415,7 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote
 	}
 	// A half-open SA that never authenticates is removed.
 	key := sa.key
-	d.cfg.AfterFunc(halfOpenTimeout, func() {
+	sa.timer = d.cfg.AfterFunc(halfOpenTimeout, func() {
 		if sa, err := d.mgr.Checkout(key, remote); err == nil {
 			if sa.state == StateInitDone {
 				d.remove(sa, "IKE_AUTH never came")

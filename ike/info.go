@@ -68,12 +68,21 @@ func (d *Daemon) DeleteIKESA(key SAKey) error {
 	return nil
 }
 
-// startTimers arms an established SA's liveness check, NAT keepalives and
-// lifetime.
+// startTimers arms an established SA's one timer, which ticks every
+// LivenessInterval (every KeepaliveInterval behind a NAT) to check the
+// peer's liveness, send NAT keepalives and end the SA at its lifetime. One
+// timer per SA keeps an idle IKE SA small.
 func (d *Daemon) startTimers(sa *SA) {
+	if sa.timer != nil {
+		sa.timer.Stop() // the half-open timer
+	}
 	key, peer := sa.key, sa.peer
-	var live func()
-	live = func() {
+	interval := LivenessInterval
+	if sa.natLocal && d.cfg.SendKeepalive != nil {
+		interval = min(interval, d.cfg.KeepaliveInterval)
+	}
+	var tick func()
+	tick = func() {
 		sa, err := d.mgr.Checkout(key, peer)
 		if err != nil {
 			return
@@ -82,42 +91,33 @@ func (d *Daemon) startTimers(sa *SA) {
 		if !sa.established() {
 			return
 		}
-		if d.cfg.Now().Sub(sa.lastRecv) >= LivenessInterval && sa.pending == nil && len(sa.queue) == 0 {
+		now := d.cfg.Now()
+		if sa.remote.Lifetime > 0 && now.Sub(sa.created) >= sa.remote.Lifetime {
+			// Without IKE SA rekeying in this build, the SA ends; traffic
+			// ACQUIREs a new one.
+			d.sendDeleteIKE(sa)
+			d.remove(sa, "IKE SA lifetime reached")
+			return
+		}
+		if now.Sub(sa.lastRecv) >= LivenessInterval && sa.pending == nil && len(sa.queue) == 0 {
 			d.enqueue(sa, job{describe: "INFORMATIONAL liveness", start: func(sa *SA) error {
 				return d.request(sa, message.Informational, nil, "INFORMATIONAL liveness", func(*SA, *inbound) error { return nil }, nil)
 			}})
 		}
-		d.cfg.AfterFunc(LivenessInterval, live)
-	}
-	d.cfg.AfterFunc(LivenessInterval, live)
-	if sa.natLocal && d.cfg.SendKeepalive != nil {
-		var keep func()
-		keep = func() {
-			sa, err := d.mgr.Checkout(key, peer)
-			if err != nil {
-				return
-			}
-			local, remote := sa.local, sa.peer
-			d.checkin(sa)
-			d.cfg.SendKeepalive(local, remote)
-			d.cfg.AfterFunc(d.cfg.KeepaliveInterval, keep)
+		if sa.natLocal && d.cfg.SendKeepalive != nil {
+			d.cfg.SendKeepalive(sa.local, sa.peer)
 		}
-		d.cfg.AfterFunc(d.cfg.KeepaliveInterval, keep)
+		next := interval
+		if sa.remote.Lifetime > 0 {
+			next = min(next, max(sa.remote.Lifetime-now.Sub(sa.created), time.Millisecond))
+		}
+		sa.timer = d.cfg.AfterFunc(next, tick)
 	}
+	first := interval
 	if sa.remote.Lifetime > 0 {
-		d.cfg.AfterFunc(sa.remote.Lifetime, func() {
-			sa, err := d.mgr.Checkout(key, peer)
-			if err != nil {
-				return
-			}
-			// Without IKE SA rekeying in this build, the SA ends; traffic
-			// ACQUIREs a new one.
-			if sa.established() {
-				d.sendDeleteIKE(sa)
-			}
-			d.remove(sa, "IKE SA lifetime reached")
-		})
+		first = min(first, sa.remote.Lifetime)
 	}
+	sa.timer = d.cfg.AfterFunc(first, tick)
 }
 
 // Flush deletes every IKE SA, telling the peers, and returns how many.

@@ -212,6 +212,20 @@ func (m *Manager[T]) All() []SAKey {
 	return keys
 }
 
+// CountPeer returns how many IKE SAs were made with a peer at addr,
+// without checking any out.
+func (m *Manager[T]) CountPeer(addr netip.Addr) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, e := range m.byKey {
+		if e.peer.Addr() == addr {
+			n++
+		}
+	}
+	return n
+}
+
 // Len returns the number of IKE SAs.
 func (m *Manager[T]) Len() int {
 	m.mu.Lock()

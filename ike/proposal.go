@@ -261,15 +261,15 @@ func Chosen(p message.Proposal) Transforms {
 		case message.TransformINTEG:
 			t.Integ = suite.IntegID(tr.ID)
 			if tr.ID != 0 {
-				names = append(names, t.Integ.String())
+				names = append(names, integName(t.Integ))
 			}
 		case message.TransformPRF:
 			t.PRF = PRFID(tr.ID)
-			names = append(names, t.PRF.String())
+			names = append(names, "PRF-"+prfName(t.PRF))
 		case message.TransformDH:
 			t.Group, t.HasDH = GroupID(tr.ID), tr.ID != 0
 			if tr.ID != 0 {
-				names = append(names, t.Group.String())
+				names = append(names, groupName(t.Group))
 			}
 		case message.TransformESN:
 			t.ESN = tr.ID == 1

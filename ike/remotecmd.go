@@ -199,7 +199,7 @@ func (r *Remote) Args() []string {
 		return strings.Join(s, ",")
 	}
 	if len(r.Integ) > 0 {
-		a = append(a, "-a", join(len(r.Integ), func(i int) string { return r.Integ[i].String() }))
+		a = append(a, "-a", join(len(r.Integ), func(i int) string { return integName(r.Integ[i]) }))
 	}
 	a = append(a, "-e", join(len(r.Encr), func(i int) string { return r.Encr[i].String() }))
 	a = append(a, "-p", join(len(r.PRF), func(i int) string { return prfName(r.PRF[i]) }))
@@ -223,6 +223,27 @@ func (r *Remote) Args() []string {
 	}
 	a = append(a, "-i", r.Retransmit.String(), "-l", r.Lifetime.String())
 	return a
+}
+
+// integName is the reference's name of an integrity algorithm.
+func integName(id suite.IntegID) string {
+	switch id {
+	case suite.IntegHMACMD596:
+		return "HMAC-MD5"
+	case suite.IntegHMACSHA196:
+		return "HMAC-SHA-1"
+	case suite.IntegHMACSHA256128:
+		return "HMAC-SHA-2-256"
+	case suite.IntegHMACSHA384192:
+		return "HMAC-SHA-2-384"
+	case suite.IntegHMACSHA512256:
+		return "HMAC-SHA-2-512"
+	case suite.IntegAESXCBC96:
+		return "AES-XCBC"
+	case suite.IntegAESCMAC96:
+		return "AES-CMAC"
+	}
+	return id.String()
 }
 
 func prfName(id PRFID) string {

@@ -126,6 +126,9 @@ type SA struct {
 	pending      *request
 	queue        []job
 	lastRecv     time.Time
+	// timer is the SA's one timer: the half-open timeout, then the
+	// liveness/keepalive/lifetime tick.
+	timer stopper
 
 	// dropAfterReply, when set, removes the SA once the response to the
 	// current request is sent (a refused IKE_AUTH).
@@ -172,10 +175,35 @@ func (sa *SA) spiBytes() (i, r []byte) {
 	return i, r
 }
 
+// compact drops what only IKE_SA_INIT and IKE_AUTH needed once the SA is
+// established: the raw IKE_SA_INIT messages and nonces that AUTH signs,
+// SK_pi/SK_pr, the spent DH key. Child SAs need only SK_d; new Child SAs
+// bring their own nonces. This halves what an idle IKE SA holds.
+func (sa *SA) compact() {
+	sa.initRequest, sa.initResponse = nil, nil
+	sa.ni, sa.nr, sa.cookie = nil, nil, nil
+	if sa.dh != nil {
+		sa.dh.Zero()
+		sa.dh = nil
+	}
+	if sa.keys != nil {
+		clear(sa.keys.SKpi)
+		clear(sa.keys.SKpr)
+		clear(sa.keys.SKai)
+		clear(sa.keys.SKar)
+		clear(sa.keys.SKei)
+		clear(sa.keys.SKer)
+		sa.keys.SKpi, sa.keys.SKpr, sa.keys.SKai, sa.keys.SKar, sa.keys.SKei, sa.keys.SKer = nil, nil, nil, nil, nil, nil
+	}
+}
+
 // close zeroes the SA's keys.
 func (sa *SA) close() {
 	if sa.pending != nil && sa.pending.timer != nil {
 		sa.pending.timer.Stop()
+	}
+	if sa.timer != nil {
+		sa.timer.Stop()
 	}
 	if sa.keys != nil {
 		sa.keys.Zero()
