@@ -210,6 +210,9 @@ func (b *builder) evalDim(r *region, ids []int32, d, budget int) (cut, bool) {
 			break
 		}
 		shift := uint(c.avail - k)
+		if len(b.diff) < nk+1 {
+			b.diff = make([]int32, nk+1)
+		}
 		diff := b.diff[:nk+1]
 		clear(diff)
 		sum, large := 0, 0

@@ -277,9 +277,9 @@ type builder struct {
 	keyBuf     []byte
 
 	// scratch of evalCut, one slot per rule of the node
-	wide        []bool
-	offA, offB  []uint64
-	diff, diffR []int32
+	wide       []bool
+	offA, offB []uint64
+	diff       []int32
 }
 
 func buildFamily(boxes []box, ids []int32, v6 bool) family {
@@ -288,8 +288,6 @@ func buildFamily(boxes []box, ids []int32, v6 bool) family {
 		v6:         v6,
 		leaves:     make(map[string]slot),
 		entryBytes: int(unsafe.Sizeof(entry4{})),
-		diff:       make([]int32, 1<<maxCutBits+1),
-		diffR:      make([]int32, 1<<maxCutBits+1),
 	}
 	b.f.nodes = append(b.f.nodes, node{}) // slot 0 is the empty tree
 	var r region

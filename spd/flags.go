@@ -1,6 +1,11 @@
 package spd
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+
+	"github.com/sabre-ipsec/sabre/xe"
+)
 
 // Flags are the reference's SP_* policy flags.
 type Flags uint32
@@ -17,6 +22,9 @@ const (
 	FlagTxDummyPkt                         // SP_TX_DUMMY_PKT: send RFC 4303 §2.6 dummy packets
 	FlagTxTFCPadding                       // SP_TX_TFC_PADDING: add RFC 4303 §2.7 TFC padding
 	FlagAuthSHA2ICVShort                   // SP_AUTH_SHA2_ICV_SHORT: 96-bit HMAC-SHA2 ICVs
+
+	// AllFlags is every flag defined; other bits are invalid.
+	AllFlags = FlagAuthSHA2ICVShort<<1 - 1
 )
 
 var flagNames = []struct {
@@ -59,6 +67,30 @@ func ParseFlag(name string) (Flags, bool) {
 		}
 	}
 	return 0, false
+}
+
+// ParseFlags parses flags as String writes them: names separated by "|"
+// or ",", case-insensitive, with or without the "SP_" prefix, or numbers
+// such as "0x6". The empty string is no flags.
+func ParseFlags(s string) (Flags, error) {
+	var f Flags
+	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == '|' || r == ',' }) {
+		part = strings.TrimSpace(part)
+		if n, err := strconv.ParseUint(part, 0, 32); err == nil {
+			f |= Flags(n)
+			continue
+		}
+		name := part
+		if !strings.HasPrefix(strings.ToUpper(name), "SP_") {
+			name = "SP_" + name
+		}
+		flag, ok := ParseFlag(name)
+		if !ok {
+			return 0, xe.Errorf(xe.BadParam, "spd: flags %q: unknown flag %q", s, part)
+		}
+		f |= flag
+	}
+	return f, nil
 }
 
 func hex32(v uint32) string {

@@ -90,6 +90,25 @@ const (
 	PriorityLowest  = 7
 )
 
+var priorityNames = [...]string{
+	PriorityHighest: "SP_PRIORITY_HIGHEST",
+	PriorityHigh:    "SP_PRIORITY_HIGH",
+	PriorityMedHigh: "SP_PRIORITY_MED_HIGH",
+	PriorityMedium:  "SP_PRIORITY_MEDIUM",
+	PriorityMedLow:  "SP_PRIORITY_MED_LOW",
+	PriorityLow:     "SP_PRIORITY_LOW",
+	PriorityLowest:  "SP_PRIORITY_LOWEST",
+}
+
+// PriorityName returns the reference's name of priority p, such as
+// "SP_PRIORITY_MEDIUM" for 4.
+func PriorityName(p uint8) string {
+	if p >= PriorityHighest && p <= PriorityLowest {
+		return priorityNames[p]
+	}
+	return fmt.Sprintf("SP_PRIORITY(%d)", p)
+}
+
 // Defaults applied by Add.
 const (
 	DefaultPriority     = PriorityMedium

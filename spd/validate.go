@@ -1,6 +1,20 @@
 package spd
 
-import "github.com/sabre-ipsec/sabre/xe"
+import (
+	"slices"
+	"strings"
+
+	"github.com/sabre-ipsec/sabre/xe"
+)
+
+// AllPoliciesName is what "ipsec policy -x" takes for "every policy"; no
+// policy may be named so.
+const AllPoliciesName = "ALLPOLICIES"
+
+// MaxReplayWindow is the largest anti-replay window, in packets.
+const MaxReplayWindow = 1 << 16
+
+func isBlank(r rune) bool { return r <= ' ' || r == 0x7f }
 
 // normalize fills p's defaults and checks that it is complete and
 // consistent.
@@ -11,12 +25,24 @@ func normalize(p *Policy) error {
 	if p.Priority < PriorityHighest || p.Priority > PriorityLowest {
 		return xe.Errorf(xe.BadParam, "spd: priority %d not in %d (highest)..%d (lowest)", p.Priority, PriorityHighest, PriorityLowest)
 	}
+	if p.Name == AllPoliciesName || strings.ContainsFunc(p.Name, isBlank) {
+		return xe.Errorf(xe.BadParam, "spd: policy name %q is reserved or has blanks", p.Name)
+	}
 	if !p.Src.IsValid() || !p.Dst.IsValid() {
 		return xe.Errorf(xe.BadIDType, "spd: policy needs source and destination selectors")
 	}
 	if p.Src.Is4() != p.Dst.Is4() {
 		return xe.Errorf(xe.BadAddrRange, "spd: source %v and destination %v are of different address families", p.Src, p.Dst)
 	}
+	if undefined := p.Flags &^ AllFlags; undefined != 0 {
+		return xe.Errorf(xe.BadParam, "spd: undefined flags %#x", uint32(undefined))
+	}
+	if p.Lifetime < 0 {
+		return xe.Errorf(xe.BadParam, "spd: negative SA lifetime %v", p.Lifetime)
+	}
+	// The caller keeps its slices; the DB's copy must not change under it.
+	p.ESPAlgorithms = slices.Clone(p.ESPAlgorithms)
+	p.AHAlgorithms = slices.Clone(p.AHAlgorithms)
 	switch p.Action {
 	case Bypass, Drop:
 		return nil
@@ -32,8 +58,14 @@ func normalize(p *Policy) error {
 	if p.Flags&FlagDFCopy != 0 && p.Flags&FlagDFSet != 0 {
 		return xe.Errorf(xe.BadParam, "spd: SP_DF_COPY and SP_DF_SET exclude each other")
 	}
+	if r := p.TunnelRemote; r.IsValid() && (r.IsUnspecified() || r.IsMulticast()) {
+		return xe.Errorf(xe.BadParam, "spd: remote endpoint %v is not a unicast address", r)
+	}
 	switch p.Mode {
 	case Transport:
+		if r := p.TunnelRemote; r.IsValid() && r.Is4() != p.Dst.Is4() {
+			return xe.Errorf(xe.BadAddrRange, "spd: transport-mode peer %v is of another address family than destination %v", r, p.Dst)
+		}
 		if p.Flags&FlagTxDummyPkt != 0 {
 			return xe.Errorf(xe.BadParam, "spd: dummy packets (SP_TX_DUMMY_PKT) need ESP in tunnel mode")
 		}
@@ -56,8 +88,8 @@ func normalize(p *Policy) error {
 	if p.ReplayWindow == 0 {
 		p.ReplayWindow = DefaultReplayWindow
 	}
-	if p.ReplayWindow < 0 || p.ReplayWindow > 1<<16 {
-		return xe.Errorf(xe.BadParam, "spd: replay window %d not in 1..65536", p.ReplayWindow)
+	if p.ReplayWindow < 0 || p.ReplayWindow > MaxReplayWindow {
+		return xe.Errorf(xe.BadParam, "spd: replay window %d not in 1..%d", p.ReplayWindow, MaxReplayWindow)
 	}
 	if p.Lifetime == 0 {
 		p.Lifetime = DefaultLifetime
