@@ -2,10 +2,10 @@ package ike
 
 import (
 	"fmt"
-	"os"
-	"runtime/pprof"
 	"net/netip"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
