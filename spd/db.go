@@ -166,6 +166,10 @@ func (db *DB) AddBatch(ps []Policy) ([]uint32, error) {
 		} else if old.byID[p.ID] != nil || byID[p.ID] {
 			db.mu.Unlock()
 			return nil, xe.Errorf(xe.Exist, "spd: policy ID %d is in use", p.ID)
+		} else if p.ID >= nextID {
+			// Assigned IDs stay above every ID in use, so that among
+			// equal priorities the policy added first wins.
+			nextID = p.ID + 1
 		}
 		if p.Name != "" && (old.byName[p.Name] != nil || byName[p.Name]) {
 			db.mu.Unlock()

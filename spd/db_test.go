@@ -183,3 +183,188 @@ func TestLookupAllocates0(t *testing.T) {
 		t.Fatalf("Lookup allocates %v", n)
 	}
 }
+
+// TestMirror checks the inbound mirror: addresses and ports swap, ICMP
+// type and code do not.
+func TestMirror(t *testing.T) {
+	db := NewDB()
+	web, err := db.AddPolicy(Secure, Transport, 6, "10.0.0.1,1000-2000", "10.0.0.2,80", "10.0.0.2", 0, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo, err := db.AddPolicy(Secure, Transport, 1, "10.0.0.1,8", "10.0.0.0/24,0-0", "10.0.0.2", 0, 3) // echo request, code 0
+	if err != nil {
+		t.Fatal(err)
+	}
+	v6, err := db.AddPolicy(Secure, Tunnel, 0, "2001:db8:1::/48", "2001:db8:2::/48", "192.0.2.2", 0, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		dir  Direction
+		p    *classify.Packet
+		want uint32 // 0: no policy
+	}{
+		{"outbound as written", Outbound, pkt("10.0.0.1", "10.0.0.2", 6, 1500, 80), web},
+		{"inbound mirrored", Inbound, pkt("10.0.0.2", "10.0.0.1", 6, 80, 1500), web},
+		{"inbound as written does not match", Inbound, pkt("10.0.0.1", "10.0.0.2", 6, 1500, 80), 0},
+		{"outbound mirrored does not match", Outbound, pkt("10.0.0.2", "10.0.0.1", 6, 80, 1500), 0},
+		{"inbound with unswapped ports", Inbound, pkt("10.0.0.2", "10.0.0.1", 6, 1500, 80), 0},
+		{"ICMP echo out", Outbound, pkt("10.0.0.1", "10.0.0.9", 1, 8, 0), echo},
+		{"ICMP echo in: type and code stay", Inbound, pkt("10.0.0.9", "10.0.0.1", 1, 8, 0), echo},
+		{"ICMP echo reply in", Inbound, pkt("10.0.0.9", "10.0.0.1", 1, 0, 0), 0},
+		{"IPv6 out", Outbound, pkt("2001:db8:1::5", "2001:db8:2::7", 17, 1, 2), v6},
+		{"IPv6 in", Inbound, pkt("2001:db8:2::7", "2001:db8:1::5", 17, 2, 1), v6},
+		{"IPv6 in, wrong way", Inbound, pkt("2001:db8:1::5", "2001:db8:2::7", 17, 1, 2), 0},
+	} {
+		got := db.Lookup(tt.dir, tt.p)
+		switch {
+		case tt.want == 0 && got != nil:
+			t.Errorf("%s: got %v, want none", tt.name, got)
+		case tt.want != 0 && (got == nil || got.ID != tt.want):
+			t.Errorf("%s: got %v, want policy %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestTieBreakByID checks that among equal priorities the lower ID wins,
+// whatever the order of adding.
+func TestTieBreakByID(t *testing.T) {
+	db := NewDB()
+	if _, err := db.Add(Policy{ID: 50, Action: Drop, Src: classify.MustParseSelector("10.0.0.0/8"), Dst: classify.AnyIPv4(), Priority: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Add(Policy{ID: 10, Action: Bypass, Src: classify.MustParseSelector("10.1.0.0/16"), Dst: classify.AnyIPv4(), Priority: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if p := db.Lookup(Outbound, pkt("10.1.1.1", "1.1.1.1", 6, 1, 1)); p == nil || p.ID != 10 {
+		t.Fatalf("got %v, want policy 10", p)
+	}
+	// Assigned IDs continue after the highest given one.
+	id, err := db.AddBypassPolicy("any", "any", 0, 7)
+	if err != nil || id != 51 {
+		t.Fatalf("assigned ID %d, %v; want 51", id, err)
+	}
+	list := db.List()
+	if len(list) != 3 || list[0].ID != 10 || list[1].ID != 50 || list[2].ID != 51 {
+		t.Fatalf("List order: %v", list)
+	}
+}
+
+// TestAddBatchAllOrNothing checks that a batch with one bad policy adds
+// none, and the conflicts a batch can have.
+func TestAddBatchAllOrNothing(t *testing.T) {
+	db, _ := exampleDB(t)
+	n := db.Len()
+	good := Policy{Action: Drop, Src: classify.MustParseSelector("172.16.0.0/12"), Dst: classify.AnyIPv4()}
+	for _, tt := range []struct {
+		name  string
+		batch []Policy
+		code  xe.Code
+	}{
+		{"invalid policy last", []Policy{good, {Action: Drop}}, xe.BadIDType},
+		{"same traffic twice", []Policy{good, good}, xe.Exist},
+		{"same traffic as an existing policy", []Policy{{Action: Drop, Proto: 17, Priority: PriorityHigh, Src: classify.MustParseSelector("10.0.0.78,500"), Dst: classify.AnyIPv4()}}, xe.Exist},
+		{"same name twice", []Policy{{Name: "x", Action: Drop, Src: classify.AnyIPv4(), Dst: classify.AnyIPv4()}, {Name: "x", Action: Bypass, Src: classify.AnyIPv6(), Dst: classify.AnyIPv6()}}, xe.Exist},
+		{"ID in use", []Policy{{ID: 1, Action: Drop, Src: classify.AnyIPv6(), Dst: classify.AnyIPv6()}}, xe.Exist},
+		{"same ID twice", []Policy{{ID: 99, Action: Drop, Src: classify.AnyIPv6(), Dst: classify.AnyIPv6()}, {ID: 99, Action: Drop, Src: classify.AnyIPv4(), Dst: classify.AnyIPv4(), Priority: 1}}, xe.Exist},
+	} {
+		if _, err := db.AddBatch(tt.batch); !errors.Is(err, tt.code) {
+			t.Errorf("%s: err = %v, want %v", tt.name, err, tt.code.Name())
+		}
+		if db.Len() != n {
+			t.Fatalf("%s: %d policies after a failed batch, want %d", tt.name, db.Len(), n)
+		}
+	}
+	if _, err := db.AddBatch([]Policy{good}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAdminErrors(t *testing.T) {
+	db := NewDB()
+	for _, tt := range []struct {
+		name string
+		add  func() (uint32, error)
+		code xe.Code
+	}{
+		{"bad source", func() (uint32, error) { return db.AddBypassPolicy("10.0.0.1/33", "any", 0, 1) }, xe.BadAddrRange},
+		{"bad destination port", func() (uint32, error) { return db.AddDropPolicy("any", "10.0.0.1,70000", 0, 1) }, xe.BadPortNumber},
+		{"not a selector", func() (uint32, error) { return db.AddDropPolicy("host", "any", 0, 1) }, xe.BadIDType},
+		{"priority 8", func() (uint32, error) { return db.AddBypassPolicy("any", "any", 0, 8) }, xe.BadParam},
+		{"priority -1", func() (uint32, error) { return db.AddBypassPolicy("any", "any", 0, -1) }, xe.BadParam},
+		{"bad remote", func() (uint32, error) {
+			return db.AddPolicy(Secure, Tunnel, 0, "10.0.0.0/24", "10.1.0.0/24", "gateway", FlagProtoESP, 4)
+		}, xe.BadParam},
+		{"tunnel without remote", func() (uint32, error) {
+			return db.AddPolicy(Secure, Tunnel, 0, "10.0.0.0/24", "10.1.0.0/24", "", FlagProtoESP, 4)
+		}, xe.BadParam},
+	} {
+		if _, err := tt.add(); !errors.Is(err, tt.code) {
+			t.Errorf("%s: err = %v, want %v", tt.name, err, tt.code.Name())
+		}
+	}
+	if db.Len() != 0 {
+		t.Fatalf("%d policies added by failed calls", db.Len())
+	}
+	id, err := db.AddPolicy(Secure, Tunnel, 17, "10.0.0.0/24", "10.1.0.0/24,4500", "192.0.2.1", FlagProtoAH|FlagProtoESP|FlagCheckReplay, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := db.Get(id)
+	if p.Priority != DefaultPriority || p.TunnelRemote != netip.MustParseAddr("192.0.2.1") || p.Proto != 17 || p.Dst.String() != "10.1.0.0/24,4500" {
+		t.Fatalf("got %v", p)
+	}
+}
+
+// TestOnChangeOrder checks that concurrent writers' notifications come in
+// the order of the writes: a policy is never reported deleted before it is
+// reported added.
+func TestOnChangeOrder(t *testing.T) {
+	db := NewDB()
+	var mu sync.Mutex
+	state := map[uint32]int{} // 1 added, 2 deleted
+	var bad []string
+	db.OnChange = func(added, deleted []*Policy) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range added {
+			if state[p.ID] != 0 {
+				bad = append(bad, "added twice")
+			}
+			state[p.ID] = 1
+		}
+		for _, p := range deleted {
+			if state[p.ID] != 1 {
+				bad = append(bad, "deleted before added")
+			}
+			state[p.ID] = 2
+			if db.Get(p.ID) != nil { // readers see the write already
+				bad = append(bad, "deleted policy still readable")
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				id, err := db.AddDropPolicy("192.168.0.1", "any", uint8(1+w*50+i), 5)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := db.Delete(id); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(bad) > 0 || len(state) != 200 {
+		t.Fatalf("%d policies seen, problems: %v", len(state), bad)
+	}
+}

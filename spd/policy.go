@@ -125,7 +125,9 @@ const (
 // in Src, with ports swapped likewise (for ICMP only the addresses swap:
 // the ports hold type and code, see classify.Rule).
 type Policy struct {
-	// ID identifies the policy; Add assigns one when it is zero.
+	// ID identifies the policy. Add assigns one when it is zero: one above
+	// the highest ID in use so far, so that assigned IDs follow the order
+	// of adding and, among equal priorities, the policy added first wins.
 	ID       uint32
 	Name     string // unique when set (`ipsec policy -n`)
 	Action   Action

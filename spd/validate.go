@@ -14,7 +14,7 @@ const AllPoliciesName = "ALLPOLICIES"
 // MaxReplayWindow is the largest anti-replay window, in packets.
 const MaxReplayWindow = 1 << 16
 
-func isBlank(r rune) bool { return r <= ' ' || r == 0x7f }
+func isControl(r rune) bool { return r < ' ' || r == 0x7f }
 
 // normalize fills p's defaults and checks that it is complete and
 // consistent.
@@ -25,8 +25,8 @@ func normalize(p *Policy) error {
 	if p.Priority < PriorityHighest || p.Priority > PriorityLowest {
 		return xe.Errorf(xe.BadParam, "spd: priority %d not in %d (highest)..%d (lowest)", p.Priority, PriorityHighest, PriorityLowest)
 	}
-	if p.Name == AllPoliciesName || strings.ContainsFunc(p.Name, isBlank) {
-		return xe.Errorf(xe.BadParam, "spd: policy name %q is reserved or has blanks", p.Name)
+	if p.Name == AllPoliciesName || strings.ContainsFunc(p.Name, isControl) {
+		return xe.Errorf(xe.BadParam, "spd: policy name %q is reserved or has control characters", p.Name)
 	}
 	if !p.Src.IsValid() || !p.Dst.IsValid() {
 		return xe.Errorf(xe.BadIDType, "spd: policy needs source and destination selectors")

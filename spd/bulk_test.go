@@ -1,0 +1,129 @@
+package spd
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/sabre-ipsec/sabre/classify"
+)
+
+// randomPolicies returns n bypass and drop policies between random /24../32
+// prefixes, some with ports, some with one side any, and an any/any policy
+// at the lowest priority.
+func randomPolicies(rng *rand.Rand, n int) []Policy {
+	addr := func() netip.Addr {
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], rng.Uint32())
+		return netip.AddrFrom4(b)
+	}
+	sel := func() classify.Selector {
+		if rng.IntN(8) == 0 {
+			return classify.AnyIPv4()
+		}
+		s, _ := classify.SelectorFromPrefix(netip.PrefixFrom(addr(), 24+rng.IntN(9)))
+		if rng.IntN(4) == 0 {
+			port := uint16(1 + rng.IntN(65535))
+			s, _ = s.WithPorts(port, port)
+		}
+		return s
+	}
+	ps := make([]Policy, 0, n)
+	type traffic struct {
+		prio, proto uint8
+		src, dst    classify.Selector
+	}
+	seen := map[traffic]bool{}
+	for len(ps) < n-1 {
+		p := Policy{Action: Action(1 + rng.IntN(2)), Priority: uint8(1 + rng.IntN(6)), Proto: []uint8{0, 6, 17}[rng.IntN(3)], Src: sel(), Dst: sel()}
+		k := traffic{p.Priority, p.Proto, p.Src, p.Dst}
+		if !seen[k] { // the same traffic twice is refused
+			seen[k] = true
+			ps = append(ps, p)
+		}
+	}
+	return append(ps, Policy{Action: Bypass, Priority: PriorityLowest, Src: classify.AnyIPv4(), Dst: classify.AnyIPv4()})
+}
+
+// TestAddBatchLarge adds 100,000 policies in one batch and checks lookups
+// in both directions against the policies' own rules.
+func TestAddBatchLarge(t *testing.T) {
+	n := 100_000
+	if testing.Short() {
+		n = 10_000
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	ps := randomPolicies(rng, n)
+	db := NewDB()
+	start := time.Now()
+	if _, err := db.AddBatch(ps); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("AddBatch of %d policies: %v", n, time.Since(start))
+	list := db.List()
+	for i := range 300 {
+		p := list[rng.IntN(len(list))]
+		pkt := &classify.Packet{Src: p.Src.From(), Dst: p.Dst.To(), Proto: p.Proto, SrcPort: 1000, DstPort: 2000}
+		if pkt.Proto == 0 {
+			pkt.Proto = 6
+		}
+		if lo, _ := p.Src.Ports(); lo != 0 {
+			pkt.SrcPort = lo
+		}
+		if lo, _ := p.Dst.Ports(); lo != 0 {
+			pkt.DstPort = lo
+		}
+		for _, dir := range []Direction{Outbound, Inbound} {
+			q := pkt
+			if dir == Inbound {
+				q = &classify.Packet{Src: pkt.Dst, Dst: pkt.Src, Proto: pkt.Proto, SrcPort: pkt.DstPort, DstPort: pkt.SrcPort}
+			}
+			var want *Policy
+			for _, c := range list { // by priority, then ID: the first match wins
+				if r := c.Rule(dir); r.Match(q) {
+					want = c
+					break
+				}
+			}
+			if got := db.Lookup(dir, q); got != want {
+				t.Fatalf("packet %d %v %v: got %v, want %v", i, dir, q, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkLookup(b *testing.B) {
+	for _, n := range []int{10, 100_000} {
+		rng := rand.New(rand.NewPCG(3, 4))
+		db := NewDB()
+		if _, err := db.AddBatch(randomPolicies(rng, n)); err != nil {
+			b.Fatal(err)
+		}
+		list := db.List()
+		pkts := make([]classify.Packet, 4096)
+		for i := range pkts {
+			p := list[rng.IntN(len(list))]
+			pkts[i] = classify.Packet{Src: p.Src.To(), Dst: p.Dst.From(), Proto: 6, SrcPort: uint16(rng.IntN(65536)), DstPort: 80}
+		}
+		b.Run(fmt.Sprintf("policies-%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				db.Lookup(Direction(1+i&1), &pkts[i%len(pkts)])
+				i++
+			}
+		})
+	}
+}
+
+func BenchmarkAddBatch100k(b *testing.B) {
+	ps := randomPolicies(rand.New(rand.NewPCG(5, 6)), 100_000)
+	for b.Loop() {
+		if _, err := NewDB().AddBatch(ps); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
