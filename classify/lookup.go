@@ -50,7 +50,9 @@ func (f *family) lookup(k *key) int32 {
 			}
 			best = min(best, nd.cover)
 			if nd.sideMin < best && !nd.sideOnMiss {
-				stack[sp].s, stack[sp].min = nd.side, nd.sideMin
+				// Reading the side tree's best rank now, not when it is
+				// popped, starts its cache miss while the child path runs.
+				stack[sp].s, stack[sp].min = nd.side, f.minOf(nd.side)
 				sp++
 			}
 			if nd.n != 0 {
@@ -74,6 +76,18 @@ func (f *family) lookup(k *key) int32 {
 			}
 		}
 	}
+}
+
+// minOf returns the best rank in the subtree s, which is not empty.
+func (f *family) minOf(s slot) int32 {
+	if s > 0 {
+		return f.nodes[s].min
+	}
+	start := int((^s) >> slotCountBits)
+	if f.is6 {
+		return f.e6[start].rank
+	}
+	return f.e4[start].rank
 }
 
 // scan returns the rank of the first of the n entries from start that k

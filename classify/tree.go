@@ -9,43 +9,51 @@ import (
 )
 
 // The classification tree is a decision tree in the style of HiCuts and
-// HyperCuts, over five dimensions (source address, destination address,
-// protocol, source port, destination port), each handled as an unsigned
-// integer of its width (addresses are 128 bits; IPv4 uses the low 32).
-// There is one tree per address family.
+// HyperCuts over five dimensions (source address, destination address,
+// protocol, source port, destination port), each an unsigned integer of its
+// width (addresses are 128 bits; IPv4 uses the low 32). There is one tree
+// per address family.
 //
 // Every node stands for a region: in each dimension an aligned power-of-two
-// block of values. Rules are ranked by (priority, ID), so "the best rule" is
-// the minimum rank and a lookup is a min over candidates. At a node:
+// block of values. Rules are ranked by (priority, ID, index), so the best
+// matching rule is the one of minimum rank, and a lookup is a min over
+// candidates. Building a node from the rules that overlap its region:
 //
-//   - Of the rules that cover the whole region, only the best can ever win
-//     there, and every rule ranked after it never can. The node keeps that
-//     best rule as its cover and drops the dominated rules. This is what
-//     keeps "any/any" rules from being copied into every leaf.
-//   - Few rules left: the node is a leaf holding the rules themselves, in
-//     rank order, scanned until the first match or a rank no better than the
-//     best found so far.
-//   - Otherwise the node cuts one dimension into 2^k equal children on k
-//     bits of the packet field (child = field>>shift & mask). Dimension and
-//     k are chosen by cost: the rule-weighted mean child size plus the
-//     rules set aside, within a space budget (the sum of copies in
-//     children plus 2^k at most spaceFactor times the rules).
-//   - Rules that span the whole region in the cut dimension (or more than
-//     maxCopies children) are not copied into children: they go to a side
-//     tree built over the same region from those rules only, which cuts
-//     another dimension. A lookup follows the child and the side tree. This
-//     separates, for example, "host to any" from "any to host" rules, which
-//     would replicate into every child of a cut in either dimension.
-//   - When all rules a cut keeps lie in a smaller aligned block of the cut
-//     dimension, the node guards on the bits in common (a packet outside
-//     matches none of them) and cuts below them, so clustered rules (one
-//     /48 of IPv6, one /16 of IPv4) do not need a node per few bits.
+//   - Cover. Of the rules that cover the whole region, only the best can win
+//     there, and no rule ranked after it can. The node keeps that rule as
+//     its cover and drops the dominated ones. This is what keeps "any/any"
+//     rules from being copied into every leaf.
+//   - Leaf. With leafSize rules or fewer the node is a leaf: the rules in
+//     rank order (the cover last), scanned until the first match or a rank
+//     no better than the best found so far. Small leaves live in the child
+//     slot of their parent, so reaching one costs one memory access.
+//   - Cut. Otherwise the node cuts one dimension into 2^k equal children on
+//     k bits of the packet field (child = field>>shift & mask). Dimension
+//     and k minimize the rule-weighted mean child size plus the rules set
+//     aside (see below), with at most spaceFactor copies per rule and
+//     within the memory budget.
+//   - Side tree. Rules that span the region in the cut dimension, or more
+//     than maxCopies children, are not copied into the children: they form
+//     a side tree over the same region, which cuts another dimension, and a
+//     lookup follows both. This is how "host to any" and "any to host" rules
+//     coexist without either being copied into every child of the other's
+//     cut.
+//   - Guard. When the rules a cut keeps lie in a smaller aligned block of the
+//     cut dimension, the node first checks the packet's bits above the block
+//     (a packet outside it matches none of them) and cuts below, so that
+//     clustered rules (one /48 of IPv6) do not need a node per few bits. When
+//     they all have one value (one protocol, one port), a guard alone turns
+//     the rules covering the rest of the region into covers; the rules wide
+//     in that dimension are then copied into the one child, and a packet
+//     that fails the guard goes to their side tree instead.
 //
-// Every node records the best rank anywhere below it, so a lookup skips
-// subtrees that cannot beat what it has. Leaves with identical contents are
-// shared. Depth is bounded (maxDepth) and so is the total number of copies
-// (a budget of copyBudget per rule): when either runs out the node becomes a
-// leaf, which is slower but still exact.
+// Each node records the best rank below it, so a lookup skips what cannot
+// beat the best it has. Equal leaves are shared. The tree's memory is bounded
+// by bytesPerRule per rule: each subtree gets a share of its parent's budget
+// in proportion to its rules, and what a subtree leaves unused passes to
+// its siblings; a node that cannot cut within its share is a leaf. Depth is
+// bounded by maxDepth. The bounds cost lookup time, never correctness: a
+// leaf holds every rule that may match in its region.
 const (
 	leafSize     = 6   // rules a node may hold before it is cut
 	bigLeaf      = 32  // rules a node holds only when no cut is possible
