@@ -141,8 +141,11 @@ type Policy struct {
 	TunnelLocal, TunnelRemote netip.Addr
 	// RemoteName is the IKE peer that negotiates this policy's SAs (`-g`).
 	RemoteName string
-	// ESPAlgorithms and AHAlgorithms list, in order of preference, the
-	// algorithms IKE may negotiate (`-e`, `-a`).
+	// ESPAlgorithms and AHAlgorithms list, in order of preference and by
+	// the reference's names, the algorithms IKE may negotiate:
+	// ESPAlgorithms the encryption algorithms (`-e`, "AES128-CBC"),
+	// AHAlgorithms the authentication algorithms (`-a`, "HMAC-SHA-1"),
+	// which serve as ESP's integrity algorithms as well as AH's.
 	ESPAlgorithms, AHAlgorithms []string
 	// Lifetime of negotiated SAs (`-k`); 0 means DefaultLifetime.
 	Lifetime time.Duration
