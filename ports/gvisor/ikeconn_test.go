@@ -210,7 +210,7 @@ func TestIKEConnMarker(t *testing.T) {
 					}
 				}
 				send(peer500, b500, []byte("init on 500"))
-				send(peer4500, b4500, []byte{0xff})                            // keepalive
+				send(peer4500, b4500, []byte{0xff})                          // keepalive
 				send(peer4500, b4500, []byte("\x00\x00\x01\x00esp-looking")) // no marker
 				send(peer4500, b4500, append([]byte{0, 0, 0, 0}, "auth on 4500"...))
 				got := rec.wait(t, 2)
