@@ -3,6 +3,7 @@ package classify
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -26,6 +27,7 @@ func BenchmarkLookup(b *testing.B) {
 		build := time.Since(start)
 		g := &gen{rng: rng, nets: (&gen{rng: rng}).poolFrom(rules)}
 		pkts := genPackets(g, rules, benchPackets)
+		runtime.GC() // not the collection of the build's garbage
 		b.Run(fmt.Sprintf("policies-%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			matched := 0

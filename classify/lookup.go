@@ -109,8 +109,13 @@ func scan4(es []entry4, k *key, best int32) int32 {
 		if e.rank >= best {
 			break
 		}
-		if src-e.srcLo <= e.srcSpan && dst-e.dstLo <= e.dstSpan &&
-			dp-e.dpLo <= e.dpSpan && sp-e.spLo <= e.spSpan && proto-e.pLo <= e.pSpan {
+		// Each test is 0 when in range, else bit 63 set: one branch.
+		miss := (uint64(e.srcSpan) - uint64(src-e.srcLo)) |
+			(uint64(e.dstSpan) - uint64(dst-e.dstLo)) |
+			(uint64(e.dpSpan) - uint64(dp-e.dpLo)) |
+			(uint64(e.spSpan) - uint64(sp-e.spLo)) |
+			(uint64(e.pSpan) - uint64(proto-e.pLo))
+		if miss>>63 == 0 {
 			return e.rank
 		}
 	}
@@ -126,8 +131,11 @@ func scan6(es []entry6, k *key, best int32) int32 {
 		if e.rank >= best {
 			break
 		}
-		if !dst.less(e.dstLo) && !e.dstHi.less(dst) && !src.less(e.srcLo) && !e.srcHi.less(src) &&
-			dp-e.dpLo <= e.dpSpan && sp-e.spLo <= e.spSpan && proto-e.pLo <= e.pSpan {
+		miss := outside(dst, e.dstLo, e.dstSpan)<<63 | outside(src, e.srcLo, e.srcSpan)<<63 |
+			(uint64(e.dpSpan) - uint64(dp-e.dpLo)) |
+			(uint64(e.spSpan) - uint64(sp-e.spLo)) |
+			(uint64(e.pSpan) - uint64(proto-e.pLo))
+		if miss>>63 == 0 {
 			return e.rank
 		}
 	}

@@ -166,12 +166,12 @@ type entry4 struct {
 
 // entry6 is a rule in an IPv6 leaf.
 type entry6 struct {
-	srcLo, srcHi u128
-	dstLo, dstHi u128
-	spLo, spSpan uint16
-	dpLo, dpSpan uint16
-	pLo, pSpan   uint8
-	rank         int32
+	srcLo, srcSpan u128
+	dstLo, dstSpan u128
+	spLo, spSpan   uint16
+	dpLo, dpSpan   uint16
+	pLo, pSpan     uint8
+	rank           int32
 }
 
 // family is the tree of one address family. Node 0 is unused.
@@ -454,8 +454,8 @@ func makeEntry4(bx *box, rank int32) entry4 {
 
 func makeEntry6(bx *box, rank int32) entry6 {
 	return entry6{
-		srcLo: bx.lo[dimSrc], srcHi: bx.hi[dimSrc],
-		dstLo: bx.lo[dimDst], dstHi: bx.hi[dimDst],
+		srcLo: bx.lo[dimSrc], srcSpan: bx.hi[dimSrc].sub(bx.lo[dimSrc]),
+		dstLo: bx.lo[dimDst], dstSpan: bx.hi[dimDst].sub(bx.lo[dimDst]),
 		spLo: uint16(bx.lo[dimSrcPort].lo), spSpan: uint16(bx.hi[dimSrcPort].lo - bx.lo[dimSrcPort].lo),
 		dpLo: uint16(bx.lo[dimDstPort].lo), dpSpan: uint16(bx.hi[dimDstPort].lo - bx.lo[dimDstPort].lo),
 		pLo: uint8(bx.lo[dimProto].lo), pSpan: uint8(bx.hi[dimProto].lo - bx.lo[dimProto].lo),

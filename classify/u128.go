@@ -27,6 +27,22 @@ func maxU128(a, b u128) u128 {
 	return a
 }
 
+func (a u128) sub(b u128) u128 {
+	lo, borrow := bits.Sub64(a.lo, b.lo, 0)
+	hi, _ := bits.Sub64(a.hi, b.hi, borrow)
+	return u128{hi, lo}
+}
+
+// outside returns 1 when x is not in lo..lo+span, else 0, without
+// branching.
+func outside(x, lo, span u128) uint64 {
+	dlo, b := bits.Sub64(x.lo, lo.lo, 0)
+	dhi, below := bits.Sub64(x.hi, lo.hi, b)
+	_, b = bits.Sub64(span.lo, dlo, 0)
+	_, above := bits.Sub64(span.hi, dhi, b)
+	return below | above
+}
+
 func (a u128) xor(b u128) u128 { return u128{a.hi ^ b.hi, a.lo ^ b.lo} }
 
 func (a u128) bitLen() int {
