@@ -236,6 +236,7 @@ func (d *Daemon) installChild(sa *SA, c *child, ni, nr []byte) error {
 	if err := d.cfg.Messaging.AddSA(c.policyID, m); err != nil {
 		return err
 	}
+	d.exportChildKeys(sa, c, &m)
 	c.created = d.cfg.Now()
 	sa.children = append(sa.children, c)
 	d.stats.ChildSAs.Add(1)

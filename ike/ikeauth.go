@@ -130,6 +130,7 @@ func (d *Daemon) processAuthResponse(sa *SA, in *inbound) error {
 	d.stats.Established.Add(1)
 	d.markContact(sa.remote)
 	d.log.Info("IKE SA established", "ike_sa", sa.String(), "remote", sa.remote.Name, "peer_id", peerID.String(), "algorithms", sa.algs.Summary)
+	d.exportIKEKeys(sa)
 	d.startTimers(sa)
 	if cr := sa.firstChild; cr != nil {
 		sa.firstChild = nil
@@ -180,6 +181,7 @@ func (d *Daemon) processAuthRequest(sa *SA, in *inbound) []message.Payload {
 	myID := sa.localIdentity()
 	resp := []message.Payload{idPayload(myID, true), &message.Auth{Method: message.AuthMethod(2), Data: sa.authData(myID)}}
 	d.log.Info("IKE SA established", "ike_sa", sa.String(), "remote", sa.remote.Name, "peer_id", peerID.String(), "algorithms", sa.algs.Summary)
+	d.exportIKEKeys(sa)
 	if hasPayload(ps, message.PayloadSA) {
 		resp = append(resp, d.respondChild(sa, in, ps, sa.ni, sa.nr)...)
 	}
