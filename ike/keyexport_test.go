@@ -13,9 +13,9 @@ import (
 
 // keySink collects a daemon's key exports.
 type keySink struct {
-	mu          sync.Mutex
-	ike         []*IKESAKeyExport
-	child       []*ChildSAKeyExport
+	mu    sync.Mutex
+	ike   []*IKESAKeyExport
+	child []*ChildSAKeyExport
 }
 
 func (k *keySink) add(x KeyExport) {
