@@ -7,9 +7,11 @@ import (
 	"github.com/sabre-ipsec/sabre/xe"
 )
 
-// Flags are the reference's SP_* policy flags.
+// Flags are the reference's SP_* policy flags, bitwise ORed. The bit values
+// are Sabre's own; String and ParseFlags use the reference's names.
 type Flags uint32
 
+// The flags, in the reference's order.
 const (
 	FlagProtoAH          Flags = 1 << iota // SP_PROTO_AH: protect with AH
 	FlagProtoESP                           // SP_PROTO_ESP: protect with ESP

@@ -20,6 +20,8 @@ import (
 // Action is what a policy does with matching packets.
 type Action uint8
 
+// The actions; the zero Action is invalid, so that no policy bypasses or
+// drops by omission.
 const (
 	// Bypass lets packets through without IPsec.
 	Bypass Action = iota + 1
@@ -29,6 +31,7 @@ const (
 	Secure
 )
 
+// String returns "bypass", "drop" or "secure".
 func (a Action) String() string {
 	switch a {
 	case Bypass:
@@ -44,6 +47,7 @@ func (a Action) String() string {
 // Mode is the IPsec mode of a Secure policy.
 type Mode uint8
 
+// The modes; the zero Mode is invalid for Secure policies.
 const (
 	// Transport protects the payload of the host's own packets.
 	Transport Mode = iota + 1
@@ -52,6 +56,7 @@ const (
 	Tunnel
 )
 
+// String returns "transport" or "tunnel".
 func (m Mode) String() string {
 	switch m {
 	case Transport:
@@ -65,6 +70,7 @@ func (m Mode) String() string {
 // Direction says which way a packet travels relative to this host.
 type Direction uint8
 
+// The directions.
 const (
 	// Outbound packets are sent or forwarded by this host.
 	Outbound Direction = iota + 1
@@ -72,6 +78,7 @@ const (
 	Inbound
 )
 
+// String returns "out" or "in".
 func (d Direction) String() string {
 	if d == Inbound {
 		return "in"
