@@ -109,9 +109,13 @@ func scan4(es []entry4, k *key, best int32) int32 {
 		if e.rank >= best {
 			break
 		}
-		// Each test is 0 when in range, else bit 63 set: one branch.
+		// Most entries differ in the destination: test it alone, then the
+		// rest without branches (each term is 0 in range, else has bit 63
+		// set).
+		if dst-e.dstLo > e.dstSpan {
+			continue
+		}
 		miss := (uint64(e.srcSpan) - uint64(src-e.srcLo)) |
-			(uint64(e.dstSpan) - uint64(dst-e.dstLo)) |
 			(uint64(e.dpSpan) - uint64(dp-e.dpLo)) |
 			(uint64(e.spSpan) - uint64(sp-e.spLo)) |
 			(uint64(e.pSpan) - uint64(proto-e.pLo))
