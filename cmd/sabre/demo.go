@@ -1,262 +1,355 @@
 package main
 
+// `sabre demo`: two gVisor hosts in this process, each with Sabre linked
+// in below its stack (ports/gvisor), joined by an in-memory link. Each is
+// configured by an ike_rc, negotiates ESP SAs with IKEv2 when its first
+// packet needs them (ACQUIRE), and carries a TCP echo, a ping and a
+// throughput test through them. Nothing of the host is used: no root, no
+// TUN, no socket. The pieces: demo_host.go (a host and the link),
+// demo_steps.go (the negotiation as one line per step), demo_traffic.go
+// (echo, ping, throughput), demo_keys.go (-keys).
+
 import (
-	"bytes"
-	"encoding/binary"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
-
-	"github.com/sabre-ipsec/sabre/header"
-	"github.com/sabre-ipsec/sabre/ipsec"
-	"github.com/sabre-ipsec/sabre/pktbuf"
-	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
-	"github.com/sabre-ipsec/sabre/suite"
 )
 
-// demoHost is one side of the demo: its addresses and engine.
-type demoHost struct {
-	name         string
-	inner, outer netip.Addr
-	e            *ipsec.Engine
-	policy       uint32
+const demoUsage = `usage: sabre demo [-mode tunnel|transport] [-suite NAME] [-v6] [-t 1s]
+                  [-pcap FILE] [-keys FILE] [-dir DIR] [-v]
+
+Two gVisor hosts in this process, A (10.0.0.77) and B (10.0.0.78), or
+fd00::77 and fd00::78 with -v6, each with Sabre below its IP stack, joined
+by an in-memory link. Each reads an ike_rc (printed below; the pre-shared
+key is in a file of mode 0600 beside it) and installs the IKE bypass
+policies first (UDP 500 and 4500, priority 2), as "sabre run" does. A's
+first TCP packet to B finds no SA (ACQUIRE), A's IKE daemon negotiates
+with B's over the stacks' own UDP (IKEv2, PSK), and the held packet goes
+out through ESP. Then a TCP echo, a ping (ICMP echo) and a TCP
+throughput test run through the SAs, and "ike netstat" and "ipsec
+netstat" show both hosts. It needs no root and no network, and exits 0
+when every step worked.
+
+Suites (-suite): the IKE SA's and the ESP SAs' algorithms, as ike_rc
+names them ("ike remote -e -a -p -d" and "ipsec policy -e -a"):
+%s
+Flags:
+  -mode tunnel|transport  the ESP mode (default tunnel)
+  -suite NAME             one of the suites above (default aes128gcm16)
+  -v6                     IPv6 hosts instead of IPv4
+  -t DURATION             how long the throughput test sends (default 1s)
+  -pcap FILE              write every packet on the link (outer packets:
+                          IKE, ESP) to FILE, link type raw IP; the capture
+                          pauses during the throughput test
+  -keys FILE              write the negotiated keys to FILE (mode 0600) in
+                          Wireshark's formats, to decrypt the -pcap capture
+  -dir DIR                write the ike_rc and PSK files to DIR and keep
+                          them (default: a temporary directory, removed)
+  -v                      also print every log record of the IKE daemons
+
+Decrypting the capture in Wireshark (-pcap with -keys): the keys file holds
+two tables, each under a "# table NAME" line. Lines of "esp_sa" are ESP
+SAs (Edit > Preferences > Protocols > ESP > ESP SAs; tick "Attempt to
+detect/decode encrypted ESP payloads"), lines of "ikev2_decryption_table"
+decrypt the IKE_AUTH and later messages (Protocols > ISAKMP > IKEv2
+Decryption Table). Or put each table in a file of that name in a
+configuration directory and point Wireshark at it:
+
+  sabre demo -pcap demo.pcap -keys demo.keys
+  mkdir -m 700 ws && awk '/^# table /{t="ws/"$3; next} /^[^#]/{print > t}' demo.keys
+  echo 'esp.enable_encryption_decode: TRUE' > ws/preferences
+  WIRESHARK_CONFIG_DIR=ws tshark -r demo.pcap -Y tcp    # or wireshark
+
+Wireshark 4.0 has no ChaCha20-Poly1305 for ESP or IKEv2: with that suite
+the keys are written as comments. The keys are secrets: whoever has the
+file can read (and forge) what the SAs protect; delete it when done.
+`
+
+// demoSuite is a -suite: ike_rc options for the IKE SA and the ESP SAs.
+type demoSuite struct {
+	name string
+	ike  string // ike remote -e [-a] -p -d
+	esp  string // ipsec policy -e [-a]
 }
 
-// runDemo shows the data plane end to end without root: two engines with
-// mirrored policies and manual SAs; packets from A are encapsulated,
-// carried in memory, decapsulated at B and answered. (The gVisor-hosted
-// demo with IKE arrives with ports/gvisor.)
-func runDemo(args []string, w io.Writer) error {
+var demoSuites = []demoSuite{
+	{"aes128gcm16", "-e AES128-GCM16 -p PRFSHA256 -d CURVE25519", "-e AES128-GCM16"},
+	{"aes256gcm16", "-e AES256-GCM16 -p PRFSHA384 -d ECP384", "-e AES256-GCM16"},
+	{"chacha20poly1305", "-e CHACHA20-POLY1305 -p PRFSHA256 -d CURVE25519", "-e CHACHA20-POLY1305"},
+	{"aes128cbc-sha256", "-e AES128-CBC -a HMAC-SHA-2-256 -p HMAC-SHA-2-256 -d MODP2048", "-e AES128-CBC -a HMAC-SHA-2-256"},
+	{"aes256cbc-sha256", "-e AES256-CBC -a HMAC-SHA-2-256 -p HMAC-SHA-2-256 -d ECP256", "-e AES256-CBC -a HMAC-SHA-2-256"},
+	{"aes256cbc-sha384", "-e AES256-CBC -a HMAC-SHA-2-384 -p HMAC-SHA-2-384 -d ECP384", "-e AES256-CBC -a HMAC-SHA-2-384"},
+}
+
+func suiteTable() string {
+	var b strings.Builder
+	for _, s := range demoSuites {
+		fmt.Fprintf(&b, "  %-17s ike remote %s\n  %-17s ipsec policy %s\n", s.name, s.ike, "", s.esp)
+	}
+	return b.String()
+}
+
+func findSuite(name string) (demoSuite, error) {
+	for _, s := range demoSuites {
+		if strings.EqualFold(s.name, name) {
+			return s, nil
+		}
+	}
+	names := make([]string, len(demoSuites))
+	for i, s := range demoSuites {
+		names[i] = s.name
+	}
+	return demoSuite{}, fmt.Errorf("demo: -suite %q: want one of %s", name, strings.Join(names, ", "))
+}
+
+// demoConfig is what the flags of `sabre demo` say.
+type demoConfig struct {
+	mode     spd.Mode
+	suite    demoSuite
+	v6       bool
+	duration time.Duration
+	pcap     string
+	keys     string
+	dir      string
+	verbose  bool
+	// wrongPSK gives B another pre-shared key than A (tests).
+	wrongPSK bool
+}
+
+func parseDemoFlags(args []string, w io.Writer) (*demoConfig, error) {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	mode := fs.String("mode", "tunnel", "IPsec mode: tunnel or transport")
-	suiteName := fs.String("suite", "aes128gcm16", "ESP algorithm: aes128gcm16, aes256gcm16, chacha20poly1305, aes128cbc-sha256, aes256ctr-sha512, ...")
-	v6 := fs.Bool("v6", false, "use IPv6 addresses")
-	pcapFile := fs.String("pcap", "", "write the packets on the wire to this pcap file")
-	seconds := fs.Duration("t", time.Second, "how long to measure throughput")
+	fs.SetOutput(w)
+	fs.Usage = func() { fmt.Fprintf(w, demoUsage, suiteTable()) }
+	mode := fs.String("mode", "tunnel", "")
+	suiteName := fs.String("suite", "aes128gcm16", "")
+	c := &demoConfig{}
+	fs.BoolVar(&c.v6, "v6", false, "")
+	fs.DurationVar(&c.duration, "t", time.Second, "")
+	fs.StringVar(&c.pcap, "pcap", "", "")
+	fs.StringVar(&c.keys, "keys", "", "")
+	fs.StringVar(&c.dir, "dir", "", "")
+	fs.BoolVar(&c.verbose, "v", false, "")
 	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("demo: unexpected argument %q (see sabre demo -h)", fs.Arg(0))
+	}
+	switch *mode {
+	case "tunnel":
+		c.mode = spd.Tunnel
+	case "transport":
+		c.mode = spd.Transport
+	default:
+		return nil, fmt.Errorf("demo: -mode %q: want tunnel or transport", *mode)
+	}
+	var err error
+	if c.suite, err = findSuite(*suiteName); err != nil {
+		return nil, err
+	}
+	if c.duration <= 0 {
+		return nil, fmt.Errorf("demo: -t %v: must be positive", c.duration)
+	}
+	return c, nil
+}
+
+// Timeouts of the demo's steps: generous for a loaded machine, short
+// enough that a failure shows quickly.
+const (
+	demoNegotiationTimeout = 10 * time.Second
+	demoStepTimeout        = 10 * time.Second
+)
+
+// runDemo is `sabre demo`.
+func runDemo(args []string, w io.Writer) error {
+	cfg, err := parseDemoFlags(args, w)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
-	encr, integ, encrLen, integLen, err := parseSuite(*suiteName)
+	return runDemoConfig(cfg, w)
+}
+
+// runDemoConfig runs the demo as cfg says.
+func runDemoConfig(cfg *demoConfig, w io.Writer) error {
+	start := time.Now()
+	dir := cfg.dir
+	var err error
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "sabre-demo-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+
+	a4, b4 := netip.MustParseAddr("10.0.0.77"), netip.MustParseAddr("10.0.0.78")
+	if cfg.v6 {
+		a4, b4 = netip.MustParseAddr("fd00::77"), netip.MustParseAddr("fd00::78")
+	}
+	n, err := newDemoNet(cfg, w, a4, b4)
 	if err != nil {
 		return err
 	}
-	m := spd.Tunnel
-	if *mode == "transport" {
-		m = spd.Transport
-	} else if *mode != "tunnel" {
-		return fmt.Errorf("-mode %q: want tunnel or transport", *mode)
-	}
-	a := &demoHost{name: "A", inner: netip.MustParseAddr("10.0.1.77"), outer: netip.MustParseAddr("192.0.2.77")}
-	b := &demoHost{name: "B", inner: netip.MustParseAddr("10.0.2.78"), outer: netip.MustParseAddr("192.0.2.78")}
-	if *v6 {
-		a.inner, a.outer = netip.MustParseAddr("2001:db8:1::77"), netip.MustParseAddr("2001:db8::77")
-		b.inner, b.outer = netip.MustParseAddr("2001:db8:2::78"), netip.MustParseAddr("2001:db8::78")
-	}
-	if m == spd.Transport {
-		a.inner, b.inner = a.outer, b.outer
-	}
-	keyAB, keyBA := demoKey(encrLen, 1), demoKey(encrLen, 2)
-	authAB, authBA := demoKey(integLen, 3), demoKey(integLen, 4)
-	for _, h := range []struct {
-		me, peer      *demoHost
-		spiOut, spiIn uint32
-		kOut, kIn     []byte
-		aOut, aIn     []byte
-	}{{a, b, 0x1001, 0x2002, keyAB, keyBA, authAB, authBA}, {b, a, 0x2002, 0x1001, keyBA, keyAB, authBA, authAB}} {
-		db := spd.NewDB()
-		p := spd.Policy{Action: spd.Secure, Mode: m, Flags: spd.FlagProtoESP | spd.FlagCheckReplay,
-			TunnelLocal: h.me.outer, TunnelRemote: h.peer.outer}
-		p.Src, _ = classifySelector(h.me.inner, m)
-		p.Dst, _ = classifySelector(h.peer.inner, m)
-		id, err := db.Add(p)
-		if err != nil {
-			return err
-		}
-		h.me.e, h.me.policy = ipsec.New(db, sad.NewDB(), ipsec.Config{}), id
-		err = h.me.e.AddManualSA(id, ipsec.ManualSA{Encr: encr, Integ: integ,
-			EncrKeyOut: h.kOut, EncrKeyIn: h.kIn, IntegKeyOut: h.aOut, IntegKeyIn: h.aIn,
-			ESPSPIOut: h.spiOut, ESPSPIIn: h.spiIn, ESN: true, Local: h.me.outer})
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "host %s: %v\n", h.me.name, db.Get(id))
-	}
-	fmt.Fprintf(w, "SAs: ESP %s, SPIs A->B %#x, B->A %#x, ESN on, manual keys\n\n", *suiteName, 0x1001, 0x2002)
+	defer n.close()
+	a, b := n.a, n.b
 
-	var pw *pcapgo.Writer
-	if *pcapFile != "" {
-		f, err := os.Create(*pcapFile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		pw = pcapgo.NewWriter(f)
-		if err := pw.WriteFileHeader(65535, layers.LinkTypeRaw); err != nil {
-			return err
-		}
-	}
-	capture := func(pkt []byte) {
-		if pw != nil {
-			pw.WritePacket(captureInfo(len(pkt)), pkt)
-		}
-	}
+	fmt.Fprintf(w, "Sabre demo: hosts A (%v) and B (%v), two gVisor stacks with Sabre below IP, joined by an in-memory link.\n", a.addr, b.addr)
+	fmt.Fprintf(w, "IKEv2 with a pre-shared key, ESP in %s mode, suite %s.\n\n", modeName(cfg.mode), cfg.suite.name)
 
-	// A few packets each way, one line per step.
-	for i := 1; i <= 3; i++ {
-		for _, dir := range [][2]*demoHost{{a, b}, {b, a}} {
-			src, dst := dir[0], dir[1]
-			buf := udpPacket(src.inner, dst.inner, 7000+uint16(i), 7, []byte(fmt.Sprintf("hello %d from %s", i, src.name)))
-			orig := bytes.Clone(buf.Bytes())
-			res, err := src.e.Encapsulate(buf)
-			if err != nil {
-				return fmt.Errorf("%s encapsulate: %w", src.name, err)
-			}
-			wire := buf.Bytes()
-			capture(wire)
-			spi, seq := espFields(wire)
-			fmt.Fprintf(w, "%s -> %s  %d-byte UDP packet -> %v, %d bytes on the wire, SPI %#x seq %d\n", src.name, dst.name, len(orig), res, len(wire), spi, seq)
-			res, err = dst.e.Decapsulate(buf)
-			if err != nil {
-				return fmt.Errorf("%s decapsulate: %w", dst.name, err)
-			}
-			ok := bytes.Equal(buf.Bytes(), orig)
-			fmt.Fprintf(w, "         %s decapsulates: %v, inner packet intact: %v\n", dst.name, res, ok)
-			if !ok {
-				return fmt.Errorf("inner packet changed in transit")
-			}
-		}
+	// The configuration: a PSK file and an ike_rc per host.
+	psk, err := writeDemoPSK(dir, "psk")
+	if err != nil {
+		return err
 	}
-
-	// Throughput: 1400-byte packets A -> B for the given time.
-	buf := udpPacket(a.inner, b.inner, 9, 9, make([]byte, 1400-28-20*boolInt(*v6)))
-	start := time.Now()
-	n := 0
-	for time.Since(start) < *seconds {
-		for range 256 {
-			if _, err := a.e.Encapsulate(buf); err != nil {
-				return err
-			}
-			if _, err := b.e.Decapsulate(buf); err != nil {
+	for _, h := range []*demoHost{a, b} {
+		peer := n.peer(h)
+		hostPSK := psk
+		if cfg.wrongPSK && h == b {
+			if hostPSK, err = writeDemoPSK(dir, "psk-B"); err != nil {
 				return err
 			}
 		}
-		n += 256
+		rc := demoRC(cfg, h, peer, hostPSK)
+		path := filepath.Join(dir, h.name+".ike_rc")
+		if err := os.WriteFile(path, []byte(rc), 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "ike_rc of %s (%s):\n%s", h.name, path, indent(rc, "  "))
+		var out strings.Builder
+		if err := h.env.RunRC(path, &out); err != nil {
+			return fmt.Errorf("host %s: %w\n%s", h.name, err, out.String())
+		}
+		fmt.Fprintf(w, "  installed before it, by the host (gvisor.InstallIKEBypass, as sabre run does):\n")
+		for _, p := range h.ep.Engine().SPD().List() {
+			if p.Action == spd.Bypass {
+				fmt.Fprintf(w, "    %v\n", p)
+			}
+		}
+		fmt.Fprintln(w)
 	}
-	el := time.Since(start)
-	fmt.Fprintf(w, "\nthroughput: %d packets of 1400 bytes encapsulated and decapsulated in %v: %.0f Mbit/s on one core\n\n",
-		n, el.Round(time.Millisecond), float64(n)*1400*8/el.Seconds()/1e6)
+
+	// Negotiation, triggered by the TCP echo's first packet.
+	tr := &demoTraffic{cfg: cfg, a: a, b: b, w: w}
+	fmt.Fprintf(w, "A connects to B's TCP echo port; its first packet triggers the negotiation:\n")
+	n.steps.startRecording()
+	echoErr := tr.startEcho()
+	negErr := n.waitNegotiated(demoNegotiationTimeout)
+	if echoErr == nil && negErr == nil {
+		echoErr = tr.finishEcho()
+		n.steps.waitFirstESP(2, time.Second) // both directions' first ESP packet, for the step list
+	}
+	n.steps.print(w)
+	if negErr != nil {
+		return negErr
+	}
+	if echoErr != nil {
+		return fmt.Errorf("TCP echo through the SAs: %w", echoErr)
+	}
+	n.steps.stopRecording()
+	fmt.Fprintln(w)
+	fmt.Fprint(w, tr.echoReport)
+
+	if err := tr.ping(3); err != nil {
+		return fmt.Errorf("ping through the SAs: %w", err)
+	}
+	n.capture.pause(true)
+	err = tr.throughput(cfg.duration)
+	n.capture.pause(false)
+	if err != nil {
+		return fmt.Errorf("TCP throughput test: %w", err)
+	}
 
 	for _, h := range []*demoHost{a, b} {
-		s := h.e.Stats().Snapshot()
-		fmt.Fprintf(w, "ipsec netstat (%s): out %d packets %d bytes, in %d packets %d bytes, drops %v\n", h.name, s.OutPackets, s.OutBytes, s.InPackets, s.InBytes, s.Drops)
-		for _, sa := range h.e.SAD().All() {
-			st := sa.Stats()
-			fmt.Fprintf(w, "  %v: %d packets, %d bytes\n", sa, st.Packets, st.Bytes)
+		for _, cmd := range [][]string{{"ike", "netstat"}, {"ipsec", "netstat"}} {
+			var out strings.Builder
+			if err := h.env.Exec(cmd, &out); err != nil {
+				return fmt.Errorf("host %s: %s: %w", h.name, strings.Join(cmd, " "), err)
+			}
+			fmt.Fprintf(w, "\n%s> %s\n%s", h.name, strings.Join(cmd, " "), out.String())
 		}
 	}
-	if *pcapFile != "" {
-		fmt.Fprintf(w, "\nwire packets written to %s\n", *pcapFile)
+	fmt.Fprintln(w)
+	for _, h := range []*demoHost{a, b} {
+		fmt.Fprintln(w, engineSummary(h))
 	}
+	if err := n.checkClean(); err != nil {
+		return err
+	}
+
+	// Teardown: the IKE daemons delete their SAs (INFORMATIONAL, in the
+	// capture too), then the stacks go.
+	if err := n.close(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	if cfg.pcap != "" {
+		fmt.Fprintf(w, "capture: %s (%d packets; paused during the throughput test)\n", cfg.pcap, n.capture.count())
+	}
+	if cfg.keys != "" {
+		nESP, nIKE, err := n.keys.write(cfg.keys)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "keys: %s (mode 0600: %d ESP SAs, %d IKE SAs; secrets, delete when done)\n", cfg.keys, nESP, nIKE)
+	}
+	fmt.Fprintf(w, "demo OK in %v\n", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
-func boolInt(b bool) int {
-	if b {
-		return 1
+func modeName(m spd.Mode) string {
+	if m == spd.Transport {
+		return "transport"
 	}
-	return 0
+	return "tunnel"
 }
 
-func parseSuite(name string) (suite.EncrID, suite.IntegID, int, int, error) {
-	encrName, integName, _ := cutLast(name, "-")
-	encr, bits, err := suite.EncrByName(encrName)
-	if err != nil {
-		encr, bits, err = suite.EncrByName(name)
-		integName = ""
-		if err != nil {
-			return 0, 0, 0, 0, err
+// demoRC is the ike_rc of host h toward peer: the `ike remote` entry and
+// the policy it negotiates.
+func demoRC(cfg *demoConfig, h, peer *demoHost, psk string) string {
+	fam := "ipv4"
+	if h.addr.Is6() {
+		fam = "ipv6"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# host %s: IKEv2 toward %s with a pre-shared key, both initiating (-w) and accepting (-u)\n", h.name, peer.name)
+	fmt.Fprintf(&b, "ike remote -n %s -z 2 -w -u %s -m PresharedKey -h %s -r %v -f %s:%v -g %s:%v\n",
+		peer.name, cfg.suite.ike, psk, peer.addr, fam, peer.addr, fam, h.addr)
+	fmt.Fprintf(&b, "# traffic between the hosts goes through ESP SAs that remote %s negotiates\n", peer.name)
+	fmt.Fprintf(&b, "ipsec policy -n to-%s -g %s -t ESP %s -m %s -r %v -s %v -d %v\n",
+		peer.name, peer.name, cfg.suite.esp, modeName(cfg.mode), peer.addr, h.addr, peer.addr)
+	return b.String()
+}
+
+func indent(s, prefix string) string {
+	lines := strings.SplitAfter(s, "\n")
+	var b strings.Builder
+	for _, l := range lines {
+		if l != "" {
+			b.WriteString(prefix + l)
 		}
 	}
-	encrLen, err := suite.EncrKeyLen(encr, bits)
-	if err != nil {
-		return 0, 0, 0, 0, err
-	}
-	if encr.IsAEAD() {
-		return encr, suite.IntegNone, encrLen, 0, nil
-	}
-	if integName == "" {
-		return 0, 0, 0, 0, fmt.Errorf("-suite %q: %v needs an integrity algorithm, e.g. %s-sha256", name, encr, name)
-	}
-	integ, err := suite.IntegByName(integName)
-	if err != nil {
-		integ, err = suite.IntegByName("hmac-" + integName)
-		if err != nil {
-			return 0, 0, 0, 0, err
-		}
-	}
-	integLen, err := suite.IntegKeyLen(integ)
-	return encr, integ, encrLen, integLen, err
+	return b.String()
 }
 
-func cutLast(s, sep string) (before, after string, found bool) {
-	for i := len(s) - len(sep); i >= 0; i-- {
-		if s[i:i+len(sep)] == sep {
-			return s[:i], s[i+len(sep):], true
-		}
+// engineSummary is one line of h's engine counters.
+func engineSummary(h *demoHost) string {
+	s := h.ep.Engine().Stats().Snapshot()
+	drops := "none"
+	if len(s.Drops) > 0 {
+		drops = fmt.Sprint(s.Drops)
 	}
-	return s, "", false
-}
-
-func demoKey(n int, seed byte) []byte {
-	k := make([]byte, n)
-	for i := range k {
-		k[i] = seed*0x11 + byte(i)
-	}
-	return k
-}
-
-// udpPacket builds an IP/UDP packet with a valid checksum in a pooled
-// buffer.
-func udpPacket(src, dst netip.Addr, sport, dport uint16, payload []byte) *pktbuf.Buffer {
-	b := pktbuf.DefaultPool.Get()
-	l4 := header.UDPLen + len(payload)
-	var hl int
-	if src.Is4() {
-		hl = header.IPv4MinLen
-		h := header.IPv4(b.Append(hl + l4))
-		h.Encode(&header.IPv4Fields{TotalLength: hl + l4, TTL: 64, Protocol: header.ProtoUDP, Src: src, Dst: dst})
-	} else {
-		hl = header.IPv6Len
-		h := header.IPv6(b.Append(hl + l4))
-		h.Encode(&header.IPv6Fields{PayloadLength: l4, NextHeader: header.ProtoUDP, HopLimit: 64, Src: src, Dst: dst})
-	}
-	pkt := b.Bytes()
-	u := header.UDP(pkt[hl:])
-	u.Encode(sport, dport, l4)
-	copy(pkt[hl+header.UDPLen:], payload)
-	sum := ^header.Checksum(pkt[hl:], header.PseudoHeaderChecksum(header.ProtoUDP, src, dst, l4))
-	if sum == 0 {
-		sum = 0xffff
-	}
-	u.SetChecksum(sum)
-	return b
-}
-
-// espFields returns the SPI and sequence number of an ESP packet.
-func espFields(pkt []byte) (uint32, uint32) {
-	off := header.IPv4MinLen
-	if pkt[0]>>4 == 6 {
-		off = header.IPv6Len
-	}
-	if len(pkt) < off+8 {
-		return 0, 0
-	}
-	return binary.BigEndian.Uint32(pkt[off:]), binary.BigEndian.Uint32(pkt[off+4:])
+	return fmt.Sprintf("engine of %s: %d packets secured, %d accepted from ESP, %d out and %d in bypassing IPsec (IKE), %d held during negotiation; drops: %s",
+		h.name, s.OutPackets, s.InPackets, s.OutBypass, s.InBypass, s.AcquireQueued, drops)
 }

@@ -1,28 +1,20 @@
 package main
 
 import (
-	"net/netip"
-	"time"
-
-	"github.com/google/gopacket"
-
-	"github.com/sabre-ipsec/sabre/classify"
-	"github.com/sabre-ipsec/sabre/spd"
+	"crypto/rand"
+	"encoding/hex"
+	"path/filepath"
 )
 
-// classifySelector selects a host's /24 (/64) in tunnel mode or the host
-// itself in transport mode.
-func classifySelector(a netip.Addr, m spd.Mode) (classify.Selector, error) {
-	if m == spd.Transport {
-		return classify.SelectorFromAddr(a)
+// writeDemoPSK writes a fresh random pre-shared key to dir/name, readable
+// by its owner only (LoadPSK refuses a key others can read), and returns
+// the file's path. The key itself is never printed.
+func writeDemoPSK(dir, name string) (string, error) {
+	var b [24]byte
+	rand.Read(b[:])
+	path := filepath.Join(dir, name)
+	if err := writeSecret(path, []byte("0x"+hex.EncodeToString(b[:])+"\n")); err != nil {
+		return "", err
 	}
-	bits := 24
-	if a.Is6() {
-		bits = 64
-	}
-	return classify.SelectorFromPrefix(netip.PrefixFrom(a, bits).Masked())
-}
-
-func captureInfo(n int) gopacket.CaptureInfo {
-	return gopacket.CaptureInfo{Timestamp: time.Now(), CaptureLength: n, Length: n}
+	return path, nil
 }
