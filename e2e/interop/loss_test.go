@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sabre-ipsec/sabre/ike"
 )
 
 // Handshakes of each loss case and the share of IKE datagrams dropped.
@@ -149,12 +151,14 @@ func TestLoss(t *testing.T) {
 		r := startCharon(t, right, lossyCharon)
 		r.load(t, conn(c, right, left, psk))
 		loss := newLossy(nft, left, right)
-		// Sabre gives up an exchange after 6 sends (-i 250ms, doubling:
-		// 15.75 s); with 49% of round trips getting through, one of 20
-		// handshakes runs out of tries about half the time (2 exchanges
-		// of 0.51^6 each), and the next ping ACQUIREs a new one. Those
-		// are counted, not failed.
-		const giveUp = 16 * time.Second
+		// Sabre gives up an exchange after ike.MaxTries sends (-i 250ms,
+		// doubling up to ike.MaxRetransmitInterval); with 49% of round
+		// trips getting through that is rare, and then the next ping
+		// ACQUIREs a new one. Those are counted, not failed.
+		var giveUp time.Duration
+		for k := 0; k < ike.MaxTries; k++ {
+			giveUp += min((250*time.Millisecond)<<k, ike.MaxRetransmitInterval)
+		}
 		var ds []time.Duration
 		restarted := 0
 		for i := 0; i < lossHandshakes; i++ {
