@@ -325,7 +325,7 @@ func demoRC(cfg *demoConfig, h, peer *demoHost, psk string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# host %s: IKEv2 toward %s with a pre-shared key, both initiating (-w) and accepting (-u)\n", h.name, peer.name)
 	fmt.Fprintf(&b, "ike remote -n %s -z 2 -w -u %s -m PresharedKey -h %s -r %v -f %s:%v -g %s:%v\n",
-		peer.name, cfg.suite.ike, psk, peer.addr, fam, peer.addr, fam, h.addr)
+		peer.name, cfg.suite.ike, rcWord(psk), peer.addr, fam, peer.addr, fam, h.addr)
 	fmt.Fprintf(&b, "# traffic between the hosts goes through ESP SAs that remote %s negotiates\n", peer.name)
 	fmt.Fprintf(&b, "ipsec policy -n to-%s -g %s -t ESP %s -m %s -r %v -s %v -d %v\n",
 		peer.name, peer.name, cfg.suite.esp, modeName(cfg.mode), peer.addr, h.addr, peer.addr)
@@ -352,4 +352,13 @@ func engineSummary(h *demoHost) string {
 	}
 	return fmt.Sprintf("engine of %s: %d packets secured, %d accepted from ESP, %d out and %d in bypassing IPsec (IKE), %d held during negotiation; drops: %s",
 		h.name, s.OutPackets, s.InPackets, s.OutBypass, s.InBypass, s.AcquireQueued, drops)
+}
+
+// rcWord quotes a word for an ike_rc if it has blanks or a '#' (the
+// syntax has no escapes; a path with a double quote cannot be written).
+func rcWord(s string) string {
+	if strings.ContainsAny(s, " \t#") {
+		return `"` + s + `"`
+	}
+	return s
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -58,6 +59,7 @@ type demoNet struct {
 
 	cancel    context.CancelFunc
 	movers    sync.WaitGroup
+	inFlight  atomic.Int32 // packets a mover has taken and not yet delivered
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -104,6 +106,7 @@ func (n *demoNet) move(ctx context.Context, from, to *demoHost) {
 		if pkt == nil {
 			return
 		}
+		n.inFlight.Add(1)
 		buf := pkt.ToBuffer()
 		if n.capture.active() || n.steps.recording() {
 			data := buf.Flatten()
@@ -116,6 +119,21 @@ func (n *demoNet) move(ctx context.Context, from, to *demoHost) {
 		to.link.InjectInbound(pkt.NetworkProtocolNumber, np)
 		np.DecRef()
 		pkt.DecRef()
+		n.inFlight.Add(-1)
+	}
+}
+
+// waitLinkIdle waits until no packet is queued on the link or being
+// moved, twice in a row a millisecond apart.
+func (n *demoNet) waitLinkIdle(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for idle := 0; idle < 2 && time.Now().Before(deadline); {
+		if n.a.link.NumQueued() == 0 && n.b.link.NumQueued() == 0 && n.inFlight.Load() == 0 {
+			idle++
+		} else {
+			idle = 0
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -178,6 +196,9 @@ func (n *demoNet) setUp(h *demoHost) error {
 	}
 	if n.cfg.keys != "" {
 		h.ike.SetKeyExport(n.keys.add)
+	}
+	if n.cfg.verbose {
+		h.ike.SetDebug(true, false)
 	}
 	// ACQUIREs, for the step list: the demo is one more application on
 	// the messaging interface.
@@ -254,19 +275,21 @@ func (n *demoNet) checkClean() error {
 func (n *demoNet) close() error {
 	n.closeOnce.Do(func() {
 		hosts := []*demoHost{n.a, n.b}
+		// A deletes its IKE SA (and with it the Child SA) and tells B,
+		// whose answer completes the exchange before B stops too.
 		for _, h := range hosts {
-			if h.ike != nil {
-				h.ike.Close()
+			if h.ike == nil {
+				continue
+			}
+			h.ike.Close()
+			if p := n.peer(h); p.ike != nil {
+				deadline := time.Now().Add(time.Second)
+				for len(p.ike.Status()) > 0 && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+				}
 			}
 		}
-		// Let the peer answer the Delete, for the capture.
-		deadline := time.Now().Add(time.Second)
-		for _, h := range hosts {
-			for h.ike != nil && len(h.ike.Status()) > 0 && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
+		n.waitLinkIdle(time.Second) // the last answers into the capture
 		for _, h := range hosts {
 			if h.conn != nil {
 				h.conn.Close()

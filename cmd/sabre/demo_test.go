@@ -162,8 +162,8 @@ func checkPcap(t *testing.T, path string) {
 		t.Fatalf("captured packet %d is neither IKE nor ESP: %v", i, p)
 	}
 	// IKE_SA_INIT, IKE_AUTH, INFORMATIONAL (the Delete at the end).
-	if nIKE != 6 || nESP < 10 {
-		t.Errorf("captured %d IKE and %d ESP packets, want 6 and at least 10", nIKE, nESP)
+	if nIKE < 6 || nESP < 10 {
+		t.Errorf("captured %d IKE and %d ESP packets, want at least 6 and 10", nIKE, nESP)
 	}
 }
 
@@ -222,8 +222,10 @@ func TestDemoTshark(t *testing.T) {
 				t.Errorf("the echo's payload appears %d times in the decrypted TCP stream, want 2 (there and back):\n%s", n, payloads)
 			}
 			ikeDump := run("-Y", "isakmp", "-O", "isakmp")
-			if n := strings.Count(ikeDump, "Decrypted Data"); n != 4 {
-				t.Errorf("%d IKE messages decrypted, want 4 (IKE_AUTH and INFORMATIONAL, both ways)", n)
+			// IKE_AUTH and INFORMATIONAL (the Delete), both ways, and as
+			// many more as there were retransmissions.
+			if n, all := strings.Count(ikeDump, "Decrypted Data"), len(skPayload.FindAllString(ikeDump, -1)); n < 4 || n != all {
+				t.Errorf("%d IKE messages decrypted of %d encrypted, want all and at least 4", n, all)
 			}
 			if !strings.Contains(ikeDump, "Traffic Selector - Initiator") {
 				t.Error("no decrypted traffic selector in IKE_AUTH")
@@ -231,6 +233,9 @@ func TestDemoTshark(t *testing.T) {
 		})
 	}
 }
+
+// skPayload is how tshark -O isakmp heads an SK payload.
+var skPayload = regexp.MustCompile(`(?m)^\s+Payload: Encrypted and Authenticated \(46\)$`)
 
 // wiresharkConfig makes a Wireshark configuration directory from a keys
 // file, as the demo's usage says: each "# table NAME" section goes into
