@@ -27,6 +27,7 @@ package gvisor
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -207,10 +208,13 @@ func (c *IKEConn) read(s *ikeSocket, h IKEHandler) {
 	for {
 		n, from, err := s.conn.ReadFrom(buf)
 		if err != nil {
-			if c.closed.Load() {
+			// io.EOF: the socket was closed for receiving (the stack
+			// closed its endpoints); it will not read again.
+			if c.closed.Load() || errors.Is(err, io.EOF) {
 				return
 			}
 			c.stats.ReadErrors.Add(1)
+			time.Sleep(time.Millisecond) // no busy loop on a persistent error
 			continue
 		}
 		ua, ok := from.(*net.UDPAddr)

@@ -375,3 +375,26 @@ func TestIKEConnBypassAndESPinUDP(t *testing.T) {
 		})
 	}
 }
+
+// TestIKEConnStackClosedFirst: closing the stack under a serving IKEConn
+// ends its readers (no busy loop), and Close still returns.
+func TestIKEConnStackClosedFirst(t *testing.T) {
+	_, b := ikcNet(t, false)
+	conn, err := ListenIKE(IKEConnConfig{Stack: b.s, Addrs: []netip.Addr{b.addr4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Serve(func([]byte, netip.AddrPort, netip.AddrPort) {})
+	b.s.Close()
+	done := make(chan struct{})
+	go func() { conn.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("readers still running after the stack closed")
+	}
+	if n := conn.Stats().ReadErrors.Load(); n != 0 {
+		t.Errorf("%d read errors", n)
+	}
+	conn.Close()
+}
