@@ -80,6 +80,7 @@ type Daemon struct {
 
 	trace, debug atomic.Bool
 	closed       atomic.Bool
+	keyExportFn  atomic.Pointer[func(KeyExport)] // SetKeyExport
 	cookieSecret [32]byte
 }
 

@@ -14,10 +14,7 @@ package ike
 import (
 	"fmt"
 	"net/netip"
-	"runtime"
 	"slices"
-	"sync"
-	"weak"
 
 	"github.com/sabre-ipsec/sabre/ike/message"
 	"github.com/sabre-ipsec/sabre/ipsec"
@@ -76,11 +73,6 @@ type ChildSAKeyExport struct {
 	EncrKeyIn, EncrKeyOut, IntegKeyIn, IntegKeyOut []byte
 }
 
-// keyExports holds the hooks by daemon. Keys are weak pointers so that a
-// forgotten hook does not keep a daemon alive; a cleanup removes the entry
-// once the daemon is collected (unless f itself refers to the daemon).
-var keyExports sync.Map // weak.Pointer[Daemon] -> func(KeyExport)
-
 // SetKeyExport sets the function that receives the keys of every SA d
 // establishes from now on; nil turns the export off. f runs synchronously
 // on the goroutine that completes the negotiation, with the IKE SA held:
@@ -90,22 +82,18 @@ var keyExports sync.Map // weak.Pointer[Daemon] -> func(KeyExport)
 // anyone holding the exported keys can read, and with the IKE SA's keys
 // forge, what the SAs protect.
 func (d *Daemon) SetKeyExport(f func(KeyExport)) {
-	k := weak.Make(d)
 	if f == nil {
-		keyExports.Delete(k)
+		d.keyExportFn.Store(nil)
 		return
 	}
-	if _, loaded := keyExports.Swap(k, f); !loaded {
-		runtime.AddCleanup(d, func(k weak.Pointer[Daemon]) { keyExports.Delete(k) }, k)
-	}
+	d.keyExportFn.Store(&f)
 }
 
 func (d *Daemon) keyExport() func(KeyExport) {
-	f, ok := keyExports.Load(weak.Make(d))
-	if !ok {
-		return nil
+	if f := d.keyExportFn.Load(); f != nil {
+		return *f
 	}
-	return f.(func(KeyExport))
+	return nil
 }
 
 // exportIKEKeys hands the keys of sa, just established, to the hook. It
