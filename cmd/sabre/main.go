@@ -1,7 +1,7 @@
 // Command sabre is Sabre's binary: the daemon (`sabre run`, a userspace
 // IPsec VPN on a TUN device), its clients (`sabre ipsec`, `sabre ike`,
 // `sabre console`, which talk to it over its control socket) and the
-// in-process data-plane demo.
+// in-process demo (`sabre demo`: two gVisor hosts, IKEv2 and ESP).
 package main
 
 import (
@@ -16,7 +16,7 @@ commands:
   ipsec     send an ipsec command to the daemon (sabre ipsec help)
   ike       send an ike command to the daemon
   console   an interactive prompt to the daemon
-  demo      two in-process IPsec hosts exchange traffic through ESP (no root needed)
+  demo      two in-process gVisor hosts negotiate IKEv2 and talk through ESP (no root needed)
   version   print the version
 
 The clients find the daemon at $SABRE_SOCKET or /run/sabre/sabre.sock;
