@@ -179,3 +179,37 @@ func TestSecondPolicyUsesCreateChildSA(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 }
+
+// TestChildRekey: at 90% of the policy lifetime the Child SA is rekeyed
+// with CREATE_CHILD_SA (REKEY_SA), the old pair is deleted on both sides,
+// and traffic flows on the new one.
+func TestChildRekey(t *testing.T) {
+	_, a, b := pair(t, fastSuite, fastSuite, []string{"AES128-GCM16"})
+	for _, h := range []*testHost{a, b} {
+		p := *h.e.SPD().Get(h.policy)
+		h.e.SPD().Delete(p.ID)
+		p.ID, p.Lifetime = 0, 1500*time.Millisecond
+		id, err := h.e.SPD().Add(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.policy = id
+	}
+	sent := handshake(t, a, 10*time.Second)
+	if res, _ := b.e.Decapsulate(sent); res != ipsec.SecureTunnel {
+		t.Fatal(res)
+	}
+	first := a.d.Status()[0].Children[0].SPIIn
+	waitFor(t, "the rekey", func() bool {
+		st := a.d.Status()
+		return len(st) == 1 && len(st[0].Children) == 1 && st[0].Children[0].SPIIn != first && len(b.d.Status()[0].Children) == 1
+	})
+	waitFor(t, "the old SAs to go", func() bool { return len(a.e.SAD().All()) == 2 && len(b.e.SAD().All()) == 2 })
+	out := udpPacket("10.1.0.5", "10.2.0.9", "after rekey")
+	if res, err := a.e.Encapsulate(out); res != ipsec.SecureTunnel {
+		t.Fatalf("A after rekey: %v %v", res, err)
+	}
+	if res, err := b.e.Decapsulate(out); res != ipsec.SecureTunnel {
+		t.Fatalf("B after rekey: %v %v", res, err)
+	}
+}
