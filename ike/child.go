@@ -1,8 +1,10 @@
 package ike
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	mrand "math/rand/v2"
 	"net/netip"
 	"slices"
 	"time"
@@ -16,8 +18,17 @@ import (
 )
 
 // softLifetimeFraction: an IKE-negotiated Child SA is rekeyed when this
-// share of its lifetime (`ipsec policy -k`) has passed.
-const softLifetimeFraction = 0.9
+// share of its lifetime (`ipsec policy -k`) has passed, less a random
+// jitter of up to softLifetimeJitter of it, so that the two ends rarely
+// start rekeying the same SA at once.
+const (
+	softLifetimeFraction = 0.9
+	softLifetimeJitter   = 0.1
+)
+
+func softLifetime(life time.Duration) time.Duration {
+	return time.Duration(float64(life) * (softLifetimeFraction - softLifetimeJitter*mrand.Float64()))
+}
 
 // childRequest is a Child SA we are negotiating as initiator.
 type childRequest struct {
@@ -154,10 +165,31 @@ func (d *Daemon) completeChild(sa *SA, cr *childRequest, in *inbound, ps []messa
 	if err := d.installChild(sa, c, ni, nr); err != nil {
 		return err
 	}
-	if cr.rekey != nil {
-		d.deleteChild(sa, cr.rekey)
+	if old := cr.rekey; old != nil {
+		if old.peerRekeyNonces != nil && lowestNonce(ni, nr, old.peerRekeyNonces...) {
+			// RFC 7296 §2.8.1: of two simultaneous rekeys, the pair made
+			// with the lowest of the four nonces is deleted by its maker.
+			d.log.Info("simultaneous rekey: deleting the redundant Child SA", "ike_sa", sa.String(), "policy", c.policyID)
+			d.deleteChild(sa, c)
+		}
+		d.deleteChild(sa, old)
 	}
 	return nil
+}
+
+// lowestNonce reports whether the lowest of a and b is lower than all of
+// others.
+func lowestNonce(a, b []byte, others ...[]byte) bool {
+	mine := a
+	if bytes.Compare(b, a) < 0 {
+		mine = b
+	}
+	for _, o := range others {
+		if bytes.Compare(o, mine) <= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // withoutSPI returns the chosen proposal with the SPI of our offer, so that
@@ -218,7 +250,7 @@ func (d *Daemon) installChild(sa *SA, c *child, ni, nr []byte) error {
 		Encr: c.algs.Encr.ID, EncrKeyIn: encIn, EncrKeyOut: encOut,
 		Integ: c.algs.Integ, IntegKeyIn: intIn, IntegKeyOut: intOut,
 		ESN: c.algs.ESN, Local: sa.local.Addr(), Remote: sa.peer.Addr(),
-		Soft: sad.Lifetime{Time: time.Duration(float64(life) * softLifetimeFraction)},
+		Soft: sad.Lifetime{Time: softLifetime(life)},
 		Hard: sad.Lifetime{Time: life},
 	}
 	if c.proto == message.ProtocolESP {
@@ -380,7 +412,7 @@ func (d *Daemon) processCreateChildRequest(sa *SA, in *inbound) []message.Payloa
 	if n, ok := message.FindNotify(ps, message.RekeySA); ok && len(n.SPI) == 4 {
 		spi := binary.BigEndian.Uint32(n.SPI)
 		for _, c := range sa.children {
-			if c.outSPI == spi && !c.rekeyed {
+			if c.outSPI == spi {
 				old = c
 			}
 		}
@@ -394,6 +426,12 @@ func (d *Daemon) processCreateChildRequest(sa *SA, in *inbound) []message.Payloa
 		return resp
 	}
 	if old != nil {
+		if old.rekeyed {
+			// Both ends rekey old at once: remember this exchange's nonces
+			// so that ours, when it completes, can tell which new pair is
+			// redundant (RFC 7296 §2.8.1).
+			old.peerRekeyNonces = [][]byte{slices.Clone(nonce.Data), nr}
+		}
 		old.rekeyed = true
 	}
 	return append(resp, &message.Nonce{Data: nr})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/sabre-ipsec/sabre/ipsec"
 	"github.com/sabre-ipsec/sabre/pktbuf"
+	"github.com/sabre-ipsec/sabre/sad"
 )
 
 const fastSuite = "-e AES128-GCM16 -p PRFSHA256 -d CURVE25519 -i 20ms"
@@ -211,5 +213,36 @@ func TestChildRekey(t *testing.T) {
 	}
 	if res, err := b.e.Decapsulate(out); res != ipsec.SecureTunnel {
 		t.Fatalf("B after rekey: %v %v", res, err)
+	}
+}
+
+// TestSimultaneousRekey: both ends rekey the same Child SA at once; their
+// CREATE_CHILD_SA requests cross, and RFC 7296 §2.8.1's lowest-nonce rule
+// leaves exactly one new pair on each side.
+func TestSimultaneousRekey(t *testing.T) {
+	n, a, b := pair(t, fastSuite, fastSuite, []string{"AES128-GCM16"})
+	handshake(t, a, 10*time.Second)
+	n.wg.Wait()
+	n.mu.Lock()
+	n.queued = true
+	n.mu.Unlock()
+	for _, h := range []*testHost{a, b} {
+		spi := h.d.Status()[0].Children[0].SPIIn
+		v, _ := strconv.ParseUint(spi, 16, 32)
+		h.d.childExpiring(ipsec.Event{Type: ipsec.MsgSAExpired, SPI: uint32(v), Direction: sad.Inbound})
+	}
+	n.drain()
+	for _, h := range []*testHost{a, b} {
+		st := h.d.Status()
+		if len(st) != 1 || len(st[0].Children) != 1 || len(h.e.SAD().All()) != 2 {
+			t.Fatalf("%s after the crossed rekeys: %+v, %d SAs", h.name, st, len(h.e.SAD().All()))
+		}
+	}
+	out := udpPacket("10.1.0.5", "10.2.0.9", "after the collision")
+	if res, err := a.e.Encapsulate(out); res != ipsec.SecureTunnel {
+		t.Fatalf("A: %v %v", res, err)
+	}
+	if res, err := b.e.Decapsulate(out); res != ipsec.SecureTunnel {
+		t.Fatalf("B: %v %v", res, err)
 	}
 }

@@ -65,7 +65,10 @@ type child struct {
 	tunnel   bool
 	algs     Transforms
 	created  time.Time
-	rekeyed  bool // a replacement exists; this one is being deleted
+	rekeyed  bool // we are rekeying it, or the peer did: a replacement exists or is coming
+	// peerRekeyNonces are the nonces of a rekey of this Child SA that the
+	// peer started while ours was under way (RFC 7296 §2.8.1).
+	peerRekeyNonces [][]byte
 	// weInitiated: this host sent the request of the exchange that
 	// created the Child SA, which decides the key order (RFC 7296 §2.17).
 	weInitiated bool
