@@ -50,9 +50,11 @@ type SKCipher interface {
 	// place, pass body[IVLen():IVLen()] as dst. A bad ICV returns an error
 	// matching ErrIntegrity, a body that cannot be one ErrMalformed.
 	Open(dst, aad, body []byte) ([]byte, error)
-	// Close zeroes the keys the SKCipher holds. The AES key schedules
-	// inside crypto/aes cannot be reached and are left to the garbage
-	// collector. The SKCipher must not be used afterwards.
+	// Close zeroes the keys the SKCipher holds. The AEADs keep only the
+	// key and build their cipher per message, so nothing is left behind;
+	// the CBC ciphers' AES key schedules inside crypto/aes cannot be
+	// reached and are left to the garbage collector. The SKCipher must not
+	// be used afterwards.
 	Close()
 }
 

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync/atomic"
 
@@ -30,12 +31,17 @@ const aeadIVLen = 8
 type aeadSK struct {
 	SKOverhead
 	name string
-	aead cipher.AEAD // with a 16-octet tag when truncated
-	// block is the AES cipher of a GCM whose ICV is shorter than 12
-	// octets, which crypto/cipher does not offer: the 16-octet tag is
-	// computed and truncated (SP 800-38D §5.2.1.2).
-	block cipher.Block
-	salt  [saltLen]byte
+	encr suite.EncrID
+	// key is the cipher key without the salt. The AEAD is built for each
+	// message: IKE messages are few, an idle IKE SA then holds 32 octets
+	// instead of an AES key schedule and GCM tables (about 750 octets),
+	// and Close can zero the key itself.
+	key []byte
+	// truncated: AES-GCM with an ICV shorter than 12 octets, which
+	// crypto/cipher does not offer: the 16-octet tag is computed and
+	// truncated (SP 800-38D §5.2.1.2).
+	truncated bool
+	salt      [saltLen]byte
 	// iv is the last IV used. It starts at a random value, so that two
 	// SKCiphers made from the same key by mistake still do not share IVs
 	// in practice, and counts up: RFC 5282 §3.1 and RFC 7634 §2 require
@@ -45,35 +51,55 @@ type aeadSK struct {
 
 func newAEADSK(encr suite.EncrID, key []byte) (*aeadSK, error) {
 	k := len(key) - saltLen
-	c := &aeadSK{SKOverhead: SKOverhead{ivLen: aeadIVLen, blockLen: 1}}
+	c := &aeadSK{SKOverhead: SKOverhead{ivLen: aeadIVLen, blockLen: 1}, encr: encr}
 	switch encr {
 	case suite.EncrChaCha20Poly1305:
 		if k != chacha20poly1305.KeySize {
 			return nil, xe.Errorf(xe.BadParam, "ikecrypto: %v key is %d octets; want 36 (key and salt, RFC 7634 §4)", encr, len(key))
 		}
-		c.aead, _ = chacha20poly1305.New(key[:k])
 		c.name, c.icvLen = "chacha20poly1305", chacha20poly1305.Overhead
 	default: // AES-GCM
 		if k != 16 && k != 24 && k != 32 {
 			return nil, xe.Errorf(xe.BadParam, "ikecrypto: %v key is %d octets; want 20, 28 or 36 (key and salt, RFC 5282 §7.1)", encr, len(key))
 		}
 		c.icvLen = map[suite.EncrID]int{suite.EncrAESGCM8: 8, suite.EncrAESGCM12: 12, suite.EncrAESGCM16: 16}[encr]
-		b, _ := aes.NewCipher(key[:k])
-		tag := c.icvLen
-		if tag < 12 {
-			c.block, tag = b, 16
-		}
-		var err error
-		if c.aead, err = cipher.NewGCMWithTagSize(b, tag); err != nil {
-			return nil, xe.Errorf(xe.BadParam, "ikecrypto: %v: %v", encr, err)
-		}
+		c.truncated = c.icvLen < 12
 		c.name = "aes" + strconv.Itoa(k*8) + "gcm" + strconv.Itoa(c.icvLen)
 	}
+	c.key = slices.Clone(key[:k])
 	copy(c.salt[:], key[k:])
+	if _, _, err := c.cipher(); err != nil {
+		return nil, err
+	}
 	var r [8]byte
 	rand.Read(r[:])
 	c.iv.Store(binary.BigEndian.Uint64(r[:]))
 	return c, nil
+}
+
+// cipher builds the AEAD (with a 16-octet tag when truncated) and, for a
+// truncated GCM, its AES block cipher.
+func (c *aeadSK) cipher() (cipher.AEAD, cipher.Block, error) {
+	if c.encr == suite.EncrChaCha20Poly1305 {
+		a, err := chacha20poly1305.New(c.key)
+		return a, nil, err
+	}
+	b, err := aes.NewCipher(c.key)
+	if err != nil {
+		return nil, nil, err
+	}
+	tag := c.icvLen
+	if c.truncated {
+		tag = 16
+	}
+	a, err := cipher.NewGCMWithTagSize(b, tag)
+	if err != nil {
+		return nil, nil, xe.Errorf(xe.BadParam, "ikecrypto: %v: %v", c.encr, err)
+	}
+	if !c.truncated {
+		b = nil
+	}
+	return a, b, nil
 }
 
 func (c *aeadSK) Name() string { return c.name }
@@ -95,13 +121,14 @@ func (c *aeadSK) Seal(dst, aad, plaintext []byte) []byte {
 	nonce := c.nonce(&nb, iv)
 	pt := out[aeadIVLen : aeadIVLen+n+1]
 	copy(pt, plaintext)
-	pt[n] = 0 // Pad Length: no Padding is needed
-	if c.block == nil {
-		c.aead.Seal(pt[:0], nonce, pt, aad)
+	pt[n] = 0                // Pad Length: no Padding is needed
+	aead, _, _ := c.cipher() // the key was checked by newAEADSK
+	if !c.truncated {
+		aead.Seal(pt[:0], nonce, pt, aad)
 		return ret
 	}
 	// Truncated tag: the 16-octet one does not fit, so seal elsewhere.
-	sealed := c.aead.Seal(nil, nonce, pt, aad)
+	sealed := aead.Seal(nil, nonce, pt, aad)
 	copy(out[aeadIVLen:], sealed[:n+1+c.icvLen])
 	clear(sealed)
 	return ret
@@ -115,28 +142,29 @@ func (c *aeadSK) Open(dst, aad, body []byte) ([]byte, error) {
 	var nb [12]byte
 	nonce := c.nonce(&nb, body[:aeadIVLen])
 	ct := body[aeadIVLen:]
-	if c.block == nil {
-		ret, err := c.aead.Open(dst, nonce, ct, aad)
+	aead, block, _ := c.cipher()
+	if !c.truncated {
+		ret, err := aead.Open(dst, nonce, ct, aad)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s tag mismatch", ErrIntegrity, c.name)
 		}
 		return trimPadding(ret, ret[len(dst):], c.name)
 	}
-	return c.openTruncated(dst, aad, nonce, ct)
+	return c.openTruncated(aead, block, dst, aad, nonce, ct)
 }
 
 // openTruncated opens AES-GCM with an 8-octet ICV: the ciphertext is
 // decrypted with the GCM keystream (counter blocks from nonce | 2,
 // SP 800-38D §7.2), sealed again to get the full tag, and the plaintext
 // is released only if the tag's first octets match the ICV.
-func (c *aeadSK) openTruncated(dst, aad, nonce, ct []byte) ([]byte, error) {
+func (c *aeadSK) openTruncated(aead cipher.AEAD, block cipher.Block, dst, aad, nonce, ct []byte) ([]byte, error) {
 	ctLen := len(ct) - c.icvLen
 	ret, out := sliceForAppend(dst, ctLen)
 	var j [16]byte
 	copy(j[:], nonce)
 	j[15] = 2
-	cipher.NewCTR(c.block, j[:]).XORKeyStream(out, ct[:ctLen])
-	sealed := c.aead.Seal(nil, nonce, out, aad)
+	cipher.NewCTR(block, j[:]).XORKeyStream(out, ct[:ctLen])
+	sealed := aead.Seal(nil, nonce, out, aad)
 	ok := subtle.ConstantTimeCompare(sealed[ctLen:ctLen+c.icvLen], ct[ctLen:]) == 1
 	clear(sealed)
 	if !ok {
@@ -146,4 +174,7 @@ func (c *aeadSK) openTruncated(dst, aad, nonce, ct []byte) ([]byte, error) {
 	return trimPadding(ret, out, c.name)
 }
 
-func (c *aeadSK) Close() { clear(c.salt[:]) }
+func (c *aeadSK) Close() {
+	clear(c.salt[:])
+	clear(c.key)
+}
