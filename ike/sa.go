@@ -3,6 +3,7 @@ package ike
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	ikecrypto "github.com/sabre-ipsec/sabre/ike/crypto"
@@ -190,6 +191,11 @@ func (sa *SA) compact() {
 		sa.dh = nil
 	}
 	if sa.keys != nil {
+		// The SK_* slices share prf+'s one output buffer: keep a copy of
+		// SK_d alone so that the rest of it can be collected.
+		skd := slices.Clone(sa.keys.SKd)
+		clear(sa.keys.SKd)
+		sa.keys.SKd = skd
 		clear(sa.keys.SKpi)
 		clear(sa.keys.SKpr)
 		clear(sa.keys.SKai)
