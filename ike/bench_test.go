@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/sabre-ipsec/sabre/classify"
-	"github.com/sabre-ipsec/sabre/ipsec"
 	"github.com/sabre-ipsec/sabre/spd"
 )
 
@@ -130,7 +129,6 @@ func BenchmarkIKESAMemory(b *testing.B) {
 		}
 		perSide := float64(after.HeapAlloc-before.HeapAlloc) / N / 2
 		b.ReportMetric(perSide, "B/ikesa")
-		_ = ipsec.Pending
 		a.d.Close()
 		bb.d.Close()
 		b.StartTimer()

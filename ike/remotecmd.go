@@ -166,18 +166,11 @@ func (r *Remote) validate() error {
 	case r.Initiate && !r.Address.IsValid():
 		return fmt.Errorf("ike remote %s: -w needs -r <peer address>", r.Name)
 	}
-	aead, plain := false, false
 	for _, e := range r.Encr {
-		if e.ID.IsAEAD() {
-			aead = true
-		} else {
-			plain = true
+		if !e.ID.IsAEAD() && len(r.Integ) == 0 {
+			return fmt.Errorf("ike remote %s: a non-AEAD cipher in -e needs -a <integrity list>", r.Name)
 		}
 	}
-	if plain && len(r.Integ) == 0 {
-		return fmt.Errorf("ike remote %s: a non-AEAD cipher in -e needs -a <integrity list>", r.Name)
-	}
-	_ = aead
 	return nil
 }
 
