@@ -143,6 +143,9 @@ func (d *Daemon) debugf(sa *SA, format string, args ...any) {
 // AddRemote adds or replaces a remote peer configuration. Its PSK file is
 // read now.
 func (d *Daemon) AddRemote(r Remote) error {
+	if !usableProposals(IKEProposals(&r)) {
+		return fmt.Errorf("ike remote %s: no IKE SA proposal left from -e/-a/-p/-d that Sabre implements (3DES-CBC, HMAC-MD5 and MODP768/6144/8192 are not offered for the IKE SA; use AES-CBC or AES-GCM, HMAC-SHA-2, MODP2048+ or ECP/Curve25519)", r.Name)
+	}
 	if err := r.LoadPSK(); err != nil {
 		return err
 	}

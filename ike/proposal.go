@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	ikecrypto "github.com/sabre-ipsec/sabre/ike/crypto"
 	"github.com/sabre-ipsec/sabre/ike/message"
 	"github.com/sabre-ipsec/sabre/suite"
 )
@@ -28,18 +29,26 @@ func encrTransform(e EncrAlg) message.Transform {
 // the others go in separate proposals, since an AEAD proposal carries no
 // integrity transform (RFC 5282 §8). Groups Sabre does not implement are
 // left out.
+//
+// Algorithms Sabre does not implement for the IKE SA (3DES-CBC, HMAC-MD5
+// and PRF-HMAC-MD5, which RFC 8247 no longer recommends) are left out;
+// AddRemote refuses a remote left with nothing.
 func IKEProposals(r *Remote) []message.Proposal {
 	var aead, plain message.Proposal
 	for _, e := range r.Encr {
 		if e.ID.IsAEAD() {
-			aead.Transforms = append(aead.Transforms, encrTransform(e))
-		} else {
+			if _, err := ikecrypto.SKOverheadOf(e.ID, suite.IntegNone); err == nil {
+				aead.Transforms = append(aead.Transforms, encrTransform(e))
+			}
+		} else if _, err := ikecrypto.SKOverheadOf(e.ID, suite.IntegHMACSHA256128); err == nil {
 			plain.Transforms = append(plain.Transforms, encrTransform(e))
 		}
 	}
 	common := func(p *message.Proposal) {
 		for _, id := range r.PRF {
-			p.Transforms = append(p.Transforms, message.PRFTransform(message.PRFID(id)))
+			if _, err := ikecrypto.NewPRF(id); err == nil {
+				p.Transforms = append(p.Transforms, message.PRFTransform(message.PRFID(id)))
+			}
 		}
 		for _, g := range r.Groups {
 			if SupportedGroup(g) {
@@ -54,7 +63,9 @@ func IKEProposals(r *Remote) []message.Proposal {
 	}
 	if len(plain.Transforms) > 0 {
 		for _, i := range r.Integ {
-			plain.Transforms = append(plain.Transforms, message.IntegTransform(message.IntegID(i)))
+			if _, err := ikecrypto.SKOverheadOf(suite.EncrAESCBC, i); err == nil {
+				plain.Transforms = append(plain.Transforms, message.IntegTransform(message.IntegID(i)))
+			}
 		}
 		common(&plain)
 		out = append(out, plain)
@@ -280,4 +291,27 @@ func Chosen(p message.Proposal) Transforms {
 	}
 	t.Summary = strings.Join(names, "/")
 	return t
+}
+
+// usableProposals reports whether every proposal has each transform type
+// an IKE SA needs: encryption, PRF, key exchange, and integrity unless the
+// cipher is an AEAD.
+func usableProposals(ps []message.Proposal) bool {
+	if len(ps) == 0 {
+		return false
+	}
+	for _, p := range ps {
+		have := map[message.TransformType]bool{}
+		aead := false
+		for _, t := range p.Transforms {
+			have[t.Type] = true
+			if t.Type == message.TransformENCR && suite.EncrID(t.ID).IsAEAD() {
+				aead = true
+			}
+		}
+		if !have[message.TransformENCR] || !have[message.TransformPRF] || !have[message.TransformDH] || !aead && !have[message.TransformINTEG] {
+			return false
+		}
+	}
+	return true
 }
