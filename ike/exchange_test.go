@@ -246,3 +246,37 @@ func TestSimultaneousRekey(t *testing.T) {
 		t.Fatalf("B: %v %v", res, err)
 	}
 }
+
+// TestCookiesUnderHalfOpenLoad: with half of the half-open limit in use
+// the responder answers IKE_SA_INIT with a COOKIE (RFC 7296 §2.6), a real
+// initiator repeats its request with it and completes; at the limit new
+// IKE SAs are refused.
+func TestCookiesUnderHalfOpenLoad(t *testing.T) {
+	_, a, b := pair(t, fastSuite, fastSuite, []string{"AES128-GCM16"})
+	b.d.mgr.MaxHalfOpen = 4
+	peer := netip.MustParseAddrPort("198.51.100.1:500")
+	for i := range 2 { // spoofed half-open SAs
+		key := SAKey{SPIi: uint64(1000 + i), SPIr: uint64(2000 + i)}
+		if err := b.d.mgr.Add(key, peer, true, &SA{key: key}); err != nil {
+			t.Fatal(err)
+		}
+		b.d.mgr.Checkin(key)
+	}
+	sent := handshake(t, a, 10*time.Second)
+	if res, _ := b.e.Decapsulate(sent); res != ipsec.SecureTunnel {
+		t.Fatal(res)
+	}
+	if b.d.Stats().CookiesSent.Load() == 0 {
+		t.Fatal("no cookie demanded at half the half-open limit")
+	}
+	// Fill the table: the next initiator is refused.
+	for i := range 2 {
+		key := SAKey{SPIi: uint64(3000 + i), SPIr: uint64(4000 + i)}
+		b.d.mgr.Add(key, peer, true, &SA{key: key})
+		b.d.mgr.Checkin(key)
+	}
+	a.d.Flush()
+	before := b.d.Stats().HalfOpenRefused.Load()
+	a.e.Encapsulate(udpPacket("10.1.0.5", "10.2.0.9", "again"))
+	waitFor(t, "the refusal", func() bool { return b.d.Stats().HalfOpenRefused.Load() > before })
+}
