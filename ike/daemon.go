@@ -3,6 +3,7 @@ package ike
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -45,6 +46,10 @@ type Config struct {
 	LocalAddr func(remote netip.Addr) (netip.Addr, error)
 	// Log receives the daemon's log; slog.Default() if nil.
 	Log *slog.Logger
+	// Trace, if set, receives `ike debug -t` message dumps as plain text
+	// (one field a line, like the reference's decoder); without it they go
+	// to Log as one record each.
+	Trace io.Writer
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
 	// AfterFunc schedules timers; time.AfterFunc if nil (tests inject).
@@ -81,6 +86,7 @@ type Daemon struct {
 	trace, debug atomic.Bool
 	closed       atomic.Bool
 	keyExportFn  atomic.Pointer[func(KeyExport)] // SetKeyExport
+	traceMu      sync.Mutex                      // one dump at a time on Config.Trace
 	cookieSecret [32]byte
 }
 
@@ -303,6 +309,7 @@ func (sa *SA) seal(exch message.ExchangeType, msgID uint32, response bool, paylo
 	if exch == message.IKESAInit {
 		return (&message.Message{Header: h, Payloads: payloads}).Marshal()
 	}
+	sa.d.traceInner("sending", exch, payloads, sa.peer)
 	first, inner, err := message.MarshalPayloads(payloads)
 	if err != nil {
 		return nil, err
@@ -413,6 +420,7 @@ func (d *Daemon) handleResponse(sa *SA, m *message.Message, raw []byte, local, r
 	if err := message.Check(m.Header.Exchange, true, payloads); err != nil && m.Header.Exchange != message.IKESAInit {
 		d.log.Info("invalid IKE response", "ike_sa", sa.String(), "err", err)
 	}
+	d.traceInner("received", m.Header.Exchange, payloads, remote)
 	r.timer.Stop()
 	sa.pending = nil
 	sa.nextRequest++
@@ -450,6 +458,7 @@ func (d *Daemon) handleRequest(sa *SA, m *message.Message, raw []byte, local, re
 		d.log.Debug("undecryptable IKE request", "ike_sa", sa.String(), "err", err)
 		return
 	}
+	d.traceInner("received", m.Header.Exchange, payloads, remote)
 	sa.lastRecv = d.cfg.Now()
 	d.updatePeer(sa, local, remote)
 	in := &inbound{hdr: m.Header, raw: raw, payloads: payloads, local: local, remote: remote}

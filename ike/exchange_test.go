@@ -2,10 +2,12 @@ package ike
 
 import (
 	"bytes"
+	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -280,3 +282,35 @@ func TestCookiesUnderHalfOpenLoad(t *testing.T) {
 	a.e.Encapsulate(udpPacket("10.1.0.5", "10.2.0.9", "again"))
 	waitFor(t, "the refusal", func() bool { return b.d.Stats().HalfOpenRefused.Load() > before })
 }
+
+// TestTraceDecodesInsideSK: `ike debug -t` shows the payloads inside the
+// SK payload, decrypted, and never key material.
+func TestTraceDecodesInsideSK(t *testing.T) {
+	_, a, b := pair(t, fastSuite, fastSuite, []string{"AES128-GCM16"})
+	var buf syncBuffer
+	a.d.log = slog.New(slog.NewTextHandler(&buf, nil))
+	a.d.SetDebug(false, true)
+	sent := handshake(t, a, 10*time.Second)
+	if res, _ := b.e.Decapsulate(sent); res != ipsec.SecureTunnel {
+		t.Fatal(res)
+	}
+	out := buf.String()
+	for _, want := range []string{"sending IKE_AUTH, inside SK", "received IKE_AUTH, inside SK", "Authentication", "Traffic Selector"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("trace lacks %q", want)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the daemon's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

@@ -78,10 +78,38 @@ func (d *Daemon) Status() []SAStatus {
 }
 
 // traceMessage logs a decoded dump of an IKE message (`ike debug -t`):
-// the payloads as on the wire; the SK payload's contents stay encrypted.
+// the payloads as on the wire (traceInner shows what the SK payload
+// carries).
 func (d *Daemon) traceMessage(dir string, b []byte, peer netip.AddrPort) {
 	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "%s %d bytes; remote %v\n", dir, len(b), peer)
+	fmt.Fprintf(&buf, "%s %s %d bytes; remote %v\n", d.cfg.Now().Format("2006-01-02 15:04:05.000"), dir, len(b), peer)
 	message.Dump(&buf, b)
+	d.writeTrace(&buf)
+}
+
+// traceInner logs the payloads inside an SK payload, decrypted (received)
+// or before encryption (sent), as the reference's decoder shows encrypted
+// messages. They hold no keys: AUTH is a MAC, nonces and KE are public.
+func (d *Daemon) traceInner(dir string, exch message.ExchangeType, payloads []message.Payload, peer netip.AddrPort) {
+	if !d.trace.Load() || exch == message.IKESAInit {
+		return
+	}
+	first, b, err := message.MarshalPayloads(payloads)
+	if err != nil {
+		return
+	}
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "%s %s %v, inside SK: %d bytes; remote %v\n", d.cfg.Now().Format("2006-01-02 15:04:05.000"), dir, exch, len(b), peer)
+	message.DumpPayloads(&buf, first, b)
+	d.writeTrace(&buf)
+}
+
+func (d *Daemon) writeTrace(buf *bytes.Buffer) {
+	if d.cfg.Trace != nil {
+		d.traceMu.Lock()
+		d.cfg.Trace.Write(buf.Bytes())
+		d.traceMu.Unlock()
+		return
+	}
 	d.log.Info(buf.String())
 }

@@ -56,6 +56,7 @@ const ikeBypassPriority = spd.PriorityHigh
 
 // daemonConfig is what the flags of `sabre run` say.
 type daemonConfig struct {
+	trace    io.Writer // where `ike debug -t` writes its message dumps
 	rc       string
 	tunName  string
 	sock     string
@@ -121,6 +122,7 @@ func runDaemon(args []string, stderr io.Writer) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg.trace = stderr
 	if cfg.cpuprof != "" {
 		f, err := os.Create(cfg.cpuprof)
 		if err != nil {
@@ -205,6 +207,7 @@ func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
 		},
 		LocalAddr: localAddr,
 		Log:       log,
+		Trace:     cfg.trace,
 	})
 	if err != nil {
 		d.engine.Close()
