@@ -53,6 +53,7 @@ func TestParseRemoteErrors(t *testing.T) {
 		{"-n x -w -e AES128-GCM16 -p sha1 -d modp2048 -m PSK -r 1.2.3.4 -f ipv4:fe80::1", "family"},
 		{"-n x -w -e AES128-GCM16 -p sha1 -d modp2048 -m PSK -r 1.2.3.4 -q 1", `unknown option "-q"`},
 		{"-n x -w -e", "-e needs a value"},
+		{"-n x -u -e AESGCM -p sha1 -d modp2048 -m PSK", "give the key size"},
 	} {
 		_, err := ParseRemote(strings.Fields(tc.line))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

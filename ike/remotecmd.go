@@ -63,6 +63,9 @@ func ParseRemote(args []string) (Remote, error) {
 				if id == suite.EncrNull || id == suite.EncrNullAuthAESGMAC {
 					return r, fmt.Errorf("ike remote: -e %q: the IKE SA must be encrypted", n)
 				}
+				if bits == 0 && keyedEncr(id) {
+					return r, fmt.Errorf("ike remote: -e %q: give the key size, e.g. AES128-GCM16 or AES256-CBC", n)
+				}
 				r.Encr = append(r.Encr, EncrAlg{ID: id, KeyBits: bits})
 			}
 		case "-a":
