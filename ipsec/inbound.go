@@ -107,11 +107,7 @@ func (e *Engine) reassemble(b *pktbuf.Buffer, info *ipInfo) (Result, error) {
 func (e *Engine) inboundSecured(b *pktbuf.Buffer, info *ipInfo, st *inboundState) (Result, error) {
 	pkt := b.Bytes()
 	st.outerTOS, _, _ = innerTOS(pkt)
-	nhOff := 9
-	if info.v6 {
-		c, _ := header.ParseIPv6Chain(pkt)
-		nhOff = c.ProtoNextHeaderOffset
-	}
+	nhOff := info.protoNHOff
 	proto := info.proto
 	if proto == header.ProtoAH {
 		var err error

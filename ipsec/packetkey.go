@@ -10,13 +10,16 @@ import (
 
 // ipInfo is what the engine learns from an IP header before deciding.
 type ipInfo struct {
-	v6     bool
-	hlen   int // IPv4 header length, or offset of the ESP/AH insertion point for IPv6
-	nhOff  int // offset of the byte that names the protocol at hlen
-	total  int // datagram length from the header
-	proto  uint8
-	pOff   int // offset of the upper-layer (or ESP/AH) header
-	isFrag bool
+	v6    bool
+	hlen  int // IPv4 header length, or offset of the ESP/AH insertion point for IPv6
+	nhOff int // offset of the byte that names the protocol at hlen
+	total int // datagram length from the header
+	proto uint8
+	pOff  int // offset of the upper-layer (or ESP/AH) header
+	// protoNHOff is the offset of the byte that names proto: the IPv4
+	// Protocol field, or the Next Header byte in front of pOff for IPv6.
+	protoNHOff int
+	isFrag     bool
 	// firstFrag is false for a non-initial fragment, whose ports are
 	// unknown (RFC 4301 §7 treats them as OPAQUE).
 	firstFrag bool
@@ -35,7 +38,7 @@ func parseIP(pkt []byte, info *ipInfo) error {
 			return xe.Errorf(xe.MalformedPacket, "IPv4 header invalid or truncated (%d bytes)", len(pkt))
 		}
 		h := header.IPv4(pkt)
-		*info = ipInfo{hlen: hlen, nhOff: 9, total: total, proto: h.Protocol(), pOff: hlen,
+		*info = ipInfo{hlen: hlen, nhOff: 9, total: total, proto: h.Protocol(), pOff: hlen, protoNHOff: 9,
 			isFrag: h.IsFragment(), firstFrag: h.FragmentOffset() == 0}
 		return nil
 	case 6:
@@ -48,7 +51,8 @@ func parseIP(pkt []byte, info *ipInfo) error {
 			return xe.Errorf(xe.MalformedPacket, "IPv6 extension header truncated")
 		}
 		*info = ipInfo{v6: true, hlen: c.InsertOffset, nhOff: c.NextHeaderOffset, total: total,
-			proto: c.Proto, pOff: c.ProtoOffset, isFrag: c.Fragment, firstFrag: c.FragmentOffset == 0}
+			proto: c.Proto, pOff: c.ProtoOffset, protoNHOff: c.ProtoNextHeaderOffset,
+			isFrag: c.Fragment, firstFrag: c.FragmentOffset == 0}
 		return nil
 	}
 	return xe.Errorf(xe.MalformedPacket, "IP version %d", pkt[0]>>4)
