@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sabre-ipsec/sabre/header"
 	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/xe"
 )
@@ -165,7 +166,7 @@ func checkDatagram(t *testing.T, p []byte) {
 	switch p[0] >> 4 {
 	case 4:
 		h := ipv4(p)
-		if h.TotalLength() != len(p) || h.MoreFragments() || h.FragmentOffset() != 0 || checksum(p[:h.IHL()]) != 0xffff {
+		if h.TotalLength() != len(p) || h.MoreFragments() || h.FragmentOffset() != 0 || header.Checksum(p[:h.IHL()], 0) != 0xffff {
 			t.Fatalf("reassembled IPv4 header %x of a %d-byte datagram", p[:h.IHL()], len(p))
 		}
 	case 6:

@@ -3,6 +3,7 @@ package reassembly
 import (
 	"encoding/binary"
 
+	"github.com/sabre-ipsec/sabre/header"
 	"github.com/sabre-ipsec/sabre/xe"
 )
 
@@ -49,23 +50,7 @@ func (h ipv4) clearFragmentation() {
 // SetChecksum computes the header checksum over h[:IHL].
 func (h ipv4) SetChecksum() {
 	h[10], h[11] = 0, 0
-	binary.BigEndian.PutUint16(h[10:], ^checksum(h[:h.IHL()]))
-}
-
-// checksum returns the folded one's-complement sum of b (RFC 1071).
-func checksum(b []byte) uint16 {
-	var sum uint32
-	for len(b) >= 2 {
-		sum += uint32(b[0])<<8 | uint32(b[1])
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		sum += uint32(b[0]) << 8
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return uint16(sum)
+	binary.BigEndian.PutUint16(h[10:], ^header.Checksum(h[:h.IHL()], 0))
 }
 
 // isIPv4Fragment is IsFragment for a packet whose version is 4.
@@ -102,7 +87,7 @@ func parseIPv4(pkt []byte) (f fragment, isFragment bool, err error) {
 	if tl > len(pkt) {
 		return f, false, xe.Errorf(xe.MalformedPacket, "reassembly: IPv4 total length %d > %d bytes received", tl, len(pkt))
 	}
-	if c := checksum(pkt[:ihl]); c != 0xffff {
+	if c := header.Checksum(pkt[:ihl], 0); c != 0xffff {
 		return f, false, xe.Errorf(xe.MalformedPacket, "reassembly: IPv4 header checksum %#04x is wrong", binary.BigEndian.Uint16(pkt[10:]))
 	}
 	f = fragment{
