@@ -77,7 +77,9 @@ func (h IPv4) DF() bool { return h.FlagsFragmentOffset()&IPv4FlagDF != 0 }
 
 // IsFragment reports whether the datagram is a fragment (MF set or a
 // non-zero offset).
-func (h IPv4) IsFragment() bool { return h.FlagsFragmentOffset()&(IPv4FlagMF|IPv4FragmentOffsetMask) != 0 }
+func (h IPv4) IsFragment() bool {
+	return h.FlagsFragmentOffset()&(IPv4FlagMF|IPv4FragmentOffsetMask) != 0
+}
 
 // FragmentOffset is the fragment offset in bytes.
 func (h IPv4) FragmentOffset() int { return int(h.FlagsFragmentOffset()&IPv4FragmentOffsetMask) * 8 }
