@@ -72,13 +72,9 @@ var (
 	}
 )
 
-func normName(s string) string {
-	return strings.NewReplacer("-", "", "_", "").Replace(strings.ToLower(s))
-}
-
 // PRFByName returns the PRF an operator names.
 func PRFByName(name string) (PRFID, error) {
-	if id, ok := prfNames[normName(name)]; ok {
+	if id, ok := prfNames[suite.NormalizeName(name)]; ok {
 		return id, nil
 	}
 	return 0, fmt.Errorf("unknown PRF %q", name)
@@ -86,7 +82,7 @@ func PRFByName(name string) (PRFID, error) {
 
 // GroupByName returns the key exchange group an operator names.
 func GroupByName(name string) (GroupID, error) {
-	if id, ok := groupNames[normName(name)]; ok {
+	if id, ok := groupNames[suite.NormalizeName(name)]; ok {
 		return id, nil
 	}
 	return 0, fmt.Errorf("unknown DH group %q", name)

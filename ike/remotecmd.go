@@ -93,7 +93,7 @@ func ParseRemote(args []string) (Remote, error) {
 				r.Groups = append(r.Groups, id)
 			}
 		case "-m":
-			switch normName(val) {
+			switch suite.NormalizeName(val) {
 			case "presharedkey", "psk":
 				r.Method = AuthPSK
 			case "rsasig":
