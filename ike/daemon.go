@@ -225,7 +225,7 @@ func (d *Daemon) remoteFor(peer netip.Addr) *Remote {
 // remote (the non-ESP marker already removed). It is safe to call from
 // several goroutines; each IKE SA is worked by one at a time.
 func (d *Daemon) HandleMessage(b []byte, local, remote netip.AddrPort) {
-	defer d.containPanic(b, local, remote) // recover.go
+	defer d.containPanic(b, remote) // recover.go
 	d.stats.Received.Add(1)
 	m, err := message.Parse(b)
 	if err != nil {

@@ -30,7 +30,7 @@ func (d *Daemon) containSAPanic(sa *SA, b []byte, remote netip.AddrPort) {
 // IKE SA held there: parsing, and the responder's IKE_SA_INIT, whose new
 // SA is checked in again as the panic unwinds. That SA, found by the
 // initiator's SPI and address, is deleted.
-func (d *Daemon) containPanic(b []byte, local, remote netip.AddrPort) {
+func (d *Daemon) containPanic(b []byte, remote netip.AddrPort) {
 	r := recover()
 	if r == nil {
 		return
