@@ -153,7 +153,7 @@ func (d *Daemon) processAuthResponse(sa *SA, in *inbound) error {
 	return nil
 }
 
-// missing lists the names whose value is false, as "IDi and AUTH".
+// missing lists the names whose value is false, sorted: "AUTH and IDi".
 func missing(present map[string]bool) string {
 	var names []string
 	for name, ok := range present {
