@@ -230,3 +230,38 @@ func TestAuthRequestUnknownCriticalPayload(t *testing.T) {
 		t.Fatalf("B installed %d SAs", n)
 	}
 }
+
+// TestAuthResponseIdentityInIDiRefused: the initiator takes the
+// responder's identity from IDr only. A response carrying it in an IDi
+// payload, AUTH computed over it, does not establish (RFC 7296 §1.2).
+func TestAuthResponseIdentityInIDiRefused(t *testing.T) {
+	w := newWire(t)
+	m, _ := w.authRequest()
+	w.deliver(m)
+	resp := w.pop()
+	ps := w.open(w.a, resp.b).Payloads
+	for i, p := range ps {
+		if id, ok := p.(*message.ID); ok {
+			ps[i] = &message.ID{Type: id.Type, Data: id.Data} // IDi
+		}
+	}
+	var raw []byte
+	w.withSA(w.b, resp.b, func(sa *SA) {
+		var err error
+		if raw, err = sa.seal(message.IKEAuth, 1, true, ps); err != nil {
+			t.Fatal(err)
+		}
+	})
+	w.deliver(delivery{raw, resp.from, resp.to})
+	for _, s := range w.a.d.Status() {
+		if s.State == "ESTABLISHED" {
+			t.Fatalf("A established on a response without IDr: %+v", s)
+		}
+	}
+	if n := len(w.a.e.SAD().All()); n != 0 {
+		t.Fatalf("A installed %d SAs", n)
+	}
+	if got := w.a.d.Stats().AuthFailures.Load(); got != 1 {
+		t.Fatalf("A counted %d authentication failures, want 1", got)
+	}
+}
