@@ -94,7 +94,8 @@ type Daemon struct {
 	keyExportFn  atomic.Pointer[func(KeyExport)] // SetKeyExport
 	traceMu      sync.Mutex                      // one dump at a time on Config.Trace
 	cookieSecret [32]byte
-	unprotected  replyLimiter // malformed.go
+	unprotected  replyLimiter   // malformed.go
+	panicCleanup sync.WaitGroup // recover.go
 }
 
 // New starts a daemon and registers it with the messaging interface.

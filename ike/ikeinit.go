@@ -314,11 +314,11 @@ func (d *Daemon) cookieFor(ni []byte, peer netip.AddrPort, spii uint64) []byte {
 func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote netip.AddrPort) {
 	h := m.Header
 	if sa, err := d.mgr.Checkout(SAKey{SPIi: h.SPIi}, remote); err == nil {
+		defer d.checkin(sa) // also when a panic unwinds (recover.go)
 		if sa.lastResponse != nil && h.MessageID == 0 {
 			d.stats.Retransmits.Add(1)
 			d.send(sa, sa.lastResponse)
 		}
-		d.checkin(sa)
 		return
 	}
 	if h.MessageID != 0 {

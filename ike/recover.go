@@ -40,15 +40,22 @@ func (d *Daemon) containPanic(b []byte, remote netip.AddrPort) {
 	if err != nil || h.Exchange != message.IKESAInit || h.IsResponse() || h.SPIr != 0 {
 		return
 	}
-	sa, err := d.mgr.Checkout(SAKey{SPIi: h.SPIi}, remote)
-	if err != nil {
-		return
-	}
-	if sa.initiator { // one of ours that happens to share the SPI
-		d.checkin(sa)
-		return
-	}
-	d.dropAfterPanic(sa)
+	// On a goroutine of its own: HandleMessage's caller (the socket
+	// reader) must never wait for an SA that code left checked out.
+	key := SAKey{SPIi: h.SPIi}
+	d.panicCleanup.Add(1)
+	go func() {
+		defer d.panicCleanup.Done()
+		sa, err := d.mgr.Checkout(key, remote)
+		if err != nil {
+			return
+		}
+		if sa.initiator || sa.state != StateInitDone { // not the responder's half-open SA of this request
+			d.checkin(sa)
+			return
+		}
+		d.dropAfterPanic(sa)
+	}()
 }
 
 func (d *Daemon) logPanic(r any, b []byte, remote netip.AddrPort, ikeSA string) {

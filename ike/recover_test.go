@@ -74,25 +74,47 @@ func TestPanicContainedToItsIKESA(t *testing.T) {
 }
 
 // TestPanicInIKESAInitContained: a panic in the responder's IKE_SA_INIT,
-// after the half-open IKE SA exists, deletes that SA.
+// after the half-open IKE SA exists (sending the response, or resending it
+// to a retransmitted request), deletes that SA and leaves nothing checked
+// out: the next request is answered.
 func TestPanicInIKESAInitContained(t *testing.T) {
-	w := newWire(t)
-	send := w.b.d.cfg.Send
-	w.b.d.cfg.Send = func(m []byte, local, remote netip.AddrPort) error {
-		if h, err := message.ParseHeader(m); err == nil && h.Exchange == message.IKESAInit && h.SPIr != 0 {
-			panic("injected: sending the IKE_SA_INIT response")
+	for _, panicOn := range []int{1, 2} {
+		w := newWire(t)
+		send := w.b.d.cfg.Send
+		responses := 0
+		w.b.d.cfg.Send = func(m []byte, local, remote netip.AddrPort) error {
+			if h, err := message.ParseHeader(m); err == nil && h.Exchange == message.IKESAInit && h.SPIr != 0 {
+				if responses++; responses == panicOn {
+					panic("injected: sending the IKE_SA_INIT response")
+				}
+			}
+			return send(m, local, remote)
 		}
-		return send(m, local, remote)
-	}
-	w.b.d.log = quietLog
-	w.b.d.HandleMessage(rawInit(t, w, 42, 32), wireB, attacker)
-	if got := w.b.d.Stats().Panics.Load(); got != 1 {
-		t.Fatalf("%d panics, want 1", got)
-	}
-	if st := w.b.d.Status(); len(st) != 0 {
-		t.Fatalf("B keeps %+v", st)
-	}
-	if h := w.b.d.mgr.HalfOpen(); h != 0 {
-		t.Fatalf("%d half-open IKE SAs", h)
+		w.b.d.log = quietLog
+		req := rawInit(t, w, 42, 32)
+		for range panicOn {
+			w.b.d.HandleMessage(req, wireB, attacker)
+		}
+		cleaned := make(chan struct{})
+		go func() { w.b.d.panicCleanup.Wait(); close(cleaned) }()
+		select {
+		case <-cleaned:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("panic on response %d: the IKE SA stays checked out; it cannot be deleted", panicOn)
+		}
+		if got := w.b.d.Stats().Panics.Load(); got != 1 {
+			t.Fatalf("panic on response %d: %d panics, want 1", panicOn, got)
+		}
+		if st := w.b.d.Status(); len(st) != 0 {
+			t.Fatalf("panic on response %d: B keeps %+v", panicOn, st)
+		}
+		if h := w.b.d.mgr.HalfOpen(); h != 0 {
+			t.Fatalf("panic on response %d: %d half-open IKE SAs", panicOn, h)
+		}
+		before := w.queued()
+		w.b.d.HandleMessage(rawInit(t, w, 43, 32), wireB, attacker)
+		if w.queued() != before+1 {
+			t.Fatalf("panic on response %d: the next IKE_SA_INIT is not answered", panicOn)
+		}
 	}
 }
