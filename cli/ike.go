@@ -202,6 +202,7 @@ func (c ikeNetstat) run(env *Env, out io.Writer, _ *record) error {
 				"dropped": s.Dropped.Load(), "auth_failures": s.AuthFailures.Load(), "established": s.Established.Load(),
 				"failed": s.Failed.Load(), "child_sas": s.ChildSAs.Load(), "child_failures": s.ChildFailures.Load(),
 				"deletes": s.Deletes.Load(), "half_open_refused": s.HalfOpenRefused.Load(), "cookies_sent": s.CookiesSent.Load(),
+				"panics": s.Panics.Load(), "replies_limited": s.RepliesLimited.Load(),
 			}
 		}
 		enc := json.NewEncoder(out)
@@ -229,6 +230,8 @@ func (c ikeNetstat) run(env *Env, out io.Writer, _ *record) error {
 		fmt.Fprintf(out, "messages: %d received, %d sent, %d retransmitted, %d dropped; IKE SAs: %d established, %d failed, %d auth failures; Child SAs: %d, %d failed\n",
 			st.Received.Load(), st.Sent.Load(), st.Retransmits.Load(), st.Dropped.Load(), st.Established.Load(), st.Failed.Load(),
 			st.AuthFailures.Load(), st.ChildSAs.Load(), st.ChildFailures.Load())
+		fmt.Fprintf(out, "errors: %d panics contained (IKE SA deleted), %d error replies to unauthenticated messages rate-limited\n",
+			st.Panics.Load(), st.RepliesLimited.Load())
 	}
 	if !c.onlySAs {
 		fmt.Fprintln(out, "remotes:")

@@ -136,8 +136,8 @@ func (d *Daemon) completeChild(sa *SA, cr *childRequest, in *inbound, ps []messa
 		return fmt.Errorf("peer refused the Child SA: %v", n.Type)
 	}
 	saP, ok1 := message.Find[*message.SA](ps)
-	tsi, ok2 := findTS(ps, false)
-	tsr, ok3 := findTS(ps, true)
+	tsi, ok2 := message.FindTS(ps, false)
+	tsr, ok3 := message.FindTS(ps, true)
 	if !ok1 || !ok2 || !ok3 || len(saP.Proposals) != 1 {
 		return fmt.Errorf("Child SA response lacks SA, TSi or TSr")
 	}
@@ -202,15 +202,6 @@ func withoutSPI(chosen message.Proposal, offered []message.Proposal) message.Pro
 		}
 	}
 	return c
-}
-
-func findTS(ps []message.Payload, responder bool) (*message.TS, bool) {
-	for _, t := range message.FindAll[*message.TS](ps) {
-		if t.Responder == responder {
-			return t, true
-		}
-	}
-	return nil, false
 }
 
 // installChild derives the Child SA's keys (RFC 7296 §2.17) and adds the SA
@@ -287,10 +278,10 @@ func (d *Daemon) respondChild(sa *SA, in *inbound, ps []message.Payload, ni, nr 
 		d.log.Info("Child SA refused", "ike_sa", sa.String(), "reason", why)
 		return []message.Payload{&message.Notify{Type: t}}
 	}
-	saP, _ := message.Find[*message.SA](ps)
-	tsiP, ok1 := findTS(ps, false)
-	tsrP, ok2 := findTS(ps, true)
-	if saP == nil || !ok1 || !ok2 {
+	saP, ok0 := message.Find[*message.SA](ps)
+	tsiP, ok1 := message.FindTS(ps, false)
+	tsrP, ok2 := message.FindTS(ps, true)
+	if !ok0 || !ok1 || !ok2 {
 		return refuse(message.InvalidSyntax, "Child SA request lacks SA, TSi or TSr")
 	}
 	tsi, tsr := fromTSPayload(tsiP), fromTSPayload(tsrP)

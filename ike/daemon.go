@@ -69,6 +69,12 @@ type Stats struct {
 	Established, Failed              atomic.Uint64
 	ChildSAs, ChildFailures, Deletes atomic.Uint64
 	HalfOpenRefused, CookiesSent     atomic.Uint64
+	// Panics counts messages whose processing panicked: each was
+	// contained to its IKE SA, which was deleted (recover.go).
+	Panics atomic.Uint64
+	// RepliesLimited counts error notifications to unauthenticated
+	// messages that the rate limit held back (malformed.go).
+	RepliesLimited atomic.Uint64
 }
 
 // Daemon is the IKEv2 key manager.
@@ -88,6 +94,8 @@ type Daemon struct {
 	keyExportFn  atomic.Pointer[func(KeyExport)] // SetKeyExport
 	traceMu      sync.Mutex                      // one dump at a time on Config.Trace
 	cookieSecret [32]byte
+	unprotected  replyLimiter   // malformed.go
+	panicCleanup sync.WaitGroup // recover.go
 }
 
 // New starts a daemon and registers it with the messaging interface.
@@ -218,11 +226,13 @@ func (d *Daemon) remoteFor(peer netip.Addr) *Remote {
 // remote (the non-ESP marker already removed). It is safe to call from
 // several goroutines; each IKE SA is worked by one at a time.
 func (d *Daemon) HandleMessage(b []byte, local, remote netip.AddrPort) {
+	defer d.containPanic(b, remote) // recover.go
 	d.stats.Received.Add(1)
 	m, err := message.Parse(b)
 	if err != nil {
 		d.stats.Dropped.Add(1)
 		d.log.Debug("unparsable IKE message", "from", remote, "err", err)
+		d.refuseUnparsable(b, err, local, remote) // malformed.go
 		return
 	}
 	if d.trace.Load() {
@@ -240,6 +250,7 @@ func (d *Daemon) HandleMessage(b []byte, local, remote netip.AddrPort) {
 		return
 	}
 	defer d.checkin(sa)
+	defer d.containSAPanic(sa, b, remote) // recover.go; runs before checkin
 	// The original initiator sets the I flag; a message claiming the wrong
 	// role is not for this SA.
 	if h.IsInitiator() == sa.initiator {
@@ -291,7 +302,7 @@ func (sa *SA) open(m *message.Message, raw []byte) ([]message.Payload, error) {
 	}
 	inner, err := message.ParsePayloads(sk.FirstPayload, plain)
 	if err != nil {
-		return nil, err
+		return nil, &errMalformedInner{err}
 	}
 	return inner, nil
 }
@@ -453,7 +464,8 @@ func (d *Daemon) handleRequest(sa *SA, m *message.Message, raw []byte, local, re
 		return
 	}
 	payloads, err := sa.open(m, raw)
-	if err != nil {
+	var malformed *errMalformedInner
+	if err != nil && !errors.As(err, &malformed) {
 		d.stats.Dropped.Add(1)
 		d.log.Debug("undecryptable IKE request", "ike_sa", sa.String(), "err", err)
 		return
@@ -463,8 +475,10 @@ func (d *Daemon) handleRequest(sa *SA, m *message.Message, raw []byte, local, re
 	d.updatePeer(sa, local, remote)
 	in := &inbound{hdr: m.Header, raw: raw, payloads: payloads, local: local, remote: remote}
 	var resp []message.Payload
-	if err := message.Check(m.Header.Exchange, false, payloads); err != nil {
-		resp = notifyError(err)
+	if malformed != nil {
+		resp = d.refuseRequest(sa, m.Header.Exchange, malformed.err) // malformed.go
+	} else if err := message.Check(m.Header.Exchange, false, payloads); err != nil {
+		resp = d.refuseRequest(sa, m.Header.Exchange, err)
 	} else {
 		switch m.Header.Exchange {
 		case message.IKEAuth:
