@@ -17,7 +17,7 @@ commands:
   ike       send an ike command to the daemon
   console   an interactive prompt to the daemon
   demo      two in-process gVisor hosts negotiate IKEv2 and talk through ESP (no root needed)
-  version   print the version
+  version   print the version, VCS revision and Go version of this build (also --version)
 
 The clients find the daemon at $SABRE_SOCKET or /run/sabre/sabre.sock;
 "sabre ipsec -sock PATH ..." names another socket.
@@ -38,8 +38,8 @@ func main() {
 		os.Exit(runConsole(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	case "demo":
 		err = runDemo(os.Args[2:], os.Stdout)
-	case "version":
-		fmt.Println("sabre (development)")
+	case "version", "-version", "--version":
+		fmt.Println(version())
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
