@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 FUZZTIME ?= 4s
 
-.PHONY: test deps fmt-check vet unit fuzz-smoke bench bench-vpn
+.PHONY: test deps fmt-check vet unit fuzz-smoke bench bench-vpn build man install uninstall
 
 test: deps fmt-check vet unit fuzz-smoke
 
@@ -51,3 +51,34 @@ bench:
 bench-vpn:
 	@command -v iperf3 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >/dev/null
 	@./bench/vpn.sh
+
+# build, man and install: `make install` (as root) puts sabre in
+# $(PREFIX)/sbin, its man pages in $(PREFIX)/share/man, the examples in
+# $(PREFIX)/share/doc/sabre and the systemd unit in $(UNITDIR). DESTDIR
+# stages the tree for a package. The man pages are generated from the text
+# the commands print (`sabre man`), so they never disagree with `--help`.
+PREFIX ?= /usr/local
+UNITDIR ?= /etc/systemd/system
+BUILDDIR ?= build
+
+build:
+	@mkdir -p $(BUILDDIR)
+	$(GO) build -buildvcs=auto -trimpath -o $(BUILDDIR)/sabre ./cmd/sabre
+
+man: build
+	$(BUILDDIR)/sabre man -dir $(BUILDDIR)/man
+
+install: build man
+	install -D -m 0755 $(BUILDDIR)/sabre $(DESTDIR)$(PREFIX)/sbin/sabre
+	install -D -m 0644 -t $(DESTDIR)$(PREFIX)/share/man/man8 $(BUILDDIR)/man/*.8
+	install -D -m 0644 -t $(DESTDIR)$(PREFIX)/share/man/man5 $(BUILDDIR)/man/*.5
+	install -D -m 0644 contrib/systemd/sabre.service $(DESTDIR)$(UNITDIR)/sabre.service
+	mkdir -p $(DESTDIR)$(PREFIX)/share/doc/sabre
+	cp -r examples $(DESTDIR)$(PREFIX)/share/doc/sabre/
+	install -d -m 0700 $(DESTDIR)/etc/sabre
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/sabre $(DESTDIR)$(UNITDIR)/sabre.service \
+		$(DESTDIR)$(PREFIX)/share/man/man8/sabre.8 $(DESTDIR)$(PREFIX)/share/man/man8/sabre-ipsec.8 \
+		$(DESTDIR)$(PREFIX)/share/man/man8/sabre-ike.8 $(DESTDIR)$(PREFIX)/share/man/man5/ike_rc.5
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/sabre

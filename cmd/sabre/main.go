@@ -17,6 +17,7 @@ commands:
   ike       send an ike command to the daemon
   console   an interactive prompt to the daemon
   demo      two in-process gVisor hosts negotiate IKEv2 and talk through ESP (no root needed)
+  man       write the man pages sabre(8), sabre-ipsec(8), sabre-ike(8), ike_rc(5): man -dir DIR
   version   print the version, VCS revision and Go version of this build (also --version)
 
 The clients find the daemon at $SABRE_SOCKET or /run/sabre/sabre.sock;
@@ -38,6 +39,8 @@ func main() {
 		os.Exit(runConsole(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	case "demo":
 		err = runDemo(os.Args[2:], os.Stdout)
+	case "man":
+		err = runMan(os.Args[2:])
 	case "version", "-version", "--version":
 		fmt.Println(version())
 	case "-h", "--help", "help":
