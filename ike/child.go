@@ -424,6 +424,7 @@ func (d *Daemon) processCreateChildRequest(sa *SA, in *inbound) []message.Payloa
 			old.peerRekeyNonces = [][]byte{slices.Clone(nonce.Data), nr}
 		}
 		old.rekeyed = true
+		d.stats.ChildRekeys.Add(1)
 	}
 	return append(resp, &message.Nonce{Data: nr})
 }
@@ -436,6 +437,7 @@ func (d *Daemon) childExpiring(ev ipsec.Event) {
 			return
 		}
 		c.rekeyed = true
+		d.stats.ChildRekeys.Add(1)
 		d.log.Info("rekeying Child SA", "ike_sa", sa.String(), "policy", c.policyID, "spi_in", fmt.Sprintf("%08x", c.inSPI))
 		d.queueChild(sa, c.policyID, c)
 	})

@@ -75,6 +75,10 @@ type Stats struct {
 	// RepliesLimited counts error notifications to unauthenticated
 	// messages that the rate limit held back (malformed.go).
 	RepliesLimited atomic.Uint64
+	// ChildRekeys counts Child SA rekeys started here or accepted from
+	// the peer; DPDFailures liveness checks the peer never answered (its
+	// IKE SA is then deleted, RFC 7296 §2.4).
+	ChildRekeys, DPDFailures atomic.Uint64
 }
 
 // Daemon is the IKEv2 key manager.
@@ -402,6 +406,9 @@ func (d *Daemon) retransmit(key SAKey, peer netip.AddrPort, r *request) {
 	if r.tries >= MaxTries {
 		sa.pending = nil
 		d.log.Info("IKE peer does not answer", "exchange", r.describe, "tries", r.tries, "ike_sa", sa.String())
+		if r.describe == livenessCheck {
+			d.stats.DPDFailures.Add(1)
+		}
 		if r.onFail != nil {
 			r.onFail(sa, errors.New("peer does not answer"))
 		}

@@ -12,6 +12,18 @@ import (
 // unanswered through all retransmissions the peer is dead and the SA goes.
 const LivenessInterval = 30 * time.Second
 
+// livenessCheck describes the liveness request (Stats.DPDFailures counts
+// those that go unanswered).
+const livenessCheck = "INFORMATIONAL liveness"
+
+// checkLiveness queues an empty INFORMATIONAL request; if the peer never
+// answers it, the SA is deleted and Stats.DPDFailures counts it.
+func (d *Daemon) checkLiveness(sa *SA) {
+	d.enqueue(sa, job{describe: livenessCheck, start: func(sa *SA) error {
+		return d.request(sa, message.Informational, nil, livenessCheck, func(*SA, *inbound) error { return nil }, nil)
+	}})
+}
+
 // processInformationalRequest answers Delete payloads and liveness checks.
 func (d *Daemon) processInformationalRequest(sa *SA, in *inbound) []message.Payload {
 	var resp []message.Payload
@@ -100,9 +112,7 @@ func (d *Daemon) startTimers(sa *SA) {
 			return
 		}
 		if now.Sub(sa.lastRecv) >= LivenessInterval && sa.pending == nil && len(sa.queue) == 0 {
-			d.enqueue(sa, job{describe: "INFORMATIONAL liveness", start: func(sa *SA) error {
-				return d.request(sa, message.Informational, nil, "INFORMATIONAL liveness", func(*SA, *inbound) error { return nil }, nil)
-			}})
+			d.checkLiveness(sa)
 		}
 		if sa.natLocal && d.cfg.SendKeepalive != nil {
 			d.cfg.SendKeepalive(sa.local, sa.peer)
