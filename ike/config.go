@@ -277,8 +277,8 @@ func (r *Remote) ZeroPSK() {
 	r.psk.mu.Unlock()
 }
 
-// samePSK reports in constant time whether r and o hold the same key.
-func (r *Remote) samePSK(o *Remote) bool {
+// SamePSK reports in constant time whether r and o hold the same key.
+func (r *Remote) SamePSK(o *Remote) bool {
 	if r.psk == nil || o.psk == nil {
 		return r.psk == nil && o.psk == nil
 	}

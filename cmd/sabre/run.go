@@ -54,6 +54,13 @@ import (
 // (§4.4) so that IKE is never caught by a policy that needs IKE's SAs.
 const ikeBypassPriority = spd.PriorityHigh
 
+// Bounds of -mtu and -pathmtu: IPv4's minimum (RFC 791) to the largest IP
+// packet.
+const (
+	minMTU = 68
+	maxMTU = 65535
+)
+
 // daemonConfig is what the flags of `sabre run` say.
 type daemonConfig struct {
 	trace    io.Writer // where `ike debug -t` writes its message dumps
@@ -66,6 +73,7 @@ type daemonConfig struct {
 	fwmark   uint32
 	showKeys bool
 	verbose  bool
+	check    bool
 	cpuprof  string
 }
 
@@ -82,9 +90,10 @@ func parseRunFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
 	mark := fs.String("fwmark", "0", "SO_MARK for the daemon's sockets (hex with 0x), for policy routing in transport mode")
 	fs.BoolVar(&c.showKeys, "show-keys", false, "let `ipsec netstat -k` print key material")
 	fs.BoolVar(&c.verbose, "v", false, "debug logging")
+	fs.BoolVar(&c.check, "check", false, "check the -rc file as the daemon would apply it (remotes' proposals and PSK files included), then exit: status 0 if it is good, 1 with file:line errors if not; no device, socket or running daemon is touched")
 	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile of the daemon's life to this file")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: sabre run [-rc ike_rc] [-tun sabre0] [-sock "+defaultSocket+"] [-mtu 1400] [-pathmtu 1500] [-addr local address] [-fwmark mark] [-show-keys] [-v]")
+		fmt.Fprintln(stderr, "usage: sabre run [-rc ike_rc] [-tun sabre0] [-sock "+defaultSocket+"] [-mtu 1400] [-pathmtu 1500] [-addr local address] [-fwmark mark] [-show-keys] [-v]\n       sabre run -check -rc ike_rc")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -92,6 +101,17 @@ func parseRunFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("run: unexpected argument %q", fs.Arg(0))
+	}
+	if c.check && c.rc == "" {
+		return nil, errors.New("run: -check needs -rc FILE")
+	}
+	for _, m := range []struct {
+		name string
+		v    int
+	}{{"-mtu", c.mtu}, {"-pathmtu", c.pathMTU}} {
+		if m.v < minMTU || m.v > maxMTU {
+			return nil, fmt.Errorf("run: %s %d: want %d..%d", m.name, m.v, minMTU, maxMTU)
+		}
 	}
 	if *addr != "" {
 		a, err := netip.ParseAddr(*addr)
@@ -116,6 +136,9 @@ func runDaemon(args []string, stderr io.Writer) error {
 			return nil
 		}
 		return err
+	}
+	if cfg.check {
+		return checkRC(cfg, stderr)
 	}
 	level := slog.LevelInfo
 	if cfg.verbose {
@@ -245,6 +268,48 @@ func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
 	return d, nil
 }
 
+// checkRC is `sabre run -check -rc FILE`: the file is applied to an
+// engine and an IKE daemon of its own, with the daemon's bypass policies,
+// exactly as `sabre run` would apply it at start (so everything the IKE
+// daemon refuses at apply time — remotes without a usable proposal, PSK
+// files that are unreadable, too open or not the daemon user's — is
+// found), then thrown away. No TUN device, socket or running daemon is
+// touched.
+func checkRC(cfg *daemonConfig, stderr io.Writer) error {
+	engine := ipsec.New(spd.NewDB(), sad.NewDB(), ipsec.Config{Output: func(b *pktbuf.Buffer) { pktbuf.DefaultPool.Put(b) }})
+	defer engine.Close()
+	if err := addIKEBypass(engine.SPD()); err != nil {
+		return err
+	}
+	localAddr := localAddrFunc(cfg.addr, cfg.fwmark)
+	ikeD, err := ike.New(ike.Config{
+		Messaging: ipsec.NewMessaging(engine),
+		Send: func([]byte, netip.AddrPort, netip.AddrPort) error {
+			return errors.New("sabre run -check sends nothing")
+		},
+		LocalAddr: localAddr,
+		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		return err
+	}
+	defer ikeD.Close() // zeroes the PSKs it loaded
+	env := &cli.Env{Engine: engine, LocalAddr: localAddr, IKE: ikeD}
+	var out strings.Builder
+	if err := env.RunRC(cfg.rc, &out); err != nil {
+		return fmt.Errorf("%w\n%s: check failed", err, cfg.rc)
+	}
+	policies := 0
+	for _, p := range engine.SPD().List() {
+		if !strings.HasPrefix(p.Name, "ike-bypass") {
+			policies++
+		}
+	}
+	fmt.Fprintf(stderr, "%s: OK: %d policies, %d remotes, %d SAs would be installed\n", cfg.rc,
+		policies, len(ikeD.Remotes()), len(engine.SAD().All()))
+	return nil
+}
+
 // addIKEBypass lets IKE through (UDP from or to local ports 500 and 4500,
 // both directions, IPv4 and IPv6) at priority 2, as the reference's
 // ikev2_init_and_cfg_cmn does (§4.4).
@@ -328,7 +393,8 @@ func (d *daemon) reload() {
 	err := d.env.ReloadRC(d.cfg.rc, &out)
 	logOutput(d.log, "ike_rc reload", out.String())
 	if err != nil {
-		d.log.Error("ike_rc reload failed; the previous configuration stays", "rc", d.cfg.rc, "err", err)
+		// The error says what is in place now (cli.Env.ReloadRC).
+		d.log.Error("ike_rc reload failed", "rc", d.cfg.rc, "err", err)
 		return
 	}
 	d.log.Info("ike_rc reloaded", "rc", d.cfg.rc, "policies", len(d.engine.SPD().List()))
