@@ -2,6 +2,7 @@ package ike
 
 import (
 	"bytes"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -162,4 +163,20 @@ func TestParseRemoteRanges(t *testing.T) {
 	if err != nil || r.Lifetime != maxRemoteDuration || r.Retransmit.Milliseconds() != 250 {
 		t.Fatalf("in range: %v %v %v", r.Lifetime, r.Retransmit, err)
 	}
+}
+
+// FuzzDecodeHexKey: the PSK file's 0x<hex> form decodes to what
+// encoding/hex makes of the digits, or is taken as text; never a panic.
+func FuzzDecodeHexKey(f *testing.F) {
+	for _, s := range []string{"0x00", "0x0102:03ff", "0x", "0xabc", "0xzz", "plain", "0x:", "0XAA"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, k []byte) {
+		got, ok := decodeHexKey(k)
+		h, isHex := bytes.CutPrefix(k, []byte("0x"))
+		want, err := hex.DecodeString(strings.ReplaceAll(string(h), ":", ""))
+		if ok != (isHex && err == nil && len(want) > 0) || ok && !bytes.Equal(got, want) {
+			t.Fatalf("decodeHexKey(%q) = %x, %v; encoding/hex: %x, %v", k, got, ok, want, err)
+		}
+	})
 }
