@@ -533,3 +533,23 @@ func BenchmarkJoinLines32k(b *testing.B) {
 		joinLines(strings.NewReader(text), "rc")
 	}
 }
+
+// TestDurationAndCountRanges: every duration and count option of the cli
+// is range-checked and the error names the value (ike remote's -i/-l are
+// tested in package ike).
+func TestDurationAndCountRanges(t *testing.T) {
+	env, _ := newEnv(t)
+	for _, tc := range []struct{ line, want string }{
+		{"ipsec policy -n a -e aes128gcm16 -m transport -s 10.0.0.1 -d 10.0.0.2 -k 1e10", `-k "1e10"`},
+		{"ipsec policy -n a -e aes128gcm16 -m transport -s 10.0.0.1 -d 10.0.0.2 -k 9223372036854775808", `-k "9223372036854775808"`},
+		{"ipsec policy -n a -e aes128gcm16 -m transport -s 10.0.0.1 -d 10.0.0.2 -k -5", `-k "-5"`},
+		{"ipsec policy -n a -e aes128gcm16 -m transport -s 10.0.0.1 -d 10.0.0.2 -R 70000", `-R "70000"`},
+		{"ipsec policy -n a -e aes128gcm16 -m transport -s 10.0.0.1 -d 10.0.0.2 -l 8", `-l "8"`},
+		{"ipsec addsa -n a -e aes128gcm16 -m transport -s 10.0.0.1 -d 10.0.0.2 -r 10.0.0.2 -f 000102030405060708090a0b0c0d0e0f10111213 -g 000102030405060708090a0b0c0d0e0f10111214 -w 0x1001 -x 0x1002 -k 3000000000", `-k "3000000000"`},
+		{"ike remote -n x -u -e AES128-GCM16 -p PRFSHA256 -d ECP256 -m PSK -h f -l 1e10", `-l "1e10"`},
+		{"ike remote -n x -u -e AES128-GCM16 -p PRFSHA256 -d ECP256 -m PSK -h f -l 8h -l 9h", `"-l" given twice`},
+	} {
+		_, err := run(t, env, tc.line)
+		wantErr(t, tc.line, err, 0, tc.want)
+	}
+}

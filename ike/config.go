@@ -310,7 +310,7 @@ func (r *Remote) LoadPSK() error {
 	if r.PSKFile == "" {
 		return fmt.Errorf("remote %q: PresharedKey needs -h <file>", r.Name)
 	}
-	f, err := os.OpenFile(r.PSKFile, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, err := os.OpenFile(r.PSKFile, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return fmt.Errorf("remote %q: PSK file: %v", r.Name, err)
 	}
