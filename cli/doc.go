@@ -238,10 +238,13 @@ IDs and SAs, and IKE SAs and their Child SAs keep running (a remote whose
 PSK file now holds another key is changed). A changed part is replaced (the
 IKE SAs negotiated with a changed or removed remote are deleted, telling
 the peer), a removed one deleted, a new one added. Policies and remotes
-added at the console, and the daemon's bypass policies, stay. If applying
-fails, what was added is removed and the changed or removed parts are
-applied again from the previous file; the message says exactly what is in
-place. Limits: a line of at most 64 KiB, a command (continuations joined)
+added at the console, and the daemon's bypass policies, stay. The changes
+are tried first on a copy of the SPD: what the SPD refuses (a name or the
+traffic of a console policy) changes nothing. If applying still fails (an
+SPI in use by an SA added at the console), what was added is removed and
+the changed or removed parts are applied again from the previous file
+(their manual SAs restart with fresh counters, and IKE negotiates their
+Child SAs again); the message says exactly what is in place. Limits: a line of at most 64 KiB, a command (continuations joined)
 of at most 1 MiB, a file of at most 64 MiB; the first 100 errors are
 listed. "sabre run -check -rc FILE" checks a file this way without a
 daemon.

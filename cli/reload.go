@@ -8,7 +8,10 @@ import (
 	"strings"
 
 	"github.com/sabre-ipsec/sabre/ike"
+	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/sad"
+	"github.com/sabre-ipsec/sabre/spd"
 )
 
 // A reload (SIGHUP, ReloadRC) is a diff between what the previous ike_rc
@@ -213,21 +216,14 @@ func (env *Env) reload(path string, cmds []Command, flushIKE bool, out io.Writer
 		}
 	}
 
-	// The IKE SAs go first with `ike reload`, as the reference does.
-	ikeSAs := 0
-	if flushIKE {
-		ikeSAs = env.IKE.Flush()
-	}
-
-	// The data plane: remove what goes, then add what is new or changed.
+	// The data-plane changes are tried first on a copy of the SPD, so that
+	// what fails there (a name or the traffic of a console policy, say)
+	// fails before anything is touched.
 	var drop []rcUnit
 	for _, u := range st.rc {
 		if !kept[u.key] {
 			drop = append(drop, u)
 		}
-	}
-	for i := len(drop) - 1; i >= 0; i-- {
-		env.undo(record{policies: drop[i].rec.policies, sas: drop[i].rec.sas})
 	}
 	var applyCmds []Command
 	var applyIdx []int // index in cmds of each of applyCmds
@@ -239,6 +235,21 @@ func (env *Env) reload(path string, cmds []Command, flushIKE bool, out io.Writer
 		applyIdx = append(applyIdx, u.idx...)
 	}
 	sortByIndex(applyCmds, applyIdx)
+	if err := env.dryRun(drop, applyCmds); err != nil {
+		zeroRemotes()
+		return 0, fmt.Errorf("%w\n%s: nothing changed", err, path)
+	}
+
+	// The IKE SAs go first with `ike reload`, as the reference does.
+	ikeSAs := 0
+	if flushIKE {
+		ikeSAs = env.IKE.Flush()
+	}
+
+	// The data plane: remove what goes, then add what is new or changed.
+	for i := len(drop) - 1; i >= 0; i-- {
+		env.undo(record{policies: drop[i].rec.policies, sas: drop[i].rec.sas})
+	}
 	recs, err := env.applyRC(applyCmds, out)
 	if err == nil && env.IKE != nil {
 		var del []string
@@ -304,6 +315,43 @@ func (env *Env) reload(path string, cmds []Command, flushIKE bool, out io.Writer
 		fmt.Fprintf(out, "%s deleted (negotiated with a changed or removed remote)\n", plural(ikeSAs, "IKE SA"))
 	}
 	return ikeSAs, nil
+}
+
+// dryRun applies cmds to a scratch engine that holds the policies of env's
+// SPD (same IDs) but those of drop, and returns the first error, if any.
+// It catches what the SPD refuses; what only the real SAD can refuse (an
+// SPI in use by an SA added at the console) is left to the real run.
+func (env *Env) dryRun(drop []rcUnit, cmds []Command) error {
+	if len(cmds) == 0 {
+		return nil
+	}
+	gone := map[*spd.Policy]bool{}
+	for _, u := range drop {
+		for _, p := range u.rec.policies {
+			gone[p] = true
+		}
+	}
+	var ps []spd.Policy
+	for _, p := range env.Engine.SPD().List() {
+		if !gone[p] {
+			ps = append(ps, *p)
+		}
+	}
+	scratch := ipsec.New(spd.NewDB(), sad.NewDB(), ipsec.Config{Output: func(b *pktbuf.Buffer) { pktbuf.DefaultPool.Put(b) }})
+	defer scratch.Close()
+	if _, err := scratch.SPD().AddBatch(ps); err != nil {
+		return fmt.Errorf("copying the SPD to check the reload: %w", err)
+	}
+	try := &Env{Engine: scratch, LocalAddr: env.LocalAddr}
+	try.mu.Lock()
+	defer try.mu.Unlock()
+	if _, err := try.applyRC(cmds, io.Discard); err != nil {
+		if le := (*lineError)(nil); errors.As(err, &le) {
+			return le
+		}
+		return err
+	}
+	return nil
 }
 
 // restore puts back the units a failed reload removed, and returns the

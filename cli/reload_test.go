@@ -332,16 +332,28 @@ func TestReloadDiff(t *testing.T) {
 		t.Errorf("policies %v", got)
 	}
 
-	// A reload that fails when applied (p5 selects the traffic of a
-	// console policy) changes nothing: p2 is back as the previous file
-	// had it, everything unchanged is the same object.
+	// A reload that the SPD refuses (p5 selects the traffic of a console
+	// policy) is found on a copy of the SPD: nothing is touched.
 	mustRun(t, env, "ipsec policy -n console -b drop -s 10.5.0.0/16 -d any")
 	p2b, p4 := spdb.ByName("p2"), spdb.ByName("p4")
 	bad := strings.Replace(next, "policy -n p2 -g mongo -p any", "policy -n p2 -g mongo -p icmp", 1) +
 		"policy -n p5 -b drop -s 10.5.0.0/16 -d any\n"
 	badPath := writeRC(t, "bad", bad)
 	err := env.ReloadRC(badPath, &out)
-	wantErr(t, "failing reload", err, 0, fmt.Sprintf("%s:%d: ", badPath, strings.Count(bad, "\n")), "selects the same traffic",
+	wantErr(t, "refused reload", err, 0, fmt.Sprintf("%s:%d: ", badPath, strings.Count(bad, "\n")), "selects the same traffic", badPath+": nothing changed")
+	if spdb.ByName("p1") != p1 || spdb.ByName("m1") != m1 || spdb.ByName("p2") != p2b || spdb.ByName("p4") != p4 || !slices.Equal(env.Engine.SAD().All(), sas) {
+		t.Error("a refused reload touched the configuration")
+	}
+
+	// One that only the real SAD refuses (an SA whose SPI m1's SAs use)
+	// fails after p2 was replaced: p2 is applied again as the previous
+	// file had it, and the rest is the same objects.
+	bad = strings.Replace(next, "policy -n p2 -g mongo -p any", "policy -n p2 -g mongo -p icmp", 1) +
+		"ipsec addsa -n m9 -s 10.9.9.0/24 -d 10.8.8.0/24 -m tunnel -r 192.0.2.1 -e aes128gcm16 " +
+		"-f 000102030405060708090a0b0c0d0e0f10111213 -g 000102030405060708090a0b0c0d0e0f10111214 -w 0x1001 -x 0x1002\n"
+	badPath = writeRC(t, "bad2", bad)
+	err = env.ReloadRC(badPath, &out)
+	wantErr(t, "failing reload", err, 0, fmt.Sprintf("%s:%d: ", badPath, strings.Count(bad, "\n")),
 		"reload failed; the previous configuration is in place: 4 parts were not touched, 1 changed or removed parts were applied again from the previous file")
 	if spdb.ByName("p1") != p1 || spdb.ByName("m1") != m1 || spdb.ByName("p4") != p4 || !slices.Equal(env.Engine.SAD().All(), sas) {
 		t.Error("a failed reload touched unchanged parts")
