@@ -244,10 +244,11 @@ traffic of a console policy) changes nothing. If applying still fails (an
 SPI in use by an SA added at the console), what was added is removed and
 the changed or removed parts are applied again from the previous file
 (their manual SAs restart with fresh counters, and IKE negotiates their
-Child SAs again); the message says exactly what is in place. Limits: a line of at most 64 KiB, a command (continuations joined)
-of at most 1 MiB, a file of at most 64 MiB; the first 100 errors are
-listed. "sabre run -check -rc FILE" checks a file this way without a
-daemon.
+Child SAs again); the message says exactly what is in place.
+
+Limits: a line of at most 64 KiB, a command (continuations joined) of at
+most 1 MiB, a file of at most 64 MiB; the first 100 errors are listed.
+"sabre run -check -rc FILE" checks a file this way without a daemon.
 `
 
 const manIKE = `ike - IKEv2 commands (the reference's §4.8)
