@@ -18,8 +18,9 @@ package main
 //	ipsec addsa -n p1 -e AES128-GCM16 -f <in key> -g <out key> -w <in spi> -x <out spi>
 //
 // Signals: SIGINT and SIGTERM stop the daemon (the TUN device and the
-// socket go away); SIGHUP reloads the ike_rc file (cli.Env.ReloadRC: all or
-// nothing).
+// socket go away); SIGHUP reloads the ike_rc file (cli.Env.ReloadRC: only
+// what changed is changed; established tunnels of unchanged parts keep
+// running). `sabre run -check -rc FILE` checks a file without a daemon.
 
 import (
 	"context"
