@@ -458,3 +458,61 @@ func (ikeReload) run(env *Env, out io.Writer, _ *record) error {
 		plural(n, "IKE SA"), plural(nRemotes, "remote"), st.rcPath)
 	return err
 }
+
+// CheckRC checks the ike_rc file at path as a daemon would apply it,
+// without a daemon: every error of the file (see ParseRC), then what the
+// IKE daemon would refuse in each `ike remote` line (no proposal Sabre
+// implements, a PSK file that is missing, too open, not the user's), then
+// the first command the data plane refuses, applied to env (a scratch
+// engine holding the daemon's own policies). Each error is file:line:. On
+// success it prints what would be installed.
+func (env *Env) CheckRC(path string, out io.Writer) error {
+	cmds, err := readRC(path)
+	if err != nil {
+		return fmt.Errorf("%w\n%s: the daemon would refuse this file", err, path)
+	}
+	env.mu.Lock()
+	defer env.mu.Unlock()
+	var errs []error
+	var rest []Command
+	remotes := 0
+	for _, c := range cmds {
+		o, err := parseCommand(c.Args, true)
+		if err != nil {
+			errs = append(errs, &lineError{c.File, c.Line, err})
+			continue
+		}
+		ra, ok := o.(ikeRemoteAdd)
+		if !ok {
+			rest = append(rest, c)
+			continue
+		}
+		r := ra.r
+		if err := r.Prepare(); err != nil {
+			errs = append(errs, &lineError{c.File, c.Line, err})
+		}
+		r.ZeroPSK()
+		remotes++
+	}
+	before := len(env.Engine.SPD().List())
+	if _, err := env.applyRC(rest, io.Discard); err != nil {
+		if le := (*lineError)(nil); errors.As(err, &le) {
+			err = le
+		}
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		slices.SortStableFunc(errs, func(a, b error) int {
+			la, _ := a.(*lineError)
+			lb, _ := b.(*lineError)
+			if la == nil || lb == nil {
+				return 0
+			}
+			return la.line - lb.line
+		})
+		return fmt.Errorf("%w\n%s: %d errors: the daemon would refuse this file", errors.Join(errs...), path, len(errs))
+	}
+	_, err = fmt.Fprintf(out, "%s: OK: %d commands: %d policies, %d remotes, %d SAs would be installed\n", path,
+		len(cmds), len(env.Engine.SPD().List())-before, remotes, env.Engine.SAD().Len())
+	return err
+}

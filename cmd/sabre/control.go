@@ -229,31 +229,55 @@ func checkSocketDir(dir string) error {
 	return nil
 }
 
+// checkControlPath refuses, without changing anything, a control socket
+// path that listenControl would refuse: a directory that is not safe, or
+// something at path other than a stale socket.
+func checkControlPath(path string) error {
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); err == nil {
+		if err := checkSocketDir(dir); err != nil {
+			return err
+		}
+	}
+	_, err := staleSocket(path)
+	return err
+}
+
 // removeStaleSocket removes the socket at path if it is stale (nobody
 // listens), and refuses anything else there.
 func removeStaleSocket(path string) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("control socket %s: %w", path, err)
-	}
-	if fi.Mode().Type() != os.ModeSocket {
-		return fmt.Errorf("control socket %s: something else is there (%s); remove it yourself or choose another -sock", path, fileKind(fi.Mode()))
-	}
-	c, err := net.DialTimeout("unix", path, time.Second)
-	if err == nil {
-		c.Close()
-		return fmt.Errorf("a daemon is already listening on %s", path)
-	}
-	if !errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("control socket %s: cannot tell whether a daemon listens on it: %w", path, err)
+	stale, err := staleSocket(path)
+	if err != nil || !stale {
+		return err
 	}
 	if err := os.Remove(path); err != nil {
 		return fmt.Errorf("remove stale control socket: %w", err)
 	}
 	return nil
+}
+
+// staleSocket reports whether path is a socket nobody listens on; nothing
+// at path is fine too, and anything else is an error.
+func staleSocket(path string) (bool, error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if fi.Mode().Type() != os.ModeSocket {
+		return false, fmt.Errorf("control socket %s: something else is there (%s); remove it yourself or choose another -sock", path, fileKind(fi.Mode()))
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return false, fmt.Errorf("a daemon is already listening on %s", path)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return false, fmt.Errorf("control socket %s: cannot tell whether a daemon listens on it: %w", path, err)
+	}
+	return true, nil
 }
 
 // fileKind names a file's type for messages.

@@ -194,6 +194,10 @@ type daemon struct {
 // stops the daemon before it touches the network, and a client that
 // reaches the socket finds the device up.
 func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
+	// A -sock path that cannot be used is refused before anything else.
+	if err := checkControlPath(cfg.sock); err != nil {
+		return nil, err
+	}
 	d := &daemon{cfg: cfg, log: log}
 	var dev atomic.Pointer[tun.Device]
 	d.engine = ipsec.New(spd.NewDB(), sad.NewDB(), ipsec.Config{
@@ -269,46 +273,18 @@ func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
 	return d, nil
 }
 
-// checkRC is `sabre run -check -rc FILE`: the file is applied to an
-// engine and an IKE daemon of its own, with the daemon's bypass policies,
-// exactly as `sabre run` would apply it at start (so everything the IKE
-// daemon refuses at apply time — remotes without a usable proposal, PSK
-// files that are unreadable, too open or not the daemon user's — is
-// found), then thrown away. No TUN device, socket or running daemon is
-// touched.
+// checkRC is `sabre run -check -rc FILE` (cli.Env.CheckRC): the file is
+// checked on an engine of its own holding the daemon's bypass policies,
+// including what the IKE daemon would refuse at apply time, then thrown
+// away. No TUN device, socket or running daemon is touched.
 func checkRC(cfg *daemonConfig, stderr io.Writer) error {
 	engine := ipsec.New(spd.NewDB(), sad.NewDB(), ipsec.Config{Output: func(b *pktbuf.Buffer) { pktbuf.DefaultPool.Put(b) }})
 	defer engine.Close()
 	if err := addIKEBypass(engine.SPD()); err != nil {
 		return err
 	}
-	localAddr := localAddrFunc(cfg.addr, cfg.fwmark)
-	ikeD, err := ike.New(ike.Config{
-		Messaging: ipsec.NewMessaging(engine),
-		Send: func([]byte, netip.AddrPort, netip.AddrPort) error {
-			return errors.New("sabre run -check sends nothing")
-		},
-		LocalAddr: localAddr,
-		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		return err
-	}
-	defer ikeD.Close() // zeroes the PSKs it loaded
-	env := &cli.Env{Engine: engine, LocalAddr: localAddr, IKE: ikeD}
-	var out strings.Builder
-	if err := env.RunRC(cfg.rc, &out); err != nil {
-		return fmt.Errorf("%w\n%s: check failed", err, cfg.rc)
-	}
-	policies := 0
-	for _, p := range engine.SPD().List() {
-		if !strings.HasPrefix(p.Name, "ike-bypass") {
-			policies++
-		}
-	}
-	fmt.Fprintf(stderr, "%s: OK: %d policies, %d remotes, %d SAs would be installed\n", cfg.rc,
-		policies, len(ikeD.Remotes()), len(engine.SAD().All()))
-	return nil
+	env := &cli.Env{Engine: engine, LocalAddr: localAddrFunc(cfg.addr, cfg.fwmark)}
+	return env.CheckRC(cfg.rc, stderr)
 }
 
 // addIKEBypass lets IKE through (UDP from or to local ports 500 and 4500,

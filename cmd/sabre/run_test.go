@@ -24,11 +24,14 @@ func TestRunCheck(t *testing.T) {
 	for _, tc := range []struct {
 		name, rc, want string
 	}{
-		{"good", remote + "-e AES128-GCM16 -p PRFSHA256 -d ECP256 -h " + psk + "\n" + policy, "OK: 1 policies, 1 remotes, 0 SAs would be installed"},
+		{"good", remote + "-e AES128-GCM16 -p PRFSHA256 -d ECP256 -h " + psk + "\n" + policy, "OK: 2 commands: 1 policies, 1 remotes, 0 SAs would be installed"},
 		{"no-proposal", "# first line\n" + remote + "-e 3DES-CBC -a HMAC-MD5 -p HMAC-MD5 -d MODP2048 -h " + psk + "\n", ":2: ike remote peer: no IKE SA proposal"},
 		{"open-psk", remote + "-e AES128-GCM16 -p PRFSHA256 -d ECP256 -h " + open + "\n", ":1: remote \"peer\": PSK file " + open + " has mode -rw-r--r--"},
 		{"missing-psk", remote + "-e AES128-GCM16 -p PRFSHA256 -d ECP256 -h " + psk + "-missing\n", ":1: remote \"peer\": PSK file: open"},
 		{"syntax", policy + "ipsec bogus\n", ":2: ipsec: unknown command \"bogus\""},
+		{"all-errors", "ike remote -n a -z 2 -u -m PSK -e 3DES-CBC -a HMAC-MD5 -p HMAC-MD5 -d MODP2048 -h " + psk + "\n" +
+			"ike remote -n b -z 2 -u -m PSK -e AES128-GCM16 -p PRFSHA256 -d ECP256 -h " + open + "\n" + policy + strings.Replace(policy, "-n tun", "-n tun2", 1),
+			":1: ike remote a: no IKE SA proposal"},
 		{"duplicate-traffic", policy + strings.Replace(policy, "-n tun", "-n tun2", 1) + remote + "-e AES128-GCM16 -p PRFSHA256 -d ECP256 -h " + psk + "\n", ":2: ipsec policy -n tun2: XE_EXIST"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -43,8 +46,11 @@ func TestRunCheck(t *testing.T) {
 			if (err == nil) != (tc.name == "good") || !strings.Contains(got, tc.want) {
 				t.Errorf("err %v\nstderr %q\nwant %q", err, stderr.String(), tc.want)
 			}
-			if err != nil && !strings.Contains(err.Error(), rc+": check failed") {
+			if err != nil && !strings.Contains(err.Error(), ": the daemon would refuse this file") {
 				t.Errorf("error does not end in the verdict: %v", err)
+			}
+			if tc.name == "all-errors" && (!strings.Contains(got, ":2: remote \"b\": PSK file") || !strings.Contains(got, ":4: ipsec policy -n tun2: XE_EXIST") || !strings.Contains(got, "3 errors")) {
+				t.Errorf("not every error reported: %v", err)
 			}
 		})
 	}
@@ -52,6 +58,15 @@ func TestRunCheck(t *testing.T) {
 		t.Error("-check made a control socket")
 	}
 	var stderr bytes.Buffer
+	// A -sock path that is not a stale socket stops the daemon before it
+	// opens its device.
+	file := filepath.Join(dir, "good")
+	if err := runDaemon([]string{"-sock", file, "-tun", "sabrechk0"}, &stderr); err == nil || !strings.Contains(err.Error(), "something else is there (a regular file)") {
+		t.Errorf("run -sock <regular file>: %v", err)
+	}
+	if b, _ := os.ReadFile(file); !strings.Contains(string(b), "ike remote") {
+		t.Errorf("the file at -sock was changed: %q", b)
+	}
 	if err := runDaemon([]string{"-check"}, &stderr); err == nil || !strings.Contains(err.Error(), "-check needs -rc FILE") {
 		t.Errorf("-check without -rc: %v", err)
 	}
