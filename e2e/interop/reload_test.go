@@ -18,6 +18,8 @@ import (
 // Then a file whose policy changed is reloaded: that policy is replaced
 // and the tunnel is negotiated again. (A reload of an unchanged file used
 // to fail with "a remote of that name exists" and leave no policy.)
+// Last, `sabre ike reload` flushes the IKE SA and the remote and re-reads
+// the file.
 func TestSabreReloadKeepsTunnel(t *testing.T) {
 	needStrongSwan(t)
 	c := ikeCases[0]
@@ -95,6 +97,15 @@ func TestSabreReloadKeepsTunnel(t *testing.T) {
 	if log := readFile(s.log); !strings.Contains(log, "reloaded: 1 parts unchanged, 1 changed, 0 added, 0 removed") {
 		t.Errorf("log:\n%s", tail(log, 20))
 	}
+	pingUntil(t, left.ns, left.inner, right.inner, 20*time.Second)
+
+	// `ike reload` deletes the IKE SA (strongSwan sees the Delete) and the
+	// remote, re-reads the file, and the next packet negotiates again.
+	out, err := s.client("ike", "reload")
+	if err != nil || !strings.Contains(out, "ike reload: 1 IKE SA and 1 remote deleted, "+s.rc+" re-read") {
+		t.Fatalf("sabre ike reload: %v\n%s", err, out)
+	}
+	r.waitNoSAs(t, 5*time.Second)
 	pingUntil(t, left.ns, left.inner, right.inner, 20*time.Second)
 }
 
