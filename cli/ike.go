@@ -190,6 +190,10 @@ func (c ikeRemoteDelete) run(env *Env, out io.Writer, _ *record) error {
 	if env.IKE == nil {
 		return errNoIKE
 	}
+	if c.name == "ALLREMOTES" {
+		_, err := fmt.Fprintf(out, "%s deleted\n", plural(env.IKE.FlushRemotes(), "remote"))
+		return err
+	}
 	if err := env.IKE.DeleteRemote(c.name); err != nil {
 		return err
 	}

@@ -445,6 +445,11 @@ func TestIKEFlushAndVersions(t *testing.T) {
 	if out := mustRun(t, a.env, "ike flush"); out != "ike flush: 0 IKE SAs and 1 remote deleted\n" {
 		t.Errorf("ike flush: %q", out)
 	}
+	mustRun(t, a.env, "ike remote -n x1 -u -e AES128-GCM16 -p PRFSHA256 -d ECP256 -m PSK -h "+psk)
+	mustRun(t, a.env, "ike remote -n x2 -u -e AES128-GCM16 -p PRFSHA256 -d ECP256 -m PSK -h "+psk)
+	if out := mustRun(t, a.env, "ike remote -x ALLREMOTES"); out != "2 remotes deleted\n" {
+		t.Errorf("ike remote -x ALLREMOTES: %q", out)
+	}
 	if rs := a.env.IKE.Remotes(); len(rs) != 0 {
 		t.Errorf("remotes left: %+v", rs)
 	}
