@@ -222,8 +222,8 @@ func (d *Daemon) ReplaceRemotes(add []Remote, del []string) (int, error) {
 	var loaded []*Remote
 	for i := range add {
 		r := &add[i]
-		if r.psk != nil || r.Method != AuthPSK {
-			continue
+		if r.psk != nil {
+			continue // prepared by the caller
 		}
 		if err := r.Prepare(); err != nil {
 			for _, l := range loaded {
