@@ -239,12 +239,13 @@ PSK file now holds another key is changed). A changed part is replaced (the
 IKE SAs negotiated with a changed or removed remote are deleted, telling
 the peer), a removed one deleted, a new one added. Policies and remotes
 added at the console, and the daemon's bypass policies, stay. The changes
-are tried first on a copy of the SPD: what the SPD refuses (a name or the
-traffic of a console policy) changes nothing. If applying still fails (an
-SPI in use by an SA added at the console), what was added is removed and
-the changed or removed parts are applied again from the previous file
-(their manual SAs restart with fresh counters, and IKE negotiates their
-Child SAs again); the message says exactly what is in place.
+are tried first on a copy of the SPD, and the SAs they add are checked
+against the SAD: what either would refuse (a name or the traffic of a
+console policy, an SPI in use) changes nothing. If applying still fails (a
+local address no longer found), what was added is removed and the changed
+or removed parts are applied again from the previous file (their manual SAs
+restart with fresh counters, and IKE negotiates their Child SAs again); the
+message says exactly what is in place.
 
 Limits: a line of at most 64 KiB, a command (continuations joined) of at
 most 1 MiB, a file of at most 64 MiB; the first 100 errors are listed.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
+	"github.com/sabre-ipsec/sabre/xe"
 )
 
 // A reload (SIGHUP, ReloadRC) is a diff between what the previous ike_rc
@@ -318,9 +320,9 @@ func (env *Env) reload(path string, cmds []Command, flushIKE bool, out io.Writer
 }
 
 // dryRun applies cmds to a scratch engine that holds the policies of env's
-// SPD (same IDs) but those of drop, and returns the first error, if any.
-// It catches what the SPD refuses; what only the real SAD can refuse (an
-// SPI in use by an SA added at the console) is left to the real run.
+// SPD (same IDs) but those of drop, checks the SAs they add against env's
+// SAD, and returns the first error, if any: what the SPD or the SAD would
+// refuse is found before anything is touched.
 func (env *Env) dryRun(drop []rcUnit, cmds []Command) error {
 	if len(cmds) == 0 {
 		return nil
@@ -345,11 +347,49 @@ func (env *Env) dryRun(drop []rcUnit, cmds []Command) error {
 	try := &Env{Engine: scratch, LocalAddr: env.LocalAddr}
 	try.mu.Lock()
 	defer try.mu.Unlock()
-	if _, err := try.applyRC(cmds, io.Discard); err != nil {
+	recs, err := try.applyRC(cmds, io.Discard)
+	if err != nil {
 		if le := (*lineError)(nil); errors.As(err, &le) {
 			return le
 		}
 		return err
+	}
+	// The scratch SAD started empty: the SAs the commands add are checked
+	// against the real SAD, but for the SAs that go with the dropped parts
+	// (RFC 4301 §4.1: SPI, protocol and destination name one SA).
+	type saKey struct {
+		spi   uint32
+		proto sad.Protocol
+		dst   netip.Addr
+	}
+	goneSA, goneID := map[*sad.SA]bool{}, map[uint32]bool{}
+	for _, u := range drop {
+		for _, sa := range u.rec.sas {
+			goneSA[sa] = true
+		}
+	}
+	for p := range gone {
+		goneID[p.ID] = true
+	}
+	inUse := map[saKey]*sad.SA{}
+	for _, sa := range env.Engine.SAD().All() {
+		if sa.State() != sad.Dead && !goneSA[sa] && !goneID[sa.PolicyID()] {
+			inUse[saKey{sa.SPI(), sa.Protocol(), sa.Dst()}] = sa
+		}
+	}
+	for i, rec := range recs {
+		sas := rec.sas
+		if len(cmds[i].Args) > 1 && cmds[i].Args[1] == "addsa" {
+			for _, p := range rec.policies { // created by this addsa
+				sas = append(slices.Clone(sas), scratch.SAD().Session(p.ID).SAs()...)
+			}
+		}
+		for _, sa := range sas {
+			if old, ok := inUse[saKey{sa.SPI(), sa.Protocol(), sa.Dst()}]; ok {
+				return &lineError{cmds[i].File, cmds[i].Line, errorf(xe.Exist,
+					"%s: SPI %#x (%v to %v) is in use by an SA of policy %d", addsaCmd, sa.SPI(), sa.Protocol(), sa.Dst(), old.PolicyID())}
+			}
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
+	"github.com/sabre-ipsec/sabre/xe"
 )
 
 // ikeNet carries IKE messages between in-process sites.
@@ -345,15 +347,34 @@ func TestReloadDiff(t *testing.T) {
 		t.Error("a refused reload touched the configuration")
 	}
 
-	// One that only the real SAD refuses (an SA whose SPI m1's SAs use)
-	// fails after p2 was replaced: p2 is applied again as the previous
-	// file had it, and the rest is the same objects.
+	// So is one the SAD would refuse (an SA whose SPI m1's SAs use).
 	bad = strings.Replace(next, "policy -n p2 -g mongo -p any", "policy -n p2 -g mongo -p icmp", 1) +
 		"ipsec addsa -n m9 -s 10.9.9.0/24 -d 10.8.8.0/24 -m tunnel -r 192.0.2.1 -e aes128gcm16 " +
 		"-f 000102030405060708090a0b0c0d0e0f10111213 -g 000102030405060708090a0b0c0d0e0f10111214 -w 0x1001 -x 0x1002\n"
 	badPath = writeRC(t, "bad2", bad)
 	err = env.ReloadRC(badPath, &out)
-	wantErr(t, "failing reload", err, 0, fmt.Sprintf("%s:%d: ", badPath, strings.Count(bad, "\n")),
+	wantErr(t, "SPI in use", err, xe.Exist, fmt.Sprintf("%s:%d: ipsec addsa: SPI 0x1001 (ESP to 10.0.0.77) is in use by an SA of policy %d", badPath, strings.Count(bad, "\n"), m1.ID),
+		badPath+": nothing changed")
+	if spdb.ByName("p1") != p1 || spdb.ByName("m1") != m1 || spdb.ByName("p2") != p2b || spdb.ByName("p4") != p4 || !slices.Equal(env.Engine.SAD().All(), sas) {
+		t.Error("a refused reload touched the configuration")
+	}
+
+	// What the check cannot foresee (here the local address, found the
+	// first time and not the second) fails after p2 was replaced: p2 is
+	// applied again as the previous file had it, the rest is untouched.
+	calls := 0
+	env.LocalAddr = func(remote netip.Addr) (netip.Addr, error) {
+		if calls++; calls > 1 {
+			return netip.Addr{}, errors.New("no route")
+		}
+		return testLocal(remote)
+	}
+	bad = strings.Replace(next, "policy -n p2 -g mongo -p any", "policy -n p2 -g mongo -p icmp", 1) +
+		"policy -n t1 -e aes128gcm16 -m tunnel -r 192.0.2.9 -s 10.6.0.0/16 -d 10.7.0.0/16\n"
+	badPath = writeRC(t, "bad3", bad)
+	err = env.ReloadRC(badPath, &out)
+	env.LocalAddr = testLocal
+	wantErr(t, "failing reload", err, 0, fmt.Sprintf("%s:%d: ", badPath, strings.Count(bad, "\n")), "no route",
 		"reload failed; the previous configuration is in place: 4 parts were not touched, 1 changed or removed parts were applied again from the previous file")
 	if spdb.ByName("p1") != p1 || spdb.ByName("m1") != m1 || spdb.ByName("p4") != p4 || !slices.Equal(env.Engine.SAD().All(), sas) {
 		t.Error("a failed reload touched unchanged parts")
