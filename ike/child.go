@@ -17,23 +17,19 @@ import (
 	"github.com/sabre-ipsec/sabre/suite"
 )
 
-// softLifetimeFraction: an IKE-negotiated Child SA is rekeyed when this
-// share of its lifetime (`ipsec policy -k`) has passed, less a random
-// jitter of up to softLifetimeJitter of it, so that the two ends rarely
-// start rekeying the same SA at once.
-const (
-	softLifetimeFraction = 0.9
-	softLifetimeJitter   = 0.1
-)
+// softLifetime is when a Child SA of policy p is rekeyed, counted from its
+// creation: a random point in p's rekey window (`ipsec policy -K`, or 80% to
+// 90% of `-k`), so that the two ends rarely start rekeying the same SA at
+// once.
+func softLifetime(p *spd.Policy) time.Duration {
+	lo, hi := p.RekeyWindow()
+	return lo + time.Duration(mrand.Int64N(int64(hi-lo)+1))
+}
 
 // DefaultRekeyGrace is how long the inbound SA of a rekeyed or deleted
 // Child SA outlives the Delete exchange for it, for the peer's packets
 // still on the way (strongSwan's delete_rekeyed_delay is 5 s too).
 const DefaultRekeyGrace = 5 * time.Second
-
-func softLifetime(life time.Duration) time.Duration {
-	return time.Duration(float64(life) * (softLifetimeFraction - softLifetimeJitter*mrand.Float64()))
-}
 
 // childRequest is a Child SA we are negotiating as initiator.
 type childRequest struct {
@@ -263,7 +259,7 @@ func (d *Daemon) installChild(sa *SA, c *child, ni, nr []byte, withhold bool) er
 		Encr: c.algs.Encr.ID, EncrKeyIn: encIn, EncrKeyOut: encOut,
 		Integ: c.algs.Integ, IntegKeyIn: intIn, IntegKeyOut: intOut,
 		ESN: c.algs.ESN, Local: sa.local.Addr(), Remote: sa.peer.Addr(),
-		Soft: sad.Lifetime{Time: softLifetime(life)},
+		Soft: sad.Lifetime{Time: softLifetime(p)},
 		Hard: sad.Lifetime{Time: life},
 	}
 	if c.proto == message.ProtocolESP {

@@ -11,6 +11,7 @@ import (
 	"github.com/sabre-ipsec/sabre/ipsec"
 	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/sad"
+	"github.com/sabre-ipsec/sabre/spd"
 )
 
 // wireLatency is how long an ESP packet of TestRekeyUnderTraffic spends
@@ -187,4 +188,29 @@ func TestRekeyUnderTraffic(t *testing.T) {
 	waitFor(t, "the rekeyed SAs to go after the grace", func() bool {
 		return len(a.e.SAD().All()) == 2 && len(b.e.SAD().All()) == 2
 	})
+}
+
+// TestSoftLifetimeInRekeyWindow: a Child SA's soft lifetime is a random
+// point in its policy's rekey window: 80-90% of -k, or the last tenth of
+// -K when given.
+func TestSoftLifetimeInRekeyWindow(t *testing.T) {
+	for _, p := range []spd.Policy{
+		{},
+		{Lifetime: 100 * time.Second},
+		{Lifetime: 6 * time.Second, RekeyTime: 4 * time.Second},
+		{Lifetime: time.Hour, RekeyTime: time.Second},
+	} {
+		lo, hi := p.RekeyWindow()
+		seen := map[time.Duration]bool{}
+		for range 200 {
+			s := softLifetime(&p)
+			if s < lo || s > hi {
+				t.Fatalf("-k %v -K %v: soft lifetime %v outside [%v, %v]", p.Lifetime, p.RekeyTime, s, lo, hi)
+			}
+			seen[s] = true
+		}
+		if len(seen) < 100 {
+			t.Errorf("-k %v -K %v: only %d different soft lifetimes in 200", p.Lifetime, p.RekeyTime, len(seen))
+		}
+	}
 }
