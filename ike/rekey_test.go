@@ -2,7 +2,10 @@ package ike
 
 import (
 	"fmt"
+	"log/slog"
+	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -120,15 +123,17 @@ func childSPIs(t *testing.T, h *testHost) (in, out uint32, ok bool) {
 }
 
 // TestRekeyUnderTraffic: packets flow both ways, with 10 ms on the wire,
-// through six Child SA rekeys started alternately by each end; not one is
-// lost (RFC 7296 §1.3.3, §2.8: each end keeps the old inbound SA until the
+// through six Child SA rekeys started alternately by each end and three
+// started by both at once; not one is lost (RFC 7296 §1.3.3, §2.8: each end keeps the old inbound SA until the
 // Delete exchange for it completes, and the rekey's responder sends on the
 // new SA only once the initiator has it). Once the grace after the Delete
 // has passed, only the new pair is left.
 func TestRekeyUnderTraffic(t *testing.T) {
 	n, a, b := pair(t, fastSuite, fastSuite, []string{"AES128-GCM16"})
+	var logs syncBuffer
 	for _, h := range []*testHost{a, b} {
 		h.d.cfg.RekeyGrace = 300 * time.Millisecond
+		h.d.log = slog.New(slog.NewTextHandler(&logs, nil))
 	}
 	sent := handshake(t, a, 10*time.Second)
 	if res, err := b.e.Decapsulate(sent); res != ipsec.SecureTunnel {
@@ -171,6 +176,37 @@ func TestRekeyUnderTraffic(t *testing.T) {
 		ab.waitDelivered(t, 50)
 		ba.waitDelivered(t, 50)
 	}
+	// Both ends rekey at once; when the requests cross, RFC 7296 §2.8.1
+	// leaves one new pair, and neither end may send on the other until
+	// its peer has it.
+	for i := range 3 {
+		aIn, _, ok1 := childSPIs(t, a)
+		bIn, _, ok2 := childSPIs(t, b)
+		if !ok1 || !ok2 {
+			t.Fatalf("simultaneous rekey %d: %+v %+v", i, a.d.Status(), b.d.Status())
+		}
+		crossRequests(n)
+		var both sync.WaitGroup
+		for _, x := range []struct {
+			h   *testHost
+			spi uint32
+		}{{a, aIn}, {b, bIn}} {
+			both.Add(1)
+			go func() {
+				defer both.Done()
+				x.h.d.childExpiring(ipsec.Event{Type: ipsec.MsgSAExpired, SPI: x.spi, Direction: sad.Inbound})
+			}()
+		}
+		both.Wait()
+		waitFor(t, fmt.Sprintf("simultaneous rekey %d", i), func() bool {
+			in, out, ok1 := childSPIs(t, a)
+			pin, pout, ok2 := childSPIs(t, b)
+			return ok1 && ok2 && in != aIn && pin != bIn && pin == out && pout == in &&
+				sendsOn(a, out) && sendsOn(b, pout)
+		})
+		ab.waitDelivered(t, 50)
+		ba.waitDelivered(t, 50)
+	}
 	stop()
 	n.wg.Wait()
 
@@ -184,10 +220,52 @@ func TestRekeyUnderTraffic(t *testing.T) {
 			t.Errorf("%s's engine dropped packets: %v", h.name, d)
 		}
 	}
-	t.Logf("delivered %d packets A->B and %d B->A through 6 rekeys", ab.delivered.Load(), ba.delivered.Load())
+	t.Logf("delivered %d packets A->B and %d B->A through 9 rekeys; %d redundant Child SAs of crossed rekeys deleted",
+		ab.delivered.Load(), ba.delivered.Load(), strings.Count(logs.String(), "simultaneous rekey: deleting the redundant Child SA"))
 	waitFor(t, "the rekeyed SAs to go after the grace", func() bool {
 		return len(a.e.SAD().All()) == 2 && len(b.e.SAD().All()) == 2
 	})
+}
+
+// crossRequests makes the next CREATE_CHILD_SA requests of the two hosts
+// cross: the first is held (a retransmission of it dropped) until the
+// other host's arrives, and both are delivered then.
+func crossRequests(n *network) {
+	var mu sync.Mutex
+	var held *delivery
+	done := false
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.filter = func(m []byte, from, to netip.AddrPort) [][]byte {
+		mu.Lock()
+		defer mu.Unlock()
+		if done || len(m) < 20 || m[18] != 36 || m[19]&0x20 != 0 { // not a CREATE_CHILD_SA request
+			return [][]byte{m}
+		}
+		switch {
+		case held == nil:
+			held = &delivery{m, from, to}
+			return nil
+		case held.from == from:
+			return nil // our hold made it retransmit
+		}
+		done = true
+		n.mu.Lock()
+		h := n.hosts[held.to.Addr()]
+		n.mu.Unlock()
+		n.wg.Add(1)
+		go func(d delivery) {
+			defer n.wg.Done()
+			h.d.HandleMessage(d.b, d.to, d.from)
+		}(*held)
+		return [][]byte{m}
+	}
+}
+
+// sendsOn reports whether h's engine sends on the outbound SA with that SPI.
+func sendsOn(h *testHost, spi uint32) bool {
+	out := h.e.SAD().Session(h.policy).OutboundESP()
+	return out != nil && out.SPI() == spi
 }
 
 // TestSoftLifetimeInRekeyWindow: a Child SA's soft lifetime is a random
