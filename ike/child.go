@@ -485,8 +485,7 @@ func (d *Daemon) childExpiring(ev ipsec.Event) {
 func (d *Daemon) childDeleted(ev ipsec.Event) {
 	d.withChild(ev.SPI, ev.Direction, func(sa *SA, c *child) {
 		if c.retiring {
-			// Its outbound SA went when it was retired; it ends when its
-			// inbound SA does.
+			// It is no longer sent on; it ends when its inbound SA does.
 			if ev.Direction == sad.Inbound {
 				d.deleteChildLocally(sa, c)
 			}
@@ -537,8 +536,10 @@ func (d *Daemon) deleteChild(sa *SA, c *child) {
 }
 
 // retire stops sending on Child SA c. A successor whose outbound SA was
-// held back gets it first (make-before-break), then c's outbound SA goes;
-// c's inbound SA stays for the peer's packets until dropRetiredLater.
+// held back gets it first (make-before-break), then c's outbound SA is
+// demoted: the engine sends on the newest other one, if any, while a packet
+// that picked c's just before still finds its keys. c's SAs go in
+// dropRetiredLater, the inbound one kept for the peer's packets until then.
 func (d *Daemon) retire(sa *SA, c *child) {
 	if c.retiring {
 		return
@@ -551,7 +552,11 @@ func (d *Daemon) retire(sa *SA, c *child) {
 		}
 	}
 	c.dropPendingOut()
-	d.deleteOutbound(sa, c)
+	db := d.cfg.Messaging.Engine().SAD()
+	db.Demote(c.outSPI, c.sadProto(), sa.peer.Addr())
+	if p, _ := d.cfg.Messaging.GetPolicy(c.policyID); p != nil && p.Mode == spd.Transport && p.TunnelRemote.IsValid() {
+		db.Demote(c.outSPI, c.sadProto(), p.TunnelRemote)
+	}
 }
 
 // installOutbound adds the outbound SA that installChild held back.
@@ -587,8 +592,8 @@ func (d *Daemon) rekeyGrace() time.Duration {
 	return DefaultRekeyGrace
 }
 
-// dropRetiredLater removes retired Child SA c's inbound SA after the
-// grace, unless its hard lifetime or the IKE SA's end comes first.
+// dropRetiredLater removes retired Child SA c's SAs after the grace, unless
+// its hard lifetime or the IKE SA's end comes first.
 func (d *Daemon) dropRetiredLater(sa *SA, c *child) {
 	key := sa.key
 	d.cfg.AfterFunc(d.rekeyGrace(), func() {

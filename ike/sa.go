@@ -77,8 +77,9 @@ type child struct {
 	// Rekeying without loss (RFC 7296 §2.8). pendingOut is the outbound
 	// SA of a Child SA the peer rekeyed, held back until the peer deletes
 	// the old one (successor links the old one to it). A retiring Child SA
-	// has lost its outbound SA; its inbound SA stays until the Delete
-	// exchange for it completes and a grace for packets on the way passes.
+	// is no longer sent on (its outbound SA is demoted); its SAs stay until
+	// the Delete exchange for it completes and a grace for packets on the
+	// way passes.
 	pendingOut *ipsec.ManualSA
 	successor  *child
 	retiring   bool
