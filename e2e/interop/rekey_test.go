@@ -107,13 +107,13 @@ const dropEveryOtherInformationalRequest = `table inet rekeyloss {
 
 // loadRekeying loads conn into charon with the child's rekey_time,
 // rand_time and life_time.
-func loadRekeying(t *testing.T, c *charon, conn swanConn, rekey, rand, life string) {
+func loadRekeying(t *testing.T, c *charon, conn swanConn, rekey, randTime, life string) {
 	t.Helper()
 	path := filepath.Join(c.h.dir, "swanctl.conf")
 	render(t, "swanctl-rekey.conf.tmpl", path, struct {
 		Conn                          swanConn
 		RekeyTime, RandTime, LifeTime string
-	}{conn, rekey, rand, life})
+	}{conn, rekey, randTime, life})
 	out := c.mustSwanctl(t, "--load-all", "--file", path)
 	if !strings.Contains(out, "successfully loaded 1 connections") {
 		t.Fatalf("swanctl --load-all in %s:\n%s", c.h.role, out)
