@@ -41,7 +41,7 @@ const manPolicy = `ipsec policy - add, view and delete security policies
                [-p proto] [-t ESP|AH|AHESP] -e encr,... -a auth,...
                [-r remote] [-g ike-remote] [-k seconds] [-l priority]
                [-c] [-h] [-y] [-o] [-R window] [-P] [-E] [-F copy|set|clear]
-               [-L local]
+               [-L local] [-K seconds]
   ipsec policy -n name -b bypass|drop -s src -d dst [-p proto] [-l priority]
   ipsec policy -v [-n name]
   ipsec policy -x name|ALLPOLICIES
@@ -69,7 +69,12 @@ Options of the reference:
   -g name      the "ike remote" that negotiates this policy's SAs (not
                with -o).
   -h           96-bit HMAC-SHA-2 ICVs (SP_AUTH_SHA2_ICV_SHORT).
-  -k seconds   lifetime of negotiated SAs; default 3600.
+  -k seconds   lifetime of negotiated SAs; default 3600. It is their hard
+               lifetime (strongSwan's life_time): at it an SA is deleted.
+               IKE rekeys each Child SA before that, at a random point
+               between 80% and 90% of -k (2880 to 3240 s by default), so
+               that the two ends rarely start the same rekey at once; -K
+               sets that point instead.
   -l 1..7      priority, 1 highest; default 4. Equal selectors need
                different priorities.
   -m mode      transport or tunnel; required for secure policies.
@@ -96,6 +101,14 @@ Sabre's options (the reference has none for these):
                RFC 4301's limited mode. Tunnel mode only.
   -F df        outer DF bit in tunnel mode: copy from the inner header
                (SP_DF_COPY, the default), set (SP_DF_SET) or clear.
+  -K seconds   rekey time (soft lifetime) of negotiated SAs, strongSwan's
+               rekey_time: IKE rekeys each Child SA at a random point in
+               its last tenth (between 90% and 100% of -K). Must be below
+               -k, which stays the hard lifetime; leave room between them
+               for the rekey and the Delete after it (strongSwan's default
+               life_time is 110% of rekey_time). During a rekey the old
+               inbound SA takes packets until the Delete for it is
+               answered, and for 5 s after.
   -L addr      this host's tunnel endpoint. By default the daemon's address
                toward -r; where it cannot tell, -L is required.
 

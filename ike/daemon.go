@@ -57,6 +57,10 @@ type Config struct {
 	// KeepaliveInterval is how often a host behind a NAT sends keepalives
 	// (RFC 3948 §4: 20 s by default).
 	KeepaliveInterval time.Duration
+	// RekeyGrace is how long the inbound SA of a rekeyed or deleted Child
+	// SA stays after its Delete exchange, for packets still in flight;
+	// DefaultRekeyGrace if 0.
+	RekeyGrace time.Duration
 }
 
 type stopper interface{ Stop() bool }
