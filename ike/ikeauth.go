@@ -40,7 +40,8 @@ func (sa *SA) authData(id Identity) []byte {
 	} else {
 		real, peerNonce, skp = sa.initResponse, sa.ni, sa.keys.SKpr
 	}
-	return sa.prf.SharedKeyAuth(sa.remote.PSK(), sa.prf.SignedOctets(real, peerNonce, skp, idBody(id)))
+	octets := sa.prf.SignedOctets(real, peerNonce, skp, idBody(id))
+	return sa.remote.withPSK(func(k []byte) []byte { return sa.prf.SharedKeyAuth(k, octets) })
 }
 
 // verifyAuth checks the peer's AUTH over its ID payload body.
@@ -63,7 +64,8 @@ func (sa *SA) verifyAuth(id *message.ID, auth *message.Auth) error {
 	} else {
 		real, peerNonce, skp = sa.initRequest, sa.nr, sa.keys.SKpi
 	}
-	want := sa.prf.SharedKeyAuth(sa.remote.PSK(), sa.prf.SignedOctets(real, peerNonce, skp, body))
+	octets := sa.prf.SignedOctets(real, peerNonce, skp, body)
+	want := sa.remote.withPSK(func(k []byte) []byte { return sa.prf.SharedKeyAuth(k, octets) })
 	if !ikecrypto.VerifyAuth(auth.Data, want) {
 		return fmt.Errorf("AUTH does not verify: wrong pre-shared key or tampered IKE_SA_INIT")
 	}
