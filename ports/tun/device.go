@@ -66,6 +66,9 @@ type Config struct {
 	IKEPort, NATTPort uint16
 	// Logger receives the device's logs; slog.Default() when nil.
 	Logger *slog.Logger
+	// Forwarding, if set, counts opened tunnel-mode packets for other
+	// hosts while the kernel does not forward (see Forwarding).
+	Forwarding *Forwarding
 }
 
 // Device is a TUN interface bound to an ipsec.Engine and the sockets that

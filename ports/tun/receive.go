@@ -39,6 +39,9 @@ func (r *receiveBatch) decapsulate(b *pktbuf.Buffer) {
 	res, err := d.engine.Decapsulate(b)
 	switch res {
 	case ipsec.SecureTunnel, ipsec.SecureTransport:
+		if res == ipsec.SecureTunnel && d.cfg.Forwarding != nil {
+			d.cfg.Forwarding.check(b.Bytes())
+		}
 		off := b.Offset()
 		if off < tunWriteOffset {
 			// Only a packet the engine moved to a fresh array can lack
