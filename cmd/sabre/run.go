@@ -65,6 +65,7 @@ const (
 // daemonConfig is what the flags of `sabre run` say.
 type daemonConfig struct {
 	trace    io.Writer // where `ike debug -t` writes its message dumps
+	op       operatorConfig
 	rc       string
 	tunName  string
 	sock     string
@@ -97,6 +98,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
 		fmt.Fprintln(stderr, "usage: sabre run [-rc ike_rc] [-tun sabre0] [-sock "+defaultSocket+"] [-mtu 1400] [-pathmtu 1500] [-addr local address] [-fwmark mark] [-show-keys] [-v]\n       sabre run -check -rc ike_rc")
 		fs.PrintDefaults()
 	}
+	addOperatorFlags(fs, &c.op)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -145,7 +147,10 @@ func runDaemon(args []string, stderr io.Writer) error {
 	if cfg.verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log, err := newLogger(cfg.op.logFormat, level == slog.LevelDebug, stderr)
+	if err != nil {
+		return err
+	}
 	cfg.trace = stderr
 	if cfg.cpuprof != "" {
 		f, err := os.Create(cfg.cpuprof)
@@ -165,6 +170,10 @@ func runDaemon(args []string, stderr io.Writer) error {
 	defer signal.Stop(sigs)
 	d, err := startDaemon(cfg, log)
 	if err != nil {
+		return err
+	}
+	if err := d.ready(); err != nil {
+		d.stop()
 		return err
 	}
 	for sig := range sigs {
@@ -187,6 +196,7 @@ type daemon struct {
 	env     *cli.Env
 	dev     *tun.Device
 	control *controlServer
+	op      operatorState
 }
 
 // startDaemon sets up the engine, the IKE bypass policies, the ike_rc,
@@ -215,11 +225,12 @@ func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
 		return nil, err
 	}
 	localAddr := localAddrFunc(cfg.addr, cfg.fwmark)
+	d.op.msg = ipsec.NewMessaging(d.engine)
 	// The IKE daemon uses the device's UDP sockets on 500 and 4500; it can
 	// be configured (ike_rc) before the device exists, and sends nothing
 	// until it does.
 	ikeD, err := ike.New(ike.Config{
-		Messaging: ipsec.NewMessaging(d.engine),
+		Messaging: d.op.msg,
 		Send: func(msg []byte, local, remote netip.AddrPort) error {
 			t := dev.Load()
 			if t == nil {
@@ -243,10 +254,11 @@ func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
 	}
 	d.ike = ikeD
 	d.env = &cli.Env{Engine: d.engine, LocalAddr: localAddr, ShowKeys: cfg.showKeys, IKE: ikeD}
+	// What the ike_rc printed is logged once the daemon has started: a
+	// fatal error after it leaves nothing reported as applied.
+	var out strings.Builder
 	if cfg.rc != "" {
-		var out strings.Builder
 		err := d.env.RunRC(cfg.rc, &out)
-		logOutput(log, "ike_rc", out.String())
 		if err != nil {
 			ikeD.Close()
 			d.engine.Close()
@@ -254,11 +266,11 @@ func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
 		}
 	}
 	t, err := tun.Open(tun.Config{Name: cfg.tunName, MTU: cfg.mtu, PathMTU: cfg.pathMTU, Engine: d.engine, FwMark: cfg.fwmark, Logger: log,
-		IKE: ikeD.HandleMessage})
+		IKE: ikeD.HandleMessage, Forwarding: &d.op.fwd})
 	if err != nil {
 		ikeD.Close()
 		d.engine.Close()
-		return nil, err
+		return nil, startError(err, cfg)
 	}
 	d.dev = t
 	dev.Store(t)
@@ -268,6 +280,11 @@ func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
 		d.engine.Close()
 		return nil, err
 	}
+	if err := d.startOperator(); err != nil {
+		d.stop()
+		return nil, err
+	}
+	logOutput(log, "ike_rc", out.String())
 	log.Info("sabre running", "tun", t.Name(), "mtu", t.MTU(), "socket", cfg.sock, "rc", cfg.rc,
 		"policies", len(d.engine.SPD().List()))
 	return d, nil
@@ -362,6 +379,8 @@ func (d *daemon) handle(args []string, out io.Writer) int {
 
 // reload rereads the ike_rc (SIGHUP).
 func (d *daemon) reload() {
+	d.beforeReload()
+	defer d.afterReload()
 	if d.cfg.rc == "" {
 		d.log.Warn("SIGHUP: no ike_rc to reload (start with -rc)")
 		return
@@ -379,6 +398,7 @@ func (d *daemon) reload() {
 
 // stop shuts the daemon down.
 func (d *daemon) stop() error {
+	d.stopOperator()
 	// IKE first: its Delete notifications leave while the sockets are open.
 	d.ike.Close()
 	errs := []error{d.control.Close(), d.dev.Close()}
