@@ -10,9 +10,10 @@ test: deps fmt-check vet unit fuzz-smoke
 # deps installs what the tests need on a fresh Debian machine (run as root):
 # tshark decodes and decrypts ESP independently; strongSwan (charon with
 # kernel-libipsec, swanctl) is the interop peer; nftables makes the NAT and
-# loss of the interop tests; iproute2 the network namespaces.
+# loss of the interop tests; iproute2 the network namespaces; ping and curl
+# the README walkthrough's commands (TestREADMEGateway).
 DEB_PACKAGES := tshark strongswan-charon strongswan-swanctl libcharon-extra-plugins \
-	libstrongswan-standard-plugins nftables iproute2
+	libstrongswan-standard-plugins nftables iproute2 iputils-ping curl
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
