@@ -196,7 +196,7 @@ One option is required: a bare "ipsec flush" is refused.
 
 const manNetstat = `ipsec netstat - show policies, SAs and counters
 
-  ipsec netstat [-a] [-c] [-p] [-k] [-j|--json]
+  ipsec netstat [-a] [-c] [-p] [-k] [-j|--json] [-w]
 
   -c  SAs: an IPSecSession line per policy with SAs, then a table of its
       SAs, outbound first: direction, protocol, SPI (hex), algorithm,
@@ -216,6 +216,8 @@ const manNetstat = `ipsec netstat - show policies, SAs and counters
   -j  JSON for scripts instead of tables: an object with "policies",
       "sessions", "engine" (counter -> value) and "drops" (every XE_* name
       -> count) for the parts asked for.
+  -w  watch: "sabre ipsec netstat -w" redraws it every second until
+      Ctrl-C (the client asks the daemon again each time).
 
 No option: -c and -p, as in the reference.
 `
@@ -278,9 +280,10 @@ ike remote -n name -z 2 [-w] [-u] -e encr,... [-a integ,...] -p prf,...
     email:ADDR, keyid:HEX. -i and -l take seconds or durations (500ms, 8h).
 ike remote -v [-n name]      show remotes as commands
 ike remote -x name|ALLREMOTES
-ike netstat [-p 3] [-r [-n name]] [-j]
+ike netstat [-p 3] [-r [-n name]] [-j] [-w]
     IKE SAs (state, SPIs, algorithms, NAT, age, Child SAs), counters and
-    remotes; -j prints JSON. Keys are never shown. -p 1 and -p 2 (the
+    remotes; -j prints JSON; -w redraws it every second ("sabre ike
+    netstat -w", until Ctrl-C). Keys are never shown. -p 1 and -p 2 (the
     reference's IKEv1 phases) are refused: IKEv1 is not in this build.
 ike flush [-p 3] [-r [-n name]]
     delete IKE SAs (-p 3, telling peers) and/or remotes (-r, all or the one

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -359,6 +360,9 @@ func TestOperatorPath(t *testing.T) {
 			m2[`sabre_ike_handshakes_total{result="established"}`], m2[`sabre_ike_sas{state="ESTABLISHED"}`])
 	}
 
+	// ike netstat -w redraws every second until interrupted.
+	watchNetstat(t, bin, w)
+
 	// SIGHUP both gateways while a ping runs: nothing is lost.
 	const during = 40
 	pingDone := make(chan int, 1)
@@ -397,3 +401,40 @@ func TestOperatorPath(t *testing.T) {
 	}
 	t.Logf("west's log:\n%s", w.logText())
 }
+
+// watchNetstat runs `sabre ike netstat -w` against the site's daemon until
+// it has drawn the IKE SA twice, then interrupts it.
+func watchNetstat(t *testing.T, bin string, s *lanSite) {
+	t.Helper()
+	var out syncBuf
+	cmd := exec.Command(bin, "ike", "-sock", filepath.Join(s.dir, "sabre.sock"), "netstat", "-w")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(out.String(), "ESTABLISHED") < 2 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("sabre ike netstat -w drew no two rounds in 10 s:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("sabre ike netstat -w after Ctrl-C: %v\n%s", err, out.String())
+	}
+	if n := strings.Count(out.String(), "Every 1s: sabre [ike netstat]"); n < 2 {
+		t.Errorf("sabre ike netstat -w: %d headers:\n%s", n, out.String())
+	}
+}
+
+// syncBuf is a bytes.Buffer written by a process and read by the test.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

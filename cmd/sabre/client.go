@@ -77,6 +77,9 @@ func runClient(family string, args []string, stdout, stderr io.Writer) int {
 		return statusFailed
 	}
 	defer cc.Close()
+	if wargs, ok := watchArgs(args); ok {
+		return runWatch(cc, append([]string{family}, wargs...), stdout, stderr)
+	}
 	status, out, err := cc.Do(append([]string{family}, args...))
 	if err != nil {
 		fmt.Fprintf(stderr, "sabre: %v\n", err)
