@@ -392,7 +392,7 @@ func (a addSA) run(env *Env, out io.Writer, rec *record) error {
 	if created {
 		verb = "added with new"
 	}
-	_, err = fmt.Fprintf(out, "%d SAs %s policy %d%s\n", len(added), verb, p.ID, nameSuffix(p))
+	_, err = fmt.Fprintf(out, "%s %s policy %d%s\n", count(len(added), "SA", "SAs"), verb, p.ID, nameSuffix(p))
 	return err
 }
 
@@ -586,8 +586,11 @@ func (d delSA) run(env *Env, out io.Writer, _ *record) error {
 	if n == 0 {
 		return errorf(xe.SANotFound, "%s: policy %s has no SAs", cmd, d.match)
 	}
-	msg := fmt.Sprintf("deleted %d SAs", n)
-	if policies > 0 {
+	msg := "deleted " + count(n, "SA", "SAs")
+	switch {
+	case policies == 1:
+		msg += " and the policy addsa created"
+	case policies > 1:
 		msg += fmt.Sprintf(" and the %d policies addsa created", policies)
 	}
 	_, err = fmt.Fprintln(out, msg)

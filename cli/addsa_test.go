@@ -253,7 +253,7 @@ func TestAddSA(t *testing.T) {
 	_ = k16
 
 	// delsa deletes the SAs, and the policy if addsa created it.
-	if out := mustRun(t, env, "ipsec delsa -s 10.0.0.77 -d 10.0.0.78 -p tcp"); out != "deleted 2 SAs and the 1 policies addsa created\n" {
+	if out := mustRun(t, env, "ipsec delsa -s 10.0.0.77 -d 10.0.0.78 -p tcp"); out != "deleted 2 SAs and the policy addsa created\n" {
 		t.Errorf("delsa: %q", out)
 	}
 	if env.Engine.SPD().Get(1) != nil || len(env.state().keys) != 6 {

@@ -39,7 +39,7 @@ func (f flushOp) run(env *Env, out io.Writer, _ *record) error {
 		policies, sas = len(list), sas+n
 	}
 	env.pruneKeys()
-	_, err := fmt.Fprintf(out, "flushed %d policies, %d SAs\n", policies, sas)
+	_, err := fmt.Fprintf(out, "flushed %s, %s\n", count(policies, "policy", "policies"), count(sas, "SA", "SAs"))
 	return err
 }
 

@@ -521,7 +521,7 @@ func (d policyDelete) run(env *Env, out io.Writer, _ *record) error {
 		env.deletePolicy(p)
 	}
 	env.pruneKeys()
-	_, err := fmt.Fprintf(out, "deleted %d policies, %d SAs\n", policies, sas)
+	_, err := fmt.Fprintf(out, "deleted %s, %s\n", count(policies, "policy", "policies"), count(sas, "SA", "SAs"))
 	return err
 }
 

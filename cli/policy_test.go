@@ -290,7 +290,7 @@ func TestPolicyViewDelete(t *testing.T) {
 	_, err := run(t, env, "ipsec policy -v -n nope")
 	wantErr(t, "view unknown", err, xe.PolicyNotFound, `-n "nope": no such policy`)
 
-	if out := mustRun(t, env, "ipsec policy -x T"); out != "deleted 1 policies, 0 SAs\n" {
+	if out := mustRun(t, env, "ipsec policy -x T"); out != "deleted 1 policy, 0 SAs\n" {
 		t.Errorf("delete: %q", out)
 	}
 	if env.Engine.SPD().ByName("T") != nil || env.Engine.SPD().Len() != 3 {

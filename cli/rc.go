@@ -290,7 +290,7 @@ func (env *Env) RunRC(path string, out io.Writer) error {
 	st := env.state()
 	st.rc = append(st.rc, attach(units, recs)...)
 	st.rcPath = path
-	_, err = fmt.Fprintf(out, "%s: %d commands applied\n", path, len(cmds))
+	_, err = fmt.Fprintf(out, "%s: %s applied\n", path, count(len(cmds), "command", "commands"))
 	return err
 }
 
@@ -312,7 +312,7 @@ func readRC(path string) ([]Command, error) {
 				}
 			}
 		}
-		return nil, fmt.Errorf("%w\n%s: %d errors: nothing applied", err, path, n)
+		return nil, fmt.Errorf("%w\n%s: %s: nothing applied", err, path, count(n, "error", "errors"))
 	}
 	return cmds, nil
 }
@@ -328,8 +328,8 @@ func (env *Env) applyRC(cmds []Command, out io.Writer) ([]record, error) {
 			np, ns = np+len(recs[i].policies), ns+len(recs[i].sas)
 			env.undo(recs[i])
 		}
-		return nil, fmt.Errorf("%w\n%s: nothing applied (rolled back %d policies, %d SAs)",
-			&lineError{c.File, c.Line, err}, c.File, np, ns)
+		return nil, fmt.Errorf("%w\n%s: nothing applied (rolled back %s, %s)",
+			&lineError{c.File, c.Line, err}, c.File, count(np, "policy", "policies"), count(ns, "SA", "SAs"))
 	}
 	ops := make([]op, len(cmds))
 	for i, c := range cmds {

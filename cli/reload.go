@@ -311,8 +311,8 @@ func (env *Env) reload(path string, cmds []Command, flushIKE bool, out io.Writer
 			changed++
 		}
 	}
-	fmt.Fprintf(out, "%s: reloaded: %d parts unchanged, %d changed, %d added, %d removed\n",
-		path, len(kept), changed, added, len(drop)-changed)
+	fmt.Fprintf(out, "%s: reloaded: %s unchanged, %d changed, %d added, %d removed\n",
+		path, count(len(kept), "part", "parts"), changed, added, len(drop)-changed)
 	if ikeSAs > 0 && !flushIKE {
 		fmt.Fprintf(out, "%s deleted (negotiated with a changed or removed remote)\n", plural(ikeSAs, "IKE SA"))
 	}
@@ -550,9 +550,10 @@ func (env *Env) CheckRC(path string, out io.Writer) error {
 			}
 			return la.line - lb.line
 		})
-		return fmt.Errorf("%w\n%s: %d errors: the daemon would refuse this file", errors.Join(errs...), path, len(errs))
+		return fmt.Errorf("%w\n%s: %s: the daemon would refuse this file", errors.Join(errs...), path, count(len(errs), "error", "errors"))
 	}
-	_, err = fmt.Fprintf(out, "%s: OK: %d commands: %d policies, %d remotes, %d SAs would be installed\n", path,
-		len(cmds), len(env.Engine.SPD().List())-before, remotes, env.Engine.SAD().Len())
+	_, err = fmt.Fprintf(out, "%s: OK: %s: %s, %s, %s would be installed\n", path,
+		count(len(cmds), "command", "commands"), count(len(env.Engine.SPD().List())-before, "policy", "policies"),
+		count(remotes, "remote", "remotes"), count(env.Engine.SAD().Len(), "SA", "SAs"))
 	return err
 }

@@ -259,7 +259,7 @@ func TestReloadKeepsTunnel(t *testing.T) {
 	if err := a.env.ReloadRC(a.rc, &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "reloaded: 1 parts unchanged, 1 changed, 0 added, 0 removed") ||
+	if !strings.Contains(out.String(), "reloaded: 1 part unchanged, 1 changed, 0 added, 0 removed") ||
 		!strings.Contains(out.String(), "1 IKE SA deleted") {
 		t.Errorf("reload with a new PSK: %q", out.String())
 	}

@@ -1,7 +1,9 @@
 package ike
 
 import (
+	"encoding/json"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -77,4 +79,37 @@ func TestDPDFailureCounted(t *testing.T) {
 	waitFor(t, "the unanswered liveness check to end the IKE SA", func() bool {
 		return a.d.Stats().DPDFailures.Load() == 1 && len(a.d.Status()) == 0
 	})
+}
+
+// TestStatusJSONKeys: `ike netstat -j` writes SAStatus; its keys are
+// snake_case like every other JSON sabre prints.
+func TestStatusJSONKeys(t *testing.T) {
+	b, err := json.Marshal(SAStatus{Children: []ChildStatus{{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	snake := regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	var check func(prefix string, m map[string]any)
+	check = func(prefix string, m map[string]any) {
+		for k, val := range m {
+			if !snake.MatchString(k) {
+				t.Errorf("JSON key %s%s is not snake_case", prefix, k)
+			}
+			if list, ok := val.([]any); ok {
+				for _, e := range list {
+					if sub, ok := e.(map[string]any); ok {
+						check(prefix+k+"[].", sub)
+					}
+				}
+			}
+		}
+	}
+	check("", v)
+	if _, ok := v["children"].([]any)[0].(map[string]any)["spi_in"]; !ok {
+		t.Errorf("child keys: %s", b)
+	}
 }

@@ -22,18 +22,20 @@ type ChildStatus struct {
 
 // SAStatus describes an IKE SA for `ike netstat -p 3`.
 type SAStatus struct {
-	SPIi, SPIr  string
-	Initiator   bool
-	Remote      string
-	Local, Peer netip.AddrPort
-	State       string
-	Algorithms  string
-	PeerID      string
-	NAT         string // "", "local", "peer" or "both"
-	Age         time.Duration
-	Sent        uint64
-	Retransmits uint64
-	Children    []ChildStatus
+	SPIi        string         `json:"spi_i"`
+	SPIr        string         `json:"spi_r"`
+	Initiator   bool           `json:"initiator"`
+	Remote      string         `json:"remote"`
+	Local       netip.AddrPort `json:"local"`
+	Peer        netip.AddrPort `json:"peer"`
+	State       string         `json:"state"`
+	Algorithms  string         `json:"algorithms"`
+	PeerID      string         `json:"peer_id"`
+	NAT         string         `json:"nat"` // "", "local", "peer" or "both"
+	Age         time.Duration  `json:"age_ns"`
+	Sent        uint64         `json:"sent"`
+	Retransmits uint64         `json:"retransmits"`
+	Children    []ChildStatus  `json:"children"`
 }
 
 // Status returns every IKE SA's state; keys are never included.

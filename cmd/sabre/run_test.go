@@ -24,7 +24,7 @@ func TestRunCheck(t *testing.T) {
 	for _, tc := range []struct {
 		name, rc, want string
 	}{
-		{"good", remote + "-e AES128-GCM16 -p PRFSHA256 -d ECP256 -h " + psk + "\n" + policy, "OK: 2 commands: 1 policies, 1 remotes, 0 SAs would be installed"},
+		{"good", remote + "-e AES128-GCM16 -p PRFSHA256 -d ECP256 -h " + psk + "\n" + policy, "OK: 2 commands: 1 policy, 1 remote, 0 SAs would be installed"},
 		{"no-proposal", "# first line\n" + remote + "-e 3DES-CBC -a HMAC-MD5 -p HMAC-MD5 -d MODP2048 -h " + psk + "\n", ":2: ike remote peer: no IKE SA proposal"},
 		{"open-psk", remote + "-e AES128-GCM16 -p PRFSHA256 -d ECP256 -h " + open + "\n", ":1: remote \"peer\": PSK file " + open + " has mode -rw-r--r--"},
 		{"missing-psk", remote + "-e AES128-GCM16 -p PRFSHA256 -d ECP256 -h " + psk + "-missing\n", ":1: remote \"peer\": PSK file: open"},

@@ -94,7 +94,7 @@ func TestSabreReloadKeepsTunnel(t *testing.T) {
 	}
 	s.cmd.Process.Signal(syscall.SIGHUP)
 	waitLogCount(t, s, "ike_rc reloaded", 6)
-	if log := readFile(s.log); !strings.Contains(log, "reloaded: 1 parts unchanged, 1 changed, 0 added, 0 removed") {
+	if log := readFile(s.log); !strings.Contains(log, "reloaded: 1 part unchanged, 1 changed, 0 added, 0 removed") {
 		t.Errorf("log:\n%s", tail(log, 20))
 	}
 	pingUntil(t, left.ns, left.inner, right.inner, 20*time.Second)
