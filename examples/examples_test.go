@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -154,5 +155,45 @@ func roundTrip(t *testing.T, from, to *ipsec.Engine, src, dst netip.Addr) {
 	}
 	if !slices.Equal(b.Bytes(), inner) {
 		t.Errorf("opened packet differs from the one secured")
+	}
+}
+
+// TestExamplesCheck runs `sabre run -check -rc FILE` on every example
+// file, as an operator would before installing it (the PSK paths point at
+// a private copy of the example key).
+func TestExamplesCheck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds sabre")
+	}
+	bin := filepath.Join(t.TempDir(), "sabre")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/sabre-ipsec/sabre/cmd/sabre").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	files, err := filepath.Glob("*/*.ike_rc")
+	if err != nil || len(files) < 6 {
+		t.Fatalf("example files: %v, %v", files, err)
+	}
+	key, err := os.ReadFile(filepath.Join("site-to-site", "site.psk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	psk := filepath.Join(t.TempDir(), "example.psk")
+	if err := os.WriteFile(psk, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		text, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc := strings.NewReplacer("/etc/sabre/site.psk", psk, "/etc/sabre/hosts.psk", psk).Replace(string(text))
+		path := filepath.Join(t.TempDir(), filepath.Base(f))
+		if err := os.WriteFile(path, []byte(rc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(bin, "run", "-check", "-rc", path).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), ": OK: ") {
+			t.Errorf("sabre run -check -rc %s: %v\n%s", f, err, out)
+		}
 	}
 }
