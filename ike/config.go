@@ -235,6 +235,9 @@ type Remote struct {
 	// double (RFC 7296 §2.1).
 	Retransmit time.Duration
 	Lifetime   time.Duration // -l: IKE SA lifetime
+	// ForceEncap (-U) UDP-encapsulates ESP with this peer even where no
+	// NAT is, as strongSwan's encap = yes: our NAT detection is faked.
+	ForceEncap bool
 }
 
 // Defaults of `ike remote`.

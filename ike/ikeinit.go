@@ -47,7 +47,15 @@ func natHash(spii, spir uint64, ap netip.AddrPort) []byte {
 	return h.Sum(nil)
 }
 
-func natNotifies(spii, spir uint64, local, remote netip.AddrPort) []message.Payload {
+// natNotifies are our NAT_DETECTION_*_IP notifies. With forceEncap (`ike
+// remote -U`, strongSwan's encap = yes) the SOURCE hash covers no real
+// address, so that the peer sees us behind a NAT and both ends
+// UDP-encapsulate ESP (RFC 3948) where no NAT is (a firewall that passes
+// only UDP; ESP-in-UDP is also faster through sabre run).
+func natNotifies(spii, spir uint64, local, remote netip.AddrPort, forceEncap bool) []message.Payload {
+	if forceEncap {
+		local = netip.AddrPortFrom(netip.IPv6Unspecified(), 0)
+	}
 	return []message.Payload{
 		&message.Notify{Type: message.NATDetectionSourceIP, Data: natHash(spii, spir, local)},
 		&message.Notify{Type: message.NATDetectionDestinationIP, Data: natHash(spii, spir, remote)},
@@ -178,7 +186,7 @@ func (d *Daemon) sendInit(sa *SA) error {
 		&message.KE{Group: message.GroupID(sa.group), Data: sa.dh.PublicValue()},
 		&message.Nonce{Data: sa.ni},
 	)
-	payloads = append(payloads, natNotifies(sa.key.SPIi, 0, sa.local, sa.peer)...)
+	payloads = append(payloads, natNotifies(sa.key.SPIi, 0, sa.local, sa.peer, sa.remote.ForceEncap)...)
 	sa.nextRequest = 0
 	b, err := sa.seal(message.IKESAInit, 0, false, payloads)
 	if err != nil {
@@ -242,7 +250,11 @@ func (d *Daemon) processInitResponse(sa *SA, in *inbound) error {
 		d.fail(sa, err.Error())
 		return nil
 	}
-	if sa.detectNAT(ps, sa.key.SPIr, in.local, in.remote) && (sa.natLocal || sa.natPeer) {
+	natD := sa.detectNAT(ps, sa.key.SPIr, in.local, in.remote)
+	if natD && sa.remote.ForceEncap {
+		sa.natLocal = true // as our faked NAT-D told the peer
+	}
+	if natD && (sa.natLocal || sa.natPeer) {
 		// RFC 7296 §2.23: float to the NAT-T port for the rest.
 		sa.floated = true
 		sa.local = netip.AddrPortFrom(sa.local.Addr(), NATTPort)
@@ -399,14 +411,16 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote
 		reply(&message.Notify{Type: message.InvalidSyntax})
 		return
 	}
-	sa.detectNAT(m.Payloads, 0, local, remote)
+	if sa.detectNAT(m.Payloads, 0, local, remote) && r.ForceEncap {
+		sa.natLocal = true // as our faked NAT-D tells the peer
+	}
 	chosen.SPI = nil
 	payloads := []message.Payload{
 		&message.SA{Proposals: []message.Proposal{chosen}},
 		&message.KE{Group: message.GroupID(algs.Group), Data: myPublic},
 		&message.Nonce{Data: sa.nr},
 	}
-	payloads = append(payloads, natNotifies(sa.key.SPIi, sa.key.SPIr, local, remote)...)
+	payloads = append(payloads, natNotifies(sa.key.SPIi, sa.key.SPIr, local, remote, r.ForceEncap)...)
 	b, err := sa.seal(message.IKESAInit, 0, true, payloads)
 	if err != nil {
 		d.remove(sa, err.Error())

@@ -16,7 +16,7 @@ import (
 //
 //	-n name -z 2 -w -u -a <integ list> -e <encr list> -p <prf list>
 //	-d <group list> -m PresharedKey|PSK -h <psk file> -f <peer id>
-//	-g <local id> -r <peer address>[,port] -i <retransmit> -l <lifetime>
+//	-g <local id> -r <peer address>[,port] -i <retransmit> -l <lifetime> -U
 //
 // Lists are comma-separated. Besides the reference's names (3DES-CBC,
 // AES128-CBC, HMAC-SHA-2-256, MODP2048) modern ones work: AES128-GCM16,
@@ -44,6 +44,9 @@ func ParseRemote(args []string) (Remote, error) {
 			continue
 		case "-u":
 			r.Accept = true
+			continue
+		case "-U":
+			r.ForceEncap = true
 			continue
 		}
 		val, err := need(i, opt)
@@ -237,6 +240,9 @@ func (r *Remote) Args() []string {
 		a = append(a, "-r", addr)
 	}
 	a = append(a, "-i", r.Retransmit.String(), "-l", r.Lifetime.String())
+	if r.ForceEncap {
+		a = append(a, "-U")
+	}
 	return a
 }
 
