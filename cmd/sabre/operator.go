@@ -24,6 +24,7 @@ type operatorConfig struct {
 	metrics   string
 	readyFile string
 	logFormat string
+	logLevel  string
 }
 
 // addressList is -address: prefixes, comma separated or the flag repeated.
@@ -62,6 +63,7 @@ func addOperatorFlags(fs *flag.FlagSet, c *operatorConfig) {
 	fs.StringVar(&c.metrics, "metrics", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9469)")
 	fs.StringVar(&c.readyFile, "ready-file", "", "write the PID to this file once the daemon is ready (device up, addresses and routes set, socket listening); removed at stop. Under systemd Type=notify, READY=1 is sent to $NOTIFY_SOCKET as well")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log levels: a default and per subsystem (ike, tun), e.g. info,ike=debug; -v sets the default to debug")
 }
 
 // operatorState is what the operator features hold while the daemon runs.

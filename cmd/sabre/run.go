@@ -147,7 +147,7 @@ func runDaemon(args []string, stderr io.Writer) error {
 	if cfg.verbose {
 		level = slog.LevelDebug
 	}
-	log, err := newLogger(cfg.op.logFormat, level == slog.LevelDebug, stderr)
+	log, err := newLogger(cfg.op.logFormat, cfg.op.logLevel, level == slog.LevelDebug, stderr)
 	if err != nil {
 		return err
 	}
@@ -265,7 +265,7 @@ func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
 			return nil, fmt.Errorf("ike_rc %s: %w", cfg.rc, err)
 		}
 	}
-	t, err := tun.Open(tun.Config{Name: cfg.tunName, MTU: cfg.mtu, PathMTU: cfg.pathMTU, Engine: d.engine, FwMark: cfg.fwmark, Logger: log,
+	t, err := tun.Open(tun.Config{Name: cfg.tunName, MTU: cfg.mtu, PathMTU: cfg.pathMTU, Engine: d.engine, FwMark: cfg.fwmark, Logger: log.With("component", "tun"),
 		IKE: ikeD.HandleMessage, Forwarding: &d.op.fwd})
 	if err != nil {
 		ikeD.Close()

@@ -97,7 +97,7 @@ func TestOperatorFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := operatorConfig{addrs: []netip.Prefix{netip.MustParsePrefix("10.201.1.1/32"), netip.MustParsePrefix("fd00:1::1/128"),
-		netip.MustParsePrefix("10.201.1.2/32")}, routes: false, metrics: "127.0.0.1:9469", readyFile: "/run/sabre/ready", logFormat: "json"}
+		netip.MustParsePrefix("10.201.1.2/32")}, routes: false, metrics: "127.0.0.1:9469", readyFile: "/run/sabre/ready", logFormat: "json", logLevel: "info"}
 	if fmt.Sprint(c.op) != fmt.Sprint(want) {
 		t.Errorf("parsed %+v, want %+v", c.op, want)
 	}
@@ -112,7 +112,7 @@ func TestOperatorFlags(t *testing.T) {
 
 func TestLogFormat(t *testing.T) {
 	var b bytes.Buffer
-	log, err := newLogger("json", false, &b)
+	log, err := newLogger("json", "", false, &b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,13 +123,40 @@ func TestLogFormat(t *testing.T) {
 		t.Errorf("json log %q: %v", b.String(), err)
 	}
 	b.Reset()
-	log, _ = newLogger("text", true, &b)
+	log, _ = newLogger("text", "", true, &b)
 	log.Debug("shown", "k", 1)
 	if !strings.Contains(b.String(), "level=DEBUG msg=shown k=1") {
 		t.Errorf("text log %q", b.String())
 	}
-	if _, err := newLogger("xml", false, &b); err == nil || !strings.Contains(err.Error(), `"xml"`) {
+	if _, err := newLogger("xml", "", false, &b); err == nil || !strings.Contains(err.Error(), `"xml"`) {
 		t.Errorf("-log-format xml: %v", err)
+	}
+	// Per-subsystem levels.
+	b.Reset()
+	log, err = newLogger("text", "warn,ike=debug", false, &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("daemon info")
+	log.Warn("daemon warning")
+	ikeLog := log.With("component", "ike")
+	ikeLog.Debug("ike detail")
+	log.With("component", "tun").Info("tun info")
+	got := b.String()
+	for _, want := range []string{"msg=\"daemon warning\"", "msg=\"ike detail\" component=ike"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("log lacks %s:\n%s", want, got)
+		}
+	}
+	for _, not := range []string{"daemon info", "tun info"} {
+		if strings.Contains(got, not) {
+			t.Errorf("log has %q below its level:\n%s", not, got)
+		}
+	}
+	for _, bad := range []string{"loud", "ike=", "ike=loud,info"} {
+		if _, err := newLogger("text", bad, false, &b); err == nil || !strings.Contains(err.Error(), "-log-level") {
+			t.Errorf("-log-level %q: %v", bad, err)
+		}
 	}
 }
 
