@@ -304,6 +304,18 @@ func TestOperatorPath(t *testing.T) {
 	w.gw.sysctl(t, "net.ipv4.ip_forward=1")
 	w.start(t, bin)
 	e.start(t, bin)
+	// A second daemon on the same machine says what is in its way, and
+	// reports nothing as applied.
+	for _, c := range []struct{ tun, want string }{
+		{"sabre0", `TUN device "sabre0" is busy (another sabre run or VPN has it open): name another with -tun`},
+		{"sabre9", "another IKE daemon (charon? pluto?) holds UDP 500"},
+	} {
+		out, err := exec.Command("ip", "netns", "exec", w.gw.name, bin, "run", "-rc", w.rc, "-tun", c.tun,
+			"-sock", filepath.Join(w.dir, "second.sock")).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), c.want) || strings.Contains(string(out), "applied") {
+			t.Errorf("second sabre run -tun %s: %v, want an error saying %q and nothing applied:\n%s", c.tun, err, c.want, out)
+		}
+	}
 	if reForwardWarn.MatchString(w.logText()) {
 		t.Errorf("west forwards, yet warns:\n%s", w.logText())
 	}
