@@ -445,6 +445,13 @@ func (d *Daemon) handleRequest(sa *SA, m *message.Message, raw []byte, local, re
 	id := m.Header.MessageID
 	switch {
 	case id+1 == sa.nextExpected && sa.lastResponse != nil:
+		// RFC 7296 §2.1: a retransmission is bitwise identical; anything
+		// else with this message ID (a forgery, a copy with a broken ICV)
+		// gets nothing.
+		if HashMessage(raw) != sa.lastRequestHash {
+			d.stats.Dropped.Add(1)
+			return
+		}
 		d.stats.Retransmits.Add(1)
 		d.send(sa, sa.lastResponse)
 		return
@@ -484,6 +491,7 @@ func (d *Daemon) handleRequest(sa *SA, m *message.Message, raw []byte, local, re
 	}
 	sa.nextExpected++
 	sa.lastResponse = b
+	sa.lastRequestHash = HashMessage(raw)
 	d.send(sa, b)
 	if sa.state == StateDeleting && m.Header.Exchange == message.Informational {
 		d.remove(sa, "deleted by the peer")

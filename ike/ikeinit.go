@@ -313,12 +313,13 @@ func (d *Daemon) cookieFor(ni []byte, peer netip.AddrPort, spii uint64) []byte {
 // the cached response; a new request creates a half-open IKE SA.
 func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote netip.AddrPort) {
 	h := m.Header
-	if sa, err := d.mgr.Checkout(SAKey{SPIi: h.SPIi}, remote); err == nil {
-		if sa.lastResponse != nil && h.MessageID == 0 {
-			d.stats.Retransmits.Add(1)
-			d.send(sa, sa.lastResponse)
-		}
-		d.checkin(sa)
+	if h.SPIi == 0 {
+		// RFC 7296 §3.1: the initiator's SPI is never zero.
+		d.stats.Dropped.Add(1)
+		return
+	}
+	hash := HashMessage(raw)
+	if d.answerInitRetransmission(h.SPIi, remote, hash) {
 		return
 	}
 	if h.MessageID != 0 {
@@ -343,8 +344,9 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote
 		return
 	}
 	ni, _ := message.Find[*message.Nonce](m.Payloads)
-	// Demand a cookie when many SAs are half-open (RFC 7296 §2.6).
-	if d.mgr.CookieThreshold() {
+	// Demand a cookie when many SAs are half-open, in all or from this
+	// address (RFC 7296 §2.6).
+	if d.mgr.CookieThreshold(remote.Addr()) {
 		want := d.cookieFor(ni.Data, remote, h.SPIi)
 		n, ok := message.FindNotify(m.Payloads, message.Cookie)
 		if !ok || !hmac.Equal(n.Data, want) {
@@ -369,7 +371,16 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote
 	}
 	sa := &SA{d: d, remote: r, created: d.cfg.Now(), state: StateInitDone, local: local, peer: remote, algs: algs, group: algs.Group}
 	sa.key = SAKey{SPIi: h.SPIi, SPIr: d.mgr.NewSPI()}
-	if err := d.mgr.Add(sa.key, remote, true, sa); err != nil {
+	switch err := d.mgr.AddResponder(sa.key, remote, hash, sa); {
+	case errors.Is(err, ErrDuplicateInit):
+		// A copy of this request was processed meanwhile.
+		d.answerInitRetransmission(h.SPIi, remote, hash)
+		return
+	case errors.Is(err, ErrPeerHalfOpenLimit):
+		// strongSwan's block_threshold: ignored, not answered.
+		d.stats.HalfOpenRefused.Add(1)
+		return
+	case err != nil:
 		d.stats.HalfOpenRefused.Add(1)
 		reply(&message.Notify{Type: message.TemporaryFailure})
 		return
@@ -407,6 +418,7 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote
 	}
 	sa.initResponse = b
 	sa.lastResponse = b
+	sa.lastRequestHash = hash
 	sa.nextExpected = 1
 	sa.lastRecv = d.cfg.Now()
 	d.send(sa, b)
@@ -424,4 +436,23 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote
 			}
 		}
 	})
+}
+
+// answerInitRetransmission resends the response to a copy of an
+// IKE_SA_INIT request that made an IKE SA, and reports whether there was
+// one. Once that IKE SA is authenticated its response is gone, and copies
+// are dropped: they never make a second IKE SA (RFC 7296 §2.1).
+func (d *Daemon) answerInitRetransmission(spii uint64, remote netip.AddrPort, hash InitHash) bool {
+	sa, err := d.mgr.CheckoutInit(spii, remote, hash)
+	if err != nil {
+		return false
+	}
+	defer d.checkin(sa)
+	if sa.state == StateInitDone && sa.initResponse != nil {
+		d.stats.Retransmits.Add(1)
+		d.send(sa, sa.initResponse)
+	} else {
+		d.stats.Dropped.Add(1)
+	}
+	return true
 }

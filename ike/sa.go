@@ -127,9 +127,12 @@ type SA struct {
 	nextRequest  uint32 // ID of our next request
 	nextExpected uint32 // ID of the peer's next request
 	lastResponse []byte // our response to the peer's request nextExpected-1
-	pending      *request
-	queue        []job
-	lastRecv     time.Time
+	// lastRequestHash is that request's hash: only a bitwise copy of it
+	// is a retransmission (RFC 7296 §2.1).
+	lastRequestHash InitHash
+	pending         *request
+	queue           []job
+	lastRecv        time.Time
 	// timer is the SA's one timer: the half-open timeout, then the
 	// liveness/keepalive/lifetime tick.
 	timer stopper
