@@ -284,7 +284,7 @@ func (d *Daemon) installChild(sa *SA, c *child, ni, nr []byte) error {
 func (d *Daemon) respondChild(sa *SA, in *inbound, ps []message.Payload, ni, nr []byte) []message.Payload {
 	refuse := func(t message.NotifyType, why string) []message.Payload {
 		d.stats.ChildFailures.Add(1)
-		d.log.Info("Child SA refused", "ike_sa", sa.String(), "reason", why)
+		d.log.Warn("Child SA refused", "ike_sa", sa.String(), "reason", why)
 		return []message.Payload{&message.Notify{Type: t}}
 	}
 	saP, _ := message.Find[*message.SA](ps)

@@ -231,19 +231,73 @@ type Remote struct {
 	Address  netip.Addr // -r
 	Port     uint16     // IKE port of the peer (500 unless given as -r ADDR:PORT)
 	// Retransmit is the first retransmission interval (-i); later ones
-	// double (RFC 7296 §2.1).
-	Retransmit time.Duration
-	Lifetime   time.Duration // -l: IKE SA lifetime
+	// double (RFC 7296 §2.1) up to RetransmitLimit (-I), and after
+	// RetransmitTries retransmissions (-t) and one more interval the
+	// request has failed. Zero values mean the defaults.
+	Retransmit      time.Duration
+	RetransmitTries int
+	RetransmitLimit time.Duration
+	Lifetime        time.Duration // -l: IKE SA lifetime
 }
 
 // PSK returns the pre-shared key read from PSKFile. It is never printed.
 func (r *Remote) PSK() []byte { return r.psk }
 
-// Defaults of `ike remote`.
+// Defaults of `ike remote`. The retransmissions of one request wait
+// 0.5, 1, 2, 4, 8, 16 and then 32 s, 10 in all, and the request fails 191.5 s
+// after it was first sent: longer than strongSwan's default (5
+// retransmissions, 4 s timeout, base 1.8: 165 s), with the first ones
+// sooner.
 const (
-	DefaultRetransmit  = 500 * time.Millisecond
-	DefaultIKELifetime = 4 * time.Hour
+	DefaultRetransmit      = 500 * time.Millisecond
+	DefaultRetransmitTries = 10
+	DefaultRetransmitLimit = 32 * time.Second
+	DefaultIKELifetime     = 4 * time.Hour
 )
+
+// Bounds of the retransmission options.
+const (
+	MaxRetransmitTries    = 100
+	MaxRetransmitInterval = time.Hour
+)
+
+// retransmitSchedule returns r's retransmission settings, defaults filled
+// in.
+func (r *Remote) retransmitSchedule() (first time.Duration, tries int, limit time.Duration) {
+	first, tries, limit = r.Retransmit, r.RetransmitTries, r.RetransmitLimit
+	if first <= 0 {
+		first = DefaultRetransmit
+	}
+	if tries <= 0 {
+		tries = DefaultRetransmitTries
+	}
+	if limit <= 0 {
+		limit = DefaultRetransmitLimit
+	}
+	return first, tries, max(limit, first)
+}
+
+// RetransmitInterval is how long r waits after the n-th send of a request
+// (n from 1): the first interval doubled n-1 times, at most the limit.
+func (r *Remote) RetransmitInterval(n int) time.Duration {
+	first, _, limit := r.retransmitSchedule()
+	d := first
+	for i := 1; i < n && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
+}
+
+// GiveUpAfter is how long after its first send a request to r that gets no
+// answer fails: the intervals after the first send and each retransmission.
+func (r *Remote) GiveUpAfter() time.Duration {
+	_, tries, _ := r.retransmitSchedule()
+	var total time.Duration
+	for n := 1; n <= tries+1; n++ {
+		total += r.RetransmitInterval(n)
+	}
+	return total
+}
 
 // LoadPSK reads the pre-shared key of r from its file, which must be
 // readable by its owner only: a key others can read is not secret. Trailing

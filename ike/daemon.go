@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -20,15 +21,6 @@ import (
 const (
 	IKEPort  = 500
 	NATTPort = 4500
-)
-
-// Retransmission (RFC 7296 §2.1): the first interval is the remote's -i,
-// each next one doubles up to MaxRetransmitInterval, and after MaxTries
-// sends the request has failed (with -i 500ms: about 70 s, close to
-// strongSwan's default of five retransmissions).
-const (
-	MaxTries              = 8
-	MaxRetransmitInterval = 16 * time.Second
 )
 
 // Config connects a Daemon to the IPsec engine and the network.
@@ -88,6 +80,7 @@ type Daemon struct {
 	keyExportFn  atomic.Pointer[func(KeyExport)] // SetKeyExport
 	traceMu      sync.Mutex                      // one dump at a time on Config.Trace
 	cookieSecret [32]byte
+	logLimit     logLimiter
 }
 
 // New starts a daemon and registers it with the messaging interface.
@@ -222,7 +215,7 @@ func (d *Daemon) HandleMessage(b []byte, local, remote netip.AddrPort) {
 	m, err := message.Parse(b)
 	if err != nil {
 		d.stats.Dropped.Add(1)
-		d.log.Debug("unparsable IKE message", "from", remote, "err", err)
+		d.limitedLog(slog.LevelDebug, "unparsable IKE message", "from", remote, "err", err)
 		return
 	}
 	if d.trace.Load() {
@@ -236,7 +229,7 @@ func (d *Daemon) HandleMessage(b []byte, local, remote netip.AddrPort) {
 	sa, err := d.mgr.Checkout(SAKey{h.SPIi, h.SPIr}, remote)
 	if err != nil {
 		d.stats.Dropped.Add(1)
-		d.log.Debug("IKE message for an unknown IKE SA", "hdr", h.String(), "from", remote)
+		d.limitedLog(slog.LevelDebug, "IKE message for an unknown IKE SA", "hdr", h.String(), "from", remote)
 		return
 	}
 	defer d.checkin(sa)
@@ -366,18 +359,28 @@ func (d *Daemon) request(sa *SA, exch message.ExchangeType, payloads []message.P
 	return nil
 }
 
-func (d *Daemon) armRetransmit(sa *SA, r *request) {
-	interval := DefaultRetransmit
-	if sa.remote != nil && sa.remote.Retransmit > 0 {
-		interval = sa.remote.Retransmit
+// retransmitRemote is the remote whose retransmission settings sa follows.
+func (sa *SA) retransmitRemote() *Remote {
+	if sa.remote != nil {
+		return sa.remote
 	}
-	delay := min(interval<<(r.tries-1), MaxRetransmitInterval)
+	return &Remote{}
+}
+
+// retransmitTries is how many retransmissions a request of sa gets.
+func (sa *SA) retransmitTries() int {
+	_, tries, _ := sa.retransmitRemote().retransmitSchedule()
+	return tries
+}
+
+func (d *Daemon) armRetransmit(sa *SA, r *request) {
+	delay := sa.retransmitRemote().RetransmitInterval(r.tries)
 	key := sa.key
 	r.timer = d.cfg.AfterFunc(delay, func() { d.retransmit(key, sa.peer, r) })
 }
 
 // retransmit resends r if it is still outstanding, with exponential
-// back-off, and gives up after MaxTries (RFC 7296 §2.1, §2.4).
+// back-off, and gives up after the remote's tries (RFC 7296 §2.1, §2.4).
 func (d *Daemon) retransmit(key SAKey, peer netip.AddrPort, r *request) {
 	sa, err := d.mgr.Checkout(key, peer)
 	if err != nil {
@@ -388,13 +391,18 @@ func (d *Daemon) retransmit(key SAKey, peer netip.AddrPort, r *request) {
 	if sa.pending != r {
 		return
 	}
-	if r.tries >= MaxTries {
+	if r.tries > sa.retransmitTries() {
 		sa.pending = nil
+		why := "peer does not answer " + r.describe
+		if sa.initIgnored != "" {
+			// RFC 7296 §2.21.1: only now does an unprotected error count.
+			why += " (last response ignored: " + sa.initIgnored + ")"
+		}
 		d.log.Info("IKE peer does not answer", "exchange", r.describe, "tries", r.tries, "ike_sa", sa.String())
 		if r.onFail != nil {
 			r.onFail(sa, errors.New("peer does not answer"))
 		}
-		d.fail(sa, "peer does not answer "+r.describe)
+		d.fail(sa, why)
 		return
 	}
 	r.tries++
@@ -411,13 +419,19 @@ func (d *Daemon) handleResponse(sa *SA, m *message.Message, raw []byte, local, r
 		d.stats.Dropped.Add(1)
 		return
 	}
+	if m.Header.Exchange == message.IKESAInit {
+		if sa.state == StateInitSent {
+			d.handleInitResponse(sa, r, &inbound{hdr: m.Header, raw: raw, payloads: m.Payloads, local: local, remote: remote})
+		}
+		return
+	}
 	payloads, err := sa.open(m, raw)
 	if err != nil {
 		d.stats.Dropped.Add(1)
-		d.log.Debug("undecryptable IKE response", "ike_sa", sa.String(), "err", err)
+		d.limitedLog(slog.LevelDebug, "undecryptable IKE response", "ike_sa", sa.String(), "err", err)
 		return
 	}
-	if err := message.Check(m.Header.Exchange, true, payloads); err != nil && m.Header.Exchange != message.IKESAInit {
+	if err := message.Check(m.Header.Exchange, true, payloads); err != nil {
 		d.log.Info("invalid IKE response", "ike_sa", sa.String(), "err", err)
 	}
 	d.traceInner("received", m.Header.Exchange, payloads, remote)
@@ -428,7 +442,7 @@ func (d *Daemon) handleResponse(sa *SA, m *message.Message, raw []byte, local, r
 	d.updatePeer(sa, local, remote)
 	in := &inbound{hdr: m.Header, raw: raw, payloads: payloads, local: local, remote: remote}
 	if err := r.onReply(sa, in); err != nil {
-		d.log.Info("IKE exchange failed", "exchange", r.describe, "ike_sa", sa.String(), "err", err)
+		d.log.Warn("IKE exchange failed", "exchange", r.describe, "ike_sa", sa.String(), "err", err)
 		if r.onFail != nil {
 			r.onFail(sa, err)
 		}
@@ -462,7 +476,7 @@ func (d *Daemon) handleRequest(sa *SA, m *message.Message, raw []byte, local, re
 	payloads, err := sa.open(m, raw)
 	if err != nil {
 		d.stats.Dropped.Add(1)
-		d.log.Debug("undecryptable IKE request", "ike_sa", sa.String(), "err", err)
+		d.limitedLog(slog.LevelDebug, "undecryptable IKE request", "ike_sa", sa.String(), "err", err)
 		return
 	}
 	d.traceInner("received", m.Header.Exchange, payloads, remote)
@@ -544,15 +558,18 @@ func (d *Daemon) fail(sa *SA, why string) {
 	if sa.firstChild != nil {
 		d.cfg.Messaging.AcquireFail(sa.firstChild.policyID)
 	}
-	d.remove(sa, why)
+	d.removeAt(sa, why, slog.LevelWarn)
 }
 
 // remove deletes an IKE SA and its Child SAs from the data plane.
-func (d *Daemon) remove(sa *SA, why string) {
+func (d *Daemon) remove(sa *SA, why string) { d.removeAt(sa, why, slog.LevelInfo) }
+
+// removeAt is remove, logged at level: a failure is a warning.
+func (d *Daemon) removeAt(sa *SA, why string, level slog.Level) {
 	if sa.state == StateDead {
 		return
 	}
-	d.log.Info("IKE SA removed", "ike_sa", sa.String(), "reason", why)
+	d.log.Log(context.Background(), level, "IKE SA removed", "ike_sa", sa.String(), "reason", why)
 	for _, c := range slices.Clone(sa.children) {
 		d.deleteChildLocally(sa, c)
 	}

@@ -3,6 +3,7 @@ package ike
 import (
 	"bytes"
 	"encoding/binary"
+	"net/netip"
 	"sync"
 	"testing"
 
@@ -182,5 +183,134 @@ func TestRetransmissionOnlyForSameRequest(t *testing.T) {
 	again := one(t, n, auth, "a copy of the IKE_AUTH request")
 	if !bytes.Equal(again.b, authResp.b) {
 		t.Fatal("the copy of the IKE_AUTH request got a different response")
+	}
+}
+
+// initResponse is an unprotected IKE_SA_INIT response to req carrying ps,
+// as a responder (or anyone who saw req) would send it.
+func initResponse(t *testing.T, req delivery, ps ...message.Payload) delivery {
+	t.Helper()
+	m, err := message.Parse(req.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := (&message.Message{Header: message.Header{SPIi: m.Header.SPIi, Exchange: message.IKESAInit, Flags: message.FlagResponse}, Payloads: ps}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return delivery{b, req.to, req.from}
+}
+
+// requestGroup returns the group of the KE payload of an IKE_SA_INIT
+// request, and its COOKIE if it has one.
+func requestGroup(t *testing.T, req delivery) (GroupID, []byte) {
+	t.Helper()
+	m, err := message.Parse(req.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ke, ok := message.Find[*message.KE](m.Payloads)
+	if !ok {
+		t.Fatal("IKE_SA_INIT request without KE")
+	}
+	var cookie []byte
+	if n, ok := message.FindNotify(m.Payloads, message.Cookie); ok {
+		cookie = n.Data
+	}
+	return GroupID(ke.Group), cookie
+}
+
+func initiatorState(t *testing.T, h *testHost) string {
+	t.Helper()
+	st := h.d.Status()
+	if len(st) != 1 {
+		t.Fatalf("%s holds %d IKE SAs: %+v", h.name, len(st), st)
+	}
+	return st[0].State
+}
+
+// TestRepeatedCookieReplies: the responder answers both copies of the
+// first request with the same COOKIE; the second COOKIE is ignored, and
+// the exchange completes (RFC 7296 §2.6, §2.21.1). An unprotected error
+// notify, forged or not, never ends the initiation either.
+func TestRepeatedCookieReplies(t *testing.T) {
+	n, a, b := steppedPair(t)
+	b.d.mgr.MaxHalfOpen = 2
+	spoofed := SAKey{SPIi: 1000, SPIr: 2000}
+	if err := b.d.mgr.Add(spoofed, netip.MustParseAddrPort("198.51.100.1:500"), true, &SA{key: spoofed}); err != nil {
+		t.Fatal(err)
+	}
+	b.d.mgr.Checkin(spoofed)
+	req := startInit(t, n, a)
+	cookie1 := one(t, n, req, "first request")
+	cookie2 := one(t, n, req, "copy of the first request")
+	if !bytes.Equal(cookie1.b, cookie2.b) {
+		t.Fatal("the two COOKIE replies differ")
+	}
+	withCookie := one(t, n, cookie1, "COOKIE reply")
+	if _, c := requestGroup(t, withCookie); c == nil {
+		t.Fatal("the request after the COOKIE reply has no COOKIE")
+	}
+	expectSilence(t, n, cookie2, "the second, identical COOKIE reply")
+	expectSilence(t, n, initResponse(t, req, &message.Notify{Type: message.NoProposalChosen}), "a forged NO_PROPOSAL_CHOSEN")
+	if s := initiatorState(t, a); s != "INIT_SENT" {
+		t.Fatalf("A's IKE SA is %s after unprotected notifies", s)
+	}
+	resp := one(t, n, withCookie, "the request with the cookie")
+	n.mu.Lock()
+	n.queue = append(n.queue, resp)
+	n.mu.Unlock()
+	n.drain()
+	if e, all := establishedCount(a); e != 1 || all != 1 {
+		t.Fatalf("A: %+v", a.d.Status())
+	}
+}
+
+// TestInvalidKEPingPong: a responder that asks for group 20 when offered
+// 19 and for 19 when offered 20 gets one retry, not a loop; a group that
+// was not proposed is refused; COOKIE and INVALID_KE_PAYLOAD restart the
+// request at most maxInitRetries times (strongSwan's MAX_RETRIES).
+func TestInvalidKEPingPong(t *testing.T) {
+	suite := "-e AES128-GCM16 -p PRFSHA256 -d ECP256,ECP384 -i 30"
+	n, a, _ := pair(t, suite, suite, []string{"AES128-GCM16"})
+	n.mu.Lock()
+	n.queued = true
+	n.mu.Unlock()
+	req := startInit(t, n, a)
+	other := map[GroupID]GroupID{19: 20, 20: 19}
+	sent := 1
+	for range 10 {
+		g, _ := requestGroup(t, req)
+		n.deliver(initResponse(t, req, message.NewInvalidKEPayload(message.GroupID(other[g]))))
+		q := n.take()
+		if len(q) == 0 {
+			break
+		}
+		sent += len(q)
+		req = q[len(q)-1]
+	}
+	if sent != 2 {
+		t.Fatalf("A sent %d IKE_SA_INIT requests to a responder alternating groups 19 and 20, want 2", sent)
+	}
+	expectSilence(t, n, initResponse(t, req, message.NewInvalidKEPayload(message.GroupID(GroupMODP8192))), "INVALID_KE_PAYLOAD for a group not proposed")
+	if s := initiatorState(t, a); s != "INIT_SENT" {
+		t.Fatalf("A's IKE SA is %s", s)
+	}
+	// New cookies each time: at most maxInitRetries restarts in all.
+	retries := 1 // the INVALID_KE_PAYLOAD above
+	for i := range 10 {
+		n.deliver(initResponse(t, req, &message.Notify{Type: message.Cookie, Data: []byte{byte(i + 1), 1, 2, 3, 4, 5, 6, 7}}))
+		q := n.take()
+		if len(q) == 0 {
+			break
+		}
+		retries++
+		req = q[0]
+	}
+	if retries != maxInitRetries {
+		t.Fatalf("%d restarts of IKE_SA_INIT, want %d", retries, maxInitRetries)
+	}
+	if s := initiatorState(t, a); s != "INIT_SENT" {
+		t.Fatalf("A's IKE SA is %s", s)
 	}
 }

@@ -110,14 +110,21 @@ type SA struct {
 	floated           bool // messages use the NAT-T port
 
 	// IKE_SA_INIT.
-	algs           Transforms
-	prf            *ikecrypto.PRF
-	dh             *ikecrypto.PrivateKey
-	group          GroupID
-	ni, nr         []byte
-	initRequest    []byte // the raw messages AUTH signs
-	initResponse   []byte
-	cookie         []byte
+	algs         Transforms
+	prf          *ikecrypto.PRF
+	dh           *ikecrypto.PrivateKey
+	group        GroupID
+	ni, nr       []byte
+	initRequest  []byte // the raw messages AUTH signs
+	initResponse []byte
+	cookie       []byte
+	// initRetries counts restarts of IKE_SA_INIT after COOKIE and
+	// INVALID_KE_PAYLOAD replies; refusedGroups are the groups the peer
+	// refused with INVALID_KE_PAYLOAD; initIgnored is why the last
+	// IKE_SA_INIT response was ignored.
+	initRetries    int
+	refusedGroups  []GroupID
+	initIgnored    string
 	keys           *ikecrypto.IKESAKeys
 	skOut, skIn    ikecrypto.SKCipher
 	peerID         Identity
