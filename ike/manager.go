@@ -83,7 +83,7 @@ type Manager[T any] struct {
 	byKey    map[SAKey]*managed[T]
 	byInit   map[initKey]*managed[T]
 	halfOpen int                // responder SAs
-	perPeer  map[netip.Addr]int // responder SAs by the peer's address
+	perPeer  map[netip.Addr]int // responder SAs by the peer's address (unmapped)
 	// halfOpenOurs counts the SAs we initiate, which have a budget of
 	// their own.
 	halfOpenOurs int
@@ -130,7 +130,7 @@ func (m *Manager[T]) HalfOpen() int {
 func (m *Manager[T]) HalfOpenFrom(addr netip.Addr) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.perPeer[addr]
+	return m.perPeer[addr.Unmap()]
 }
 
 // CookieThreshold reports whether so many SAs are half-open, in all or
@@ -139,7 +139,7 @@ func (m *Manager[T]) HalfOpenFrom(addr netip.Addr) int {
 func (m *Manager[T]) CookieThreshold(addr netip.Addr) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.halfOpen >= m.MaxHalfOpen/2 || m.CookieThresholdPerPeer > 0 && m.perPeer[addr] >= m.CookieThresholdPerPeer
+	return m.halfOpen >= m.MaxHalfOpen/2 || m.CookieThresholdPerPeer > 0 && m.perPeer[addr.Unmap()] >= m.CookieThresholdPerPeer
 }
 
 // Add registers a new, half-open IKE SA and returns it checked out to the
@@ -177,7 +177,7 @@ func (m *Manager[T]) AddResponder(key SAKey, peer netip.AddrPort, hash InitHash,
 	if m.halfOpen >= m.MaxHalfOpen {
 		return ErrHalfOpenLimit
 	}
-	if m.MaxHalfOpenPerPeer > 0 && m.perPeer[peer.Addr()] >= m.MaxHalfOpenPerPeer {
+	if m.MaxHalfOpenPerPeer > 0 && m.perPeer[peer.Addr().Unmap()] >= m.MaxHalfOpenPerPeer {
 		return ErrPeerHalfOpenLimit
 	}
 	if _, dup := m.byKey[key]; dup {
@@ -187,7 +187,7 @@ func (m *Manager[T]) AddResponder(key SAKey, peer netip.AddrPort, hash InitHash,
 	m.byKey[key] = e
 	m.byInit[ik] = e
 	m.halfOpen++
-	m.perPeer[peer.Addr()]++
+	m.perPeer[peer.Addr().Unmap()]++
 	return nil
 }
 
@@ -222,7 +222,7 @@ func (m *Manager[T]) notHalfOpen(e *managed[T]) {
 		return
 	}
 	m.halfOpen--
-	a := e.peer.Addr()
+	a := e.peer.Addr().Unmap()
 	if m.perPeer[a]--; m.perPeer[a] <= 0 {
 		delete(m.perPeer, a)
 	}

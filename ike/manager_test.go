@@ -134,6 +134,10 @@ func TestManagerPerPeerLimit(t *testing.T) {
 	if err := m.AddResponder(SAKey{SPIi: 200, SPIr: 1}, flood, HashMessage([]byte("more")), 0); !errors.Is(err, ErrPeerHalfOpenLimit) {
 		t.Fatalf("sixth half-open SA of one address: %v", err)
 	}
+	mapped := netip.MustParseAddrPort("[::ffff:203.0.113.9]:4500")
+	if err := m.AddResponder(SAKey{SPIi: 201, SPIr: 1}, mapped, HashMessage([]byte("mapped")), 0); !errors.Is(err, ErrPeerHalfOpenLimit) {
+		t.Fatalf("the same address IPv4-mapped: %v", err)
+	}
 	if m.CookieThreshold(other.Addr()) {
 		t.Fatal("another address must return a cookie")
 	}
