@@ -570,6 +570,21 @@ func (d *Daemon) removeAt(sa *SA, why string, level slog.Level) {
 		return
 	}
 	d.log.Log(context.Background(), level, "IKE SA removed", "ike_sa", sa.String(), "reason", why)
+	d.discard(sa)
+}
+
+// removeHalfOpen removes a responder's IKE SA that never authenticated:
+// spoofed IKE_SA_INIT requests make those, so the log is rate-limited.
+func (d *Daemon) removeHalfOpen(sa *SA, why string) {
+	if sa.state == StateDead {
+		return
+	}
+	d.limitedLog(slog.LevelInfo, "half-open IKE SA removed", "ike_sa", sa.String(), "reason", why)
+	d.discard(sa)
+}
+
+// discard deletes sa and its Child SAs.
+func (d *Daemon) discard(sa *SA) {
 	for _, c := range slices.Clone(sa.children) {
 		d.deleteChildLocally(sa, c)
 	}

@@ -494,7 +494,7 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote
 	sa.timer = d.cfg.AfterFunc(halfOpenTimeout, func() {
 		if sa, err := d.mgr.Checkout(key, remote); err == nil {
 			if sa.state == StateInitDone {
-				d.remove(sa, "IKE_AUTH never came")
+				d.removeHalfOpen(sa, "IKE_AUTH never came")
 			} else {
 				d.checkin(sa)
 			}

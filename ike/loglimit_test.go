@@ -2,6 +2,7 @@ package ike
 
 import (
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -104,5 +105,38 @@ func TestSpoofedInputLogRateLimited(t *testing.T) {
 	}
 	if b.d.mgr.Len() != 0 {
 		t.Fatalf("refused requests left %d IKE SAs", b.d.mgr.Len())
+	}
+}
+
+// TestHalfOpenExpiryLogRateLimited: half-open IKE SAs that never
+// authenticate (what spoofed requests leave) expire with logBurst records
+// and a summary, not one line each.
+func TestHalfOpenExpiryLogRateLimited(t *testing.T) {
+	n, _, b := pair(t, fastSuite, fastSuite, nil)
+	clock := &fakeTimers{now: time.Unix(1e9, 0)}
+	b.d.cfg.Now, b.d.cfg.AfterFunc = clock.Now, clock.AfterFunc
+	var h recordHandler
+	b.d.log = slog.New(&h)
+	f := newFlooder(t, n, b, "203.0.113.1:500")
+	const spoofed = 25
+	for i := range spoofed {
+		f.addr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(1 + i)}), 500)
+		f.init(uint64(1 + i))
+	}
+	if b.d.mgr.HalfOpen() != spoofed {
+		t.Fatalf("%d half-open IKE SAs, want %d", b.d.mgr.HalfOpen(), spoofed)
+	}
+	clock.advance(halfOpenTimeout)
+	if b.d.mgr.Len() != 0 {
+		t.Fatalf("%d IKE SAs left after the half-open timeout", b.d.mgr.Len())
+	}
+	const msg = "half-open IKE SA removed"
+	if got := len(h.find(msg)); got != logBurst {
+		t.Fatalf("%d %q records, want %d", got, msg, logBurst)
+	}
+	clock.advance(logWindow)
+	sum := h.find("suppressed log records")
+	if len(sum) != 1 || attr(sum[0], "message") != msg || attr(sum[0], "suppressed") != "15" {
+		t.Fatalf("summary %v", sum)
 	}
 }
