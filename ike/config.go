@@ -255,10 +255,11 @@ const (
 	DefaultIKELifetime     = 4 * time.Hour
 )
 
-// Bounds of the retransmission options.
+// Bounds of the retransmission options: -t at most MaxRetransmitTries,
+// -i and -I at most MaxRetransmitOption.
 const (
-	MaxRetransmitTries    = 100
-	MaxRetransmitInterval = time.Hour
+	MaxRetransmitTries  = 100
+	MaxRetransmitOption = time.Hour
 )
 
 // retransmitSchedule returns r's retransmission settings, defaults filled

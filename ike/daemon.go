@@ -420,9 +420,11 @@ func (d *Daemon) handleResponse(sa *SA, m *message.Message, raw []byte, local, r
 		return
 	}
 	if m.Header.Exchange == message.IKESAInit {
-		if sa.state == StateInitSent {
-			d.handleInitResponse(sa, r, &inbound{hdr: m.Header, raw: raw, payloads: m.Payloads, local: local, remote: remote})
+		if sa.state != StateInitSent {
+			d.stats.Dropped.Add(1)
+			return
 		}
+		d.handleInitResponse(sa, r, &inbound{hdr: m.Header, raw: raw, payloads: m.Payloads, local: local, remote: remote})
 		return
 	}
 	payloads, err := sa.open(m, raw)

@@ -129,16 +129,16 @@ func ParseRemote(args []string) (Remote, error) {
 				r.Port = uint16(p)
 			}
 		case "-i":
-			if r.Retransmit, err = parseSeconds(val); err == nil && r.Retransmit > MaxRetransmitInterval {
-				err = fmt.Errorf("longer than %v", MaxRetransmitInterval)
+			if r.Retransmit, err = parseSeconds(val); err == nil && r.Retransmit > MaxRetransmitOption {
+				err = fmt.Errorf("longer than %v", MaxRetransmitOption)
 			}
 			if err != nil {
 				return r, fmt.Errorf("ike remote: -i %q: %v", val, err)
 			}
 		case "-I":
 			limitGiven = true
-			if r.RetransmitLimit, err = parseSeconds(val); err == nil && r.RetransmitLimit > MaxRetransmitInterval {
-				err = fmt.Errorf("longer than %v", MaxRetransmitInterval)
+			if r.RetransmitLimit, err = parseSeconds(val); err == nil && r.RetransmitLimit > MaxRetransmitOption {
+				err = fmt.Errorf("longer than %v", MaxRetransmitOption)
 			}
 			if err != nil {
 				return r, fmt.Errorf("ike remote: -I %q: %v", val, err)
