@@ -314,3 +314,42 @@ func TestInvalidKEPingPong(t *testing.T) {
 		t.Fatalf("A's IKE SA is %s", s)
 	}
 }
+
+// TestInvalidKEPingPongEnds: against a responder that always asks for the
+// other one of groups 19 and 20, in real time, the initiator sends a
+// bounded number of IKE_SA_INIT requests and gives up when its
+// retransmissions run out (the issue saw 17,296 requests in 10 s).
+func TestInvalidKEPingPongEnds(t *testing.T) {
+	n, a, _ := pair(t, "-e AES128-GCM16 -p PRFSHA256 -d ECP256,ECP384 -i 50ms -I 100ms -t 3", fastSuite, []string{"AES128-GCM16"})
+	var mu sync.Mutex
+	sent := 0
+	n.filter = func(m []byte, from, to netip.AddrPort) [][]byte {
+		if from.Addr() != a.addr || m[18] != byte(message.IKESAInit) {
+			return [][]byte{m}
+		}
+		mu.Lock()
+		sent++
+		mu.Unlock()
+		req := delivery{m, from, to}
+		g, _ := requestGroup(t, req)
+		resp := initResponse(t, req, message.NewInvalidKEPayload(message.GroupID(map[GroupID]GroupID{19: 20, 20: 19}[g])))
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			a.d.HandleMessage(resp.b, resp.to, resp.from)
+		}()
+		return nil
+	}
+	a.e.Encapsulate(udpPacket("10.1.0.5", "10.2.0.9", "x"))
+	waitFor(t, "A to give up", func() bool { return a.d.Stats().Failed.Load() == 1 })
+	n.wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	// One request with group 19 (and its retransmissions until the answer
+	// came), then one with group 20 and its 3 retransmissions: 5, and at
+	// most 8 however late the answers come.
+	if sent < 2 || sent > 8 {
+		t.Fatalf("A sent %d IKE_SA_INIT requests, want 2 to 8", sent)
+	}
+	t.Logf("%d IKE_SA_INIT requests", sent)
+}
