@@ -231,28 +231,34 @@ type Remote struct {
 	Address  netip.Addr // -r
 	Port     uint16     // IKE port of the peer (500 unless given as -r ADDR:PORT)
 	// Retransmit is the first retransmission interval (-i); later ones
-	// double (RFC 7296 §2.1) up to RetransmitLimit (-I), and after
+	// double (RFC 7296 §2.1).
+	Retransmit time.Duration
+	Lifetime   time.Duration // -l: IKE SA lifetime
+
+	// The doubling of Retransmit stops at RetransmitLimit (-I), and after
 	// RetransmitTries retransmissions (-t) and one more interval the
 	// request has failed. Zero values mean the defaults.
-	Retransmit      time.Duration
 	RetransmitTries int
 	RetransmitLimit time.Duration
-	Lifetime        time.Duration // -l: IKE SA lifetime
 }
 
 // PSK returns the pre-shared key read from PSKFile. It is never printed.
 func (r *Remote) PSK() []byte { return r.psk }
 
-// Defaults of `ike remote`. The retransmissions of one request wait
-// 0.5, 1, 2, 4, 8, 16 and then 32 s, 10 in all, and the request fails 191.5 s
+// Defaults of `ike remote`.
+const (
+	DefaultRetransmit  = 500 * time.Millisecond
+	DefaultIKELifetime = 4 * time.Hour
+)
+
+// Default retransmissions: after DefaultRetransmit a request is sent again
+// 10 times, waiting 1, 2, 4, 8, 16 and then 32 s, and it fails 191.5 s
 // after it was first sent: longer than strongSwan's default (5
 // retransmissions, 4 s timeout, base 1.8: 165 s), with the first ones
 // sooner.
 const (
-	DefaultRetransmit      = 500 * time.Millisecond
 	DefaultRetransmitTries = 10
 	DefaultRetransmitLimit = 32 * time.Second
-	DefaultIKELifetime     = 4 * time.Hour
 )
 
 // Bounds of the retransmission options: -t at most MaxRetransmitTries,

@@ -26,8 +26,8 @@ import (
 // request is retransmitted before the exchange fails, and the interval the
 // doubling of -i stops at. The PSK file is not read here (see LoadPSK).
 func ParseRemote(args []string) (Remote, error) {
-	r := Remote{Version: 2, Retransmit: DefaultRetransmit, RetransmitTries: DefaultRetransmitTries,
-		RetransmitLimit: DefaultRetransmitLimit, Lifetime: DefaultIKELifetime, Port: 500}
+	r := Remote{Version: 2, Retransmit: DefaultRetransmit, Lifetime: DefaultIKELifetime, Port: 500}
+	r.RetransmitTries, r.RetransmitLimit = DefaultRetransmitTries, DefaultRetransmitLimit
 	need := func(i int, opt string) (string, error) {
 		if i+1 >= len(args) || strings.HasPrefix(args[i+1], "-") && len(args[i+1]) == 2 {
 			return "", fmt.Errorf("ike remote: %s needs a value", opt)
@@ -129,18 +129,12 @@ func ParseRemote(args []string) (Remote, error) {
 				r.Port = uint16(p)
 			}
 		case "-i":
-			if r.Retransmit, err = parseSeconds(val); err == nil && r.Retransmit > MaxRetransmitOption {
-				err = fmt.Errorf("longer than %v", MaxRetransmitOption)
-			}
-			if err != nil {
+			if r.Retransmit, err = retransmitInterval(val); err != nil {
 				return r, fmt.Errorf("ike remote: -i %q: %v", val, err)
 			}
 		case "-I":
 			limitGiven = true
-			if r.RetransmitLimit, err = parseSeconds(val); err == nil && r.RetransmitLimit > MaxRetransmitOption {
-				err = fmt.Errorf("longer than %v", MaxRetransmitOption)
-			}
-			if err != nil {
+			if r.RetransmitLimit, err = retransmitInterval(val); err != nil {
 				return r, fmt.Errorf("ike remote: -I %q: %v", val, err)
 			}
 		case "-t":
@@ -161,6 +155,23 @@ func ParseRemote(args []string) (Remote, error) {
 		r.RetransmitLimit = r.Retransmit
 	}
 	return r, r.validate()
+}
+
+// retransmitInterval parses -i or -I: more than 0, at most
+// MaxRetransmitOption.
+func retransmitInterval(s string) (time.Duration, error) {
+	if n, err := strconv.ParseFloat(s, 64); err == nil && n > MaxRetransmitOption.Seconds() {
+		return 0, fmt.Errorf("longer than %v", MaxRetransmitOption)
+	}
+	d, err := parseSeconds(s)
+	switch {
+	case err != nil:
+	case d <= 0:
+		err = fmt.Errorf("must be positive")
+	case d > MaxRetransmitOption:
+		err = fmt.Errorf("longer than %v", MaxRetransmitOption)
+	}
+	return d, err
 }
 
 func parseSeconds(s string) (time.Duration, error) {

@@ -61,6 +61,8 @@ func TestRetransmitOptionErrors(t *testing.T) {
 		{"-I 0", "must be positive"},
 		{"-I 2h", "longer than 1h0m0s"},
 		{"-i 2h", "longer than 1h0m0s"},
+		{"-i 1e10", "longer than 1h0m0s"},
+		{"-I 1e300", "longer than 1h0m0s"},
 		{"-i 2 -I 1", "-I 1s is shorter than the first interval -i 2s"},
 	} {
 		_, err := ParseRemote(strings.Fields(base + tc.opts))

@@ -110,36 +110,37 @@ type SA struct {
 	floated           bool // messages use the NAT-T port
 
 	// IKE_SA_INIT.
-	algs         Transforms
-	prf          *ikecrypto.PRF
-	dh           *ikecrypto.PrivateKey
-	group        GroupID
-	ni, nr       []byte
-	initRequest  []byte // the raw messages AUTH signs
-	initResponse []byte
-	cookie       []byte
-	// initRetries counts restarts of IKE_SA_INIT after COOKIE and
-	// INVALID_KE_PAYLOAD replies; refusedGroups are the groups the peer
-	// refused with INVALID_KE_PAYLOAD; initIgnored is why the last
-	// IKE_SA_INIT response was ignored.
-	initRetries    int
-	refusedGroups  []GroupID
-	initIgnored    string
+	algs           Transforms
+	prf            *ikecrypto.PRF
+	dh             *ikecrypto.PrivateKey
+	group          GroupID
+	ni, nr         []byte
+	initRequest    []byte // the raw messages AUTH signs
+	initResponse   []byte
+	cookie         []byte
 	keys           *ikecrypto.IKESAKeys
 	skOut, skIn    ikecrypto.SKCipher
 	peerID         Identity
 	initialContact bool
 
+	// initRetries counts restarts of IKE_SA_INIT after COOKIE and
+	// INVALID_KE_PAYLOAD replies; refusedGroups are the groups the peer
+	// refused with INVALID_KE_PAYLOAD; initIgnored is why the last
+	// IKE_SA_INIT response was ignored.
+	initRetries   int
+	refusedGroups []GroupID
+	initIgnored   string
+
 	// Message IDs (RFC 7296 §2.2).
 	nextRequest  uint32 // ID of our next request
 	nextExpected uint32 // ID of the peer's next request
 	lastResponse []byte // our response to the peer's request nextExpected-1
-	// lastRequestHash is that request's hash: only a bitwise copy of it
-	// is a retransmission (RFC 7296 §2.1).
+	pending      *request
+	queue        []job
+	lastRecv     time.Time
+	// lastRequestHash is the hash of the request lastResponse answers:
+	// only a bitwise copy of it is a retransmission (RFC 7296 §2.1).
 	lastRequestHash InitHash
-	pending         *request
-	queue           []job
-	lastRecv        time.Time
 	// timer is the SA's one timer: the half-open timeout, then the
 	// liveness/keepalive/lifetime tick.
 	timer stopper
