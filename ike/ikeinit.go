@@ -397,6 +397,7 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote
 	}
 	if err := message.Check(message.IKESAInit, false, m.Payloads); err != nil {
 		d.stats.Dropped.Add(1)
+		d.refuseUnprotected(&h, err, local, remote) // malformed.go
 		return
 	}
 	r := d.remoteFor(remote.Addr())
@@ -405,7 +406,15 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote
 		reply(&message.Notify{Type: message.NoProposalChosen})
 		return
 	}
-	ni, _ := message.Find[*message.Nonce](m.Payloads)
+	// Check found exactly one SA, KE and Ni; looked up again with ok all
+	// the same, since a peer controls them.
+	saP, ok1 := message.Find[*message.SA](m.Payloads)
+	ke, ok2 := message.Find[*message.KE](m.Payloads)
+	ni, ok3 := message.Find[*message.Nonce](m.Payloads)
+	if !ok1 || !ok2 || !ok3 {
+		d.stats.Dropped.Add(1)
+		return
+	}
 	// Demand a cookie when many SAs are half-open, in all or from this
 	// address (RFC 7296 §2.6).
 	if d.mgr.CookieThreshold(remote.Addr()) {
@@ -417,8 +426,6 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote
 			return
 		}
 	}
-	saP, _ := message.Find[*message.SA](m.Payloads)
-	ke, _ := message.Find[*message.KE](m.Payloads)
 	chosen, ok := Select(IKEProposals(r), saP.Proposals)
 	if !ok {
 		d.limitedLog(slog.LevelWarn, "no acceptable IKE proposal", "peer", remote, "remote", r.Name)

@@ -10,10 +10,6 @@ import (
 	"github.com/sabre-ipsec/sabre/ike/message"
 )
 
-// slowSuite retransmits only after 30 s: the tests that step messages by
-// hand see no retransmission of their own.
-const slowSuite = "-e AES128-GCM16 -p PRFSHA256 -d CURVE25519 -i 30"
-
 // steppedPair is pair with the network queued: nothing moves until the test
 // delivers it.
 func steppedPair(t *testing.T) (*network, *testHost, *testHost) {

@@ -58,7 +58,7 @@ func TestRetransmitOptionErrors(t *testing.T) {
 		{"-t 0", "from 1 to 100"},
 		{"-t 101", "from 1 to 100"},
 		{"-t many", "from 1 to 100"},
-		{"-I 0", "must be positive"},
+		{"-I 0", "want 1ms"},
 		{"-I 2h", "longer than 1h0m0s"},
 		{"-i 2h", "longer than 1h0m0s"},
 		{"-i 1e10", "longer than 1h0m0s"},
