@@ -174,11 +174,13 @@ func (m *Manager[T]) AddResponder(key SAKey, peer netip.AddrPort, hash InitHash,
 	if _, dup := m.byInit[ik]; dup {
 		return ErrDuplicateInit
 	}
-	if m.halfOpen >= m.MaxHalfOpen {
-		return ErrHalfOpenLimit
-	}
+	// The address's share first, as strongSwan's block_threshold: a
+	// flooding host is ignored, not told the table is full.
 	if m.MaxHalfOpenPerPeer > 0 && m.perPeer[peer.Addr().Unmap()] >= m.MaxHalfOpenPerPeer {
 		return ErrPeerHalfOpenLimit
+	}
+	if m.halfOpen >= m.MaxHalfOpen {
+		return ErrHalfOpenLimit
 	}
 	if _, dup := m.byKey[key]; dup {
 		return errors.New("ike: IKE SA SPIs in use")
