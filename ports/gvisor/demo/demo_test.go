@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bytes"
@@ -41,7 +41,7 @@ func TestDemo(t *testing.T) {
 			pcap := filepath.Join(t.TempDir(), "demo.pcap")
 			var out bytes.Buffer
 			start := time.Now()
-			err := runDemo(append(tc.args, "-t", "20ms", "-pcap", pcap), &out)
+			err := Run(append(tc.args, "-t", "20ms", "-pcap", pcap), &out)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out.String())
 			}
@@ -184,7 +184,7 @@ func TestDemoTshark(t *testing.T) {
 			dir := t.TempDir()
 			pcap, keys := filepath.Join(dir, "demo.pcap"), filepath.Join(dir, "demo.keys")
 			var out bytes.Buffer
-			if err := runDemo(append(args, "-t", "20ms", "-pcap", pcap, "-keys", keys), &out); err != nil {
+			if err := Run(append(args, "-t", "20ms", "-pcap", pcap, "-keys", keys), &out); err != nil {
 				t.Fatalf("%v\n%s", err, out.String())
 			}
 			if !strings.Contains(out.String(), "keys: "+keys+" (mode 0600: 2 ESP SAs, 1 IKE SAs;") {
@@ -286,7 +286,7 @@ func wiresharkConfig(t *testing.T, keys string) string {
 func TestDemoKeysOnlyWhenAsked(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
-	if err := runDemo([]string{"-t", "10ms", "-dir", dir}, &out); err != nil {
+	if err := Run([]string{"-t", "10ms", "-dir", dir}, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	entries, _ := os.ReadDir(dir)
@@ -345,7 +345,7 @@ func TestDemoFlags(t *testing.T) {
 		}
 	}
 	var help bytes.Buffer
-	if err := runDemo([]string{"-h"}, &help); err != nil {
+	if err := Run([]string{"-h"}, &help); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range demoSuites {
