@@ -18,6 +18,8 @@ import (
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 	"golang.org/x/sys/unix"
+
+	"github.com/sabre-ipsec/sabre/internal/testutil/netns"
 )
 
 // frame is one captured Ethernet frame.
@@ -41,10 +43,10 @@ type capture struct {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-func startCapture(t *testing.T, ns *netns, ifname string) *capture {
+func startCapture(t *testing.T, ns *netns.NS, ifname string) *capture {
 	t.Helper()
 	c := &capture{stop: make(chan struct{}), done: make(chan struct{})}
-	err := ns.do(func() error {
+	err := ns.Do(func() error {
 		ifi, err := net.InterfaceByName(ifname)
 		if err != nil {
 			return err
@@ -317,9 +319,9 @@ func lastESP(frames []frame, src, dst [4]byte) []byte {
 
 // inject sends whole IP packets on the wire from inside the namespace
 // through a raw socket (IP_HDRINCL), as an attacker on the link would.
-func inject(t *testing.T, ns *netns, pkts ...[]byte) {
+func inject(t *testing.T, ns *netns.NS, pkts ...[]byte) {
 	t.Helper()
-	err := ns.do(func() error {
+	err := ns.Do(func() error {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
 		if err != nil {
 			return err

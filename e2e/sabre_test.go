@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sabre-ipsec/sabre/internal/testutil/netns"
 )
 
 var (
@@ -61,7 +63,7 @@ func sabre(t *testing.T) string {
 // veth, an inner subnet on the TUN, and a sabre daemon.
 type site struct {
 	name   string // "A" or "B"
-	ns     *netns
+	ns     *netns.NS
 	veth   string
 	outer  netip.Addr
 	inner  netip.Addr   // this host's address on sabre0 (tunnel tests)
@@ -77,20 +79,19 @@ type site struct {
 // wire carries only what the test sends).
 func newPair(t *testing.T) (a, b *site) {
 	t.Helper()
-	needRoot(t)
-	id := uniqueID()
+	netns.NeedRoot(t, "e2e")
 	dir := t.TempDir()
-	a = &site{name: "A", ns: newNetns(t, "sabre-"+id+"-a"), veth: "veth-a",
+	a = &site{name: "A", ns: netns.New(t, "sabre-e2e-", "a"), veth: "veth-a",
 		outer: netip.MustParseAddr("192.0.2.1"), inner: netip.MustParseAddr("10.1.0.1"),
 		subnet: netip.MustParsePrefix("10.1.0.0/24"), sock: filepath.Join(dir, "a", "sabre.sock"), log: filepath.Join(dir, "a.log")}
-	b = &site{name: "B", ns: newNetns(t, "sabre-"+id+"-b"), veth: "veth-b",
+	b = &site{name: "B", ns: netns.New(t, "sabre-e2e-", "b"), veth: "veth-b",
 		outer: netip.MustParseAddr("192.0.2.2"), inner: netip.MustParseAddr("10.2.0.1"),
 		subnet: netip.MustParsePrefix("10.2.0.0/24"), sock: filepath.Join(dir, "b", "sabre.sock"), log: filepath.Join(dir, "b.log")}
-	runCmd(t, "ip", "link", "add", a.veth, "netns", a.ns.name, "type", "veth", "peer", "name", b.veth, "netns", b.ns.name)
+	netns.Veth(t, a.ns, a.veth, b.ns, b.veth)
 	for _, s := range []*site{a, b} {
-		s.ns.sysctl(t, "net.ipv6.conf."+s.veth+".disable_ipv6=1")
-		s.ns.ip(t, "addr", "add", s.outer.String()+"/24", "dev", s.veth)
-		s.ns.ip(t, "link", "set", s.veth, "up")
+		s.ns.Sysctl(t, "net.ipv6.conf."+s.veth+".disable_ipv6=1")
+		s.ns.IP(t, "addr", "add", s.outer.String()+"/24", "dev", s.veth)
+		s.ns.IP(t, "link", "set", s.veth, "up")
 	}
 	return a, b
 }
@@ -107,7 +108,7 @@ func (s *site) start(t *testing.T, rc string, args ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	argv := append([]string{"netns", "exec", s.ns.name, bin, "run", "-rc", rcFile, "-sock", s.sock}, args...)
+	argv := append([]string{"netns", "exec", s.ns.Name, bin, "run", "-rc", rcFile, "-sock", s.sock}, args...)
 	s.cmd = exec.Command("ip", argv...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
@@ -226,8 +227,8 @@ func (n netstat) inboundSA(spi uint32) (packets, replayDrops, icvFailures uint64
 // peer's subnet into it: the operator's part of a tunnel.
 func (s *site) routeTunnel(t *testing.T, peer *site) {
 	t.Helper()
-	s.ns.ip(t, "addr", "add", s.inner.String()+"/24", "dev", "sabre0")
-	s.ns.ip(t, "route", "add", peer.subnet.String(), "dev", "sabre0")
+	s.ns.IP(t, "addr", "add", s.inner.String()+"/24", "dev", "sabre0")
+	s.ns.IP(t, "route", "add", peer.subnet.String(), "dev", "sabre0")
 }
 
 // suite is an ESP algorithm as the cli names it, with its key lengths

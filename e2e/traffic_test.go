@@ -12,15 +12,17 @@ import (
 
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+
+	"github.com/sabre-ipsec/sabre/internal/testutil/netns"
 )
 
 // ping sends count ICMP echo requests from src (in namespace ns) to dst
 // and returns the round-trip times; it fails the test if a reply is
 // missing.
-func ping(t *testing.T, ns *netns, src, dst netip.Addr, count int) []time.Duration {
+func ping(t *testing.T, ns *netns.NS, src, dst netip.Addr, count int) []time.Duration {
 	t.Helper()
 	var c *icmp.PacketConn
-	if err := ns.do(func() (err error) { c, err = icmp.ListenPacket("ip4:icmp", src.String()); return }); err != nil {
+	if err := ns.Do(func() (err error) { c, err = icmp.ListenPacket("ip4:icmp", src.String()); return }); err != nil {
 		t.Fatalf("ping: %v", err)
 	}
 	defer c.Close()
@@ -70,12 +72,12 @@ func avg(ds []time.Duration) time.Duration {
 // transfer sends size random bytes over TCP from src (in namespace from)
 // to dst (in namespace to) and checks that exactly those bytes arrived. It
 // returns the throughput in Mbit/s.
-func transfer(t *testing.T, from *netns, src netip.Addr, to *netns, dst netip.Addr, size int) float64 {
+func transfer(t *testing.T, from *netns.NS, src netip.Addr, to *netns.NS, dst netip.Addr, size int) float64 {
 	t.Helper()
 	data := make([]byte, size)
 	rand.Read(data)
 	var ln net.Listener
-	if err := to.do(func() (err error) { ln, err = net.Listen("tcp4", netip.AddrPortFrom(dst, 0).String()); return }); err != nil {
+	if err := to.Do(func() (err error) { ln, err = net.Listen("tcp4", netip.AddrPortFrom(dst, 0).String()); return }); err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
@@ -99,7 +101,7 @@ func transfer(t *testing.T, from *netns, src netip.Addr, to *netns, dst netip.Ad
 	}()
 	var c net.Conn
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}, Timeout: 10 * time.Second}
-	if err := from.do(func() (err error) { c, err = d.Dial("tcp4", ln.Addr().String()); return }); err != nil {
+	if err := from.Do(func() (err error) { c, err = d.Dial("tcp4", ln.Addr().String()); return }); err != nil {
 		t.Fatalf("TCP connect %v -> %v: %v", src, ln.Addr(), err)
 	}
 	start := time.Now()

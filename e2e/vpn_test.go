@@ -145,8 +145,8 @@ func TestTransport(t *testing.T) {
 	a.start(t, ikeRC(s, rcOptions{mode: "transport", src: a.outer.String(), dst: b.outer.String()}, b.outer, ab, ba), "-fwmark", mark)
 	b.start(t, ikeRC(s, rcOptions{mode: "transport", src: b.outer.String(), dst: a.outer.String()}, a.outer, ba, ab), "-fwmark", mark)
 	for _, p := range []struct{ me, peer *site }{{a, b}, {b, a}} {
-		p.me.ns.ip(t, "route", "add", p.peer.outer.String()+"/32", "dev", "sabre0", "src", p.me.outer.String(), "table", table)
-		p.me.ns.ip(t, "rule", "add", "to", p.peer.outer.String(), "not", "fwmark", mark, "lookup", table)
+		p.me.ns.IP(t, "route", "add", p.peer.outer.String()+"/32", "dev", "sabre0", "src", p.me.outer.String(), "table", table)
+		p.me.ns.IP(t, "rule", "add", "to", p.peer.outer.String(), "not", "fwmark", mark, "lookup", table)
 	}
 
 	capt := startCapture(t, a.ns, a.veth)
@@ -215,7 +215,7 @@ func TestReloadConsoleAndShutdown(t *testing.T) {
 	if err == nil || !strings.Contains(msg, "daemon not running (no socket at "+a.sock+"): start it with `sabre run`") {
 		t.Errorf("sabre ipsec netstat after the daemon stopped: %v\n%s", err, msg)
 	}
-	if out, err := exec.Command("ip", "-n", a.ns.name, "link", "show", "sabre0").CombinedOutput(); err == nil {
+	if out, err := exec.Command("ip", "-n", a.ns.Name, "link", "show", "sabre0").CombinedOutput(); err == nil {
 		t.Errorf("sabre0 still exists after the daemon stopped:\n%s", out)
 	}
 }
