@@ -90,7 +90,7 @@ func startSabre(t *testing.T, h, peer *host, rc string, args ...string) *sabred 
 	if err != nil {
 		t.Fatal(err)
 	}
-	argv := append([]string{"netns", "exec", h.ns.name, bin, "run", "-rc", s.rc, "-tun", "sabre0", "-sock", s.sock, "-v"}, args...)
+	argv := append([]string{"netns", "exec", h.ns.Name, bin, "run", "-rc", s.rc, "-tun", "sabre0", "-sock", s.sock, "-v"}, args...)
 	s.cmd = exec.Command("ip", argv...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -127,8 +127,8 @@ func startSabre(t *testing.T, h, peer *host, rc string, args ...string) *sabred 
 	if log := readFile(s.log); strings.Contains(log, "not applied") {
 		t.Skipf("%s: the daemon says %s", noIKE, rcOut(firstLine(log, "not applied")))
 	}
-	h.ns.ip(t, "addr", "add", netip.PrefixFrom(h.inner, h.subnet.Bits()).String(), "dev", "sabre0")
-	h.ns.ip(t, "route", "add", peer.subnet.String(), "dev", "sabre0")
+	h.ns.IP(t, "addr", "add", netip.PrefixFrom(h.inner, h.subnet.Bits()).String(), "dev", "sabre0")
+	h.ns.IP(t, "route", "add", peer.subnet.String(), "dev", "sabre0")
 	return s
 }
 
