@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -307,11 +306,4 @@ func keep(t *testing.T, path string) {
 	}
 	name := strings.NewReplacer("/", "_").Replace(t.Name()) + "-" + filepath.Base(path)
 	os.WriteFile(filepath.Join(dir, name), b, 0o644)
-}
-
-func hexKey(k []byte) string {
-	if len(k) == 0 {
-		return ""
-	}
-	return "0x" + hex.EncodeToString(k)
 }
