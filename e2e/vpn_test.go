@@ -180,7 +180,7 @@ func TestReloadConsoleAndShutdown(t *testing.T) {
 	a.rewriteRC(t, ikeRC(s, rcOptions{mode: "tunnel", src: a.subnet.String(), dst: b.subnet.String()}, b.outer, ab2, ba2))
 	b.rewriteRC(t, ikeRC(s, rcOptions{mode: "tunnel", src: b.subnet.String(), dst: a.subnet.String()}, a.outer, ba2, ab2))
 	for _, x := range []*site{a, b} {
-		x.cmd.Process.Signal(syscall.SIGHUP)
+		x.d.Cmd.Process.Signal(syscall.SIGHUP)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -190,7 +190,7 @@ func TestReloadConsoleAndShutdown(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("SIGHUP did not install the new SAs\nA:\n%s\nB:\n%s", a.logText(), b.logText())
+			t.Fatalf("SIGHUP did not install the new SAs\nA:\n%s\nB:\n%s", a.d.LogText(), b.d.LogText())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -203,7 +203,7 @@ func TestReloadConsoleAndShutdown(t *testing.T) {
 	}
 
 	// The console, with commands on standard input.
-	cmd := exec.Command(sabreBin, "console", "-sock", a.sock)
+	cmd := exec.Command(a.d.Bin, "console", "-sock", a.sock)
 	cmd.Stdin = strings.NewReader("ipsec policy -v -n p1\ntun\nipsec bogus\n")
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "ipsec policy -n p1") || !strings.Contains(string(out), "tun rx") {
