@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sabre-ipsec/sabre/internal/testutil/netns"
-	"github.com/sabre-ipsec/sabre/internal/testutil/sabred"
+	"github.com/sabre-ipsec/sabre/internal/testutil/sabre"
 	"github.com/sabre-ipsec/sabre/internal/testutil/tshark"
 )
 
@@ -136,8 +136,8 @@ func tsharkDecode(t *testing.T, frames []frame, s suite, sas ...sa) []tshark.Row
 		pkts[i] = tshark.Packet{Time: fr.ts, Data: fr.data}
 	}
 	tshark.WritePcap(t, pcap, tshark.LinkEthernet, pkts)
-	sabred.Keep(t, "SABRE_E2E_KEEP", pcap)
-	sabred.Keep(t, "SABRE_E2E_KEEP", filepath.Join(conf, "esp_sa"))
+	sabre.Keep(t, "SABRE_E2E_KEEP", pcap)
+	sabre.Keep(t, "SABRE_E2E_KEEP", filepath.Join(conf, "esp_sa"))
 	got := tshark.Fields(t, bin, conf, pcap, wireFields)
 	if len(got) != len(frames) {
 		t.Fatalf("tshark decoded %d frames, the capture has %d", len(got), len(frames))

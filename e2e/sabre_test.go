@@ -11,12 +11,12 @@ import (
 	"testing"
 
 	"github.com/sabre-ipsec/sabre/internal/testutil/netns"
-	"github.com/sabre-ipsec/sabre/internal/testutil/sabred"
+	"github.com/sabre-ipsec/sabre/internal/testutil/sabre"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	sabred.RemoveBinary()
+	sabre.RemoveBinary()
 	os.Exit(code)
 }
 
@@ -31,7 +31,7 @@ type site struct {
 	subnet netip.Prefix // the inner subnet
 	sock   string
 	log    string
-	d      *sabred.Daemon // once started
+	d      *sabre.Daemon // once started
 }
 
 // newPair makes the two namespaces A (192.0.2.1, 10.1.0.0/24) and B
@@ -61,7 +61,7 @@ func newPair(t *testing.T) (a, b *site) {
 // SIGTERM and checks that it exits cleanly.
 func (s *site) start(t *testing.T, rc string, args ...string) {
 	t.Helper()
-	bin := sabred.Binary(t, "")
+	bin := sabre.Binary(t, "")
 	s.rewriteRC(t, rc)
 	// Registered before Start's cleanup stops the daemon, so run after it:
 	// the log is complete.
@@ -69,9 +69,9 @@ func (s *site) start(t *testing.T, rc string, args ...string) {
 		if s.d != nil && t.Failed() {
 			t.Logf("log of sabre run in %s:\n%s", s.name, s.d.LogText())
 		}
-		sabred.Keep(t, "SABRE_E2E_KEEP", s.log)
+		sabre.Keep(t, "SABRE_E2E_KEEP", s.log)
 	})
-	d, err := sabred.Start(t, "sabre run in "+s.name, s.ns.Name, bin, s.sock, s.log, append([]string{"-rc", s.rcPath()}, args...)...)
+	d, err := sabre.Start(t, "sabre run in "+s.name, s.ns.Name, bin, s.sock, s.log, append([]string{"-rc", s.rcPath()}, args...)...)
 	s.d = d
 	if err != nil {
 		t.Fatalf("%v\n%s", err, d.LogText())

@@ -1,11 +1,11 @@
 //go:build linux
 
-// Package sabred runs the sabre binary in tests (e2e, e2e/interop): it
+// Package sabre runs the sabre binary in tests (e2e, e2e/interop): it
 // builds cmd/sabre once per test process, starts `sabre run` in a network
 // namespace, waits for its control socket, talks to it as an operator
 // would (`sabre ipsec|ike -sock ...`) and stops it with SIGTERM, checking
 // that it shuts down cleanly.
-package sabred
+package sabre
 
 import (
 	"bytes"
