@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sabre-ipsec/sabre/internal/testutil/netns"
 )
 
 // transferSize is the TCP transfer of every case: several megabytes, so
@@ -37,8 +39,8 @@ func testTunnel(t *testing.T, s suite, encap bool) {
 	}
 	rtts := ping(t, a.ns, a.inner, b.inner, 5)
 	t.Logf("ping %v -> %v through the tunnel: 5/5 replies, avg rtt %v", a.inner, b.inner, avg(rtts).Round(time.Microsecond))
-	transfer(t, a.ns, a.inner, b.ns, b.inner, transferSize)
-	transfer(t, b.ns, b.inner, a.ns, a.inner, transferSize/4)
+	netns.Transfer(t, a.ns, a.inner, b.ns, b.inner, transferSize, 2*time.Minute)
+	netns.Transfer(t, b.ns, b.inner, a.ns, a.inner, transferSize/4, 2*time.Minute)
 
 	nb := b.netstat(t)
 	if pk, _, _, ok := nb.inboundSA(ab.spi); !ok || pk < transferSize/1500 {
@@ -152,7 +154,7 @@ func TestTransport(t *testing.T) {
 	capt := startCapture(t, a.ns, a.veth)
 	rtts := ping(t, a.ns, a.outer, b.outer, 5)
 	t.Logf("ping %v -> %v in transport mode: 5/5 replies, avg rtt %v", a.outer, b.outer, avg(rtts).Round(time.Microsecond))
-	transfer(t, a.ns, a.outer, b.ns, b.outer, transferSize)
+	netns.Transfer(t, a.ns, a.outer, b.ns, b.outer, transferSize, 2*time.Minute)
 
 	frames := capt.Stop()
 	rows := tsharkDecode(t, frames, s, ab, ba)
