@@ -5,10 +5,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/sabre-ipsec/sabre/internal/testutil/netns"
+	"github.com/sabre-ipsec/sabre/internal/testutil/sabre"
 )
 
 // newNetns makes a namespace with lo up and IPv6 off (the wire carries
@@ -127,15 +127,4 @@ func (h *host) addSubnet(t *testing.T) {
 }
 
 // keep copies a file to $SABRE_INTEROP_KEEP if set.
-func keep(t *testing.T, path string) {
-	dir := os.Getenv("SABRE_INTEROP_KEEP")
-	if dir == "" {
-		return
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return
-	}
-	name := strings.NewReplacer("/", "_").Replace(t.Name()) + "-" + filepath.Base(filepath.Dir(path)) + "-" + filepath.Base(path)
-	os.WriteFile(filepath.Join(dir, name), b, 0o644)
-}
+func keep(t *testing.T, path string) { sabre.Keep(t, "SABRE_INTEROP_KEEP", path) }
