@@ -14,11 +14,7 @@ import (
 	"github.com/sabre-ipsec/sabre/internal/testutil/sabre"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	sabre.RemoveBinary()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { sabre.Main(m) }
 
 // site is one side of the VPN: a namespace with an outer address on the
 // veth, an inner subnet on the TUN, and a sabre daemon.

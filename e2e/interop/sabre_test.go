@@ -14,11 +14,7 @@ import (
 	"github.com/sabre-ipsec/sabre/internal/testutil/sabre"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	sabre.RemoveBinary()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { sabre.Main(m) }
 
 // sabrePath builds the sabre binary once per test run, or returns
 // $SABRE_INTEROP_BIN if set (a binary built elsewhere).

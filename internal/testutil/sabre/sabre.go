@@ -32,7 +32,7 @@ var (
 // Binary returns the path of the sabre binary: the file named by the
 // environment variable env if env is not "" and it is set (a binary built
 // elsewhere), else one built from cmd/sabre the first time Binary is
-// called in this process. RemoveBinary removes the built one.
+// called in this process. Main removes the built one.
 func Binary(t testing.TB, env string) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -60,12 +60,16 @@ func Binary(t testing.TB, env string) string {
 	return bin
 }
 
-// RemoveBinary removes the binary Binary built, if any; TestMain calls it
-// after the tests ran.
-func RemoveBinary() {
+// Main runs the tests of a package that uses Binary, then removes the
+// binary it built: the package's TestMain is
+//
+//	func TestMain(m *testing.M) { sabre.Main(m) }
+func Main(m *testing.M) {
+	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
+	os.Exit(code)
 }
 
 // ErrExited is what Start returns when the daemon exits before its control
