@@ -50,3 +50,35 @@ func TestNoDemoBuildLeavesOutGVisor(t *testing.T) {
 		}
 	}
 }
+
+// TestTestutilOnlyInTests: internal/testutil (which imports testing) is
+// imported by tests only, never by the code of another package.
+func TestTestutilOnlyInTests(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	cmd := exec.Command(goTool, "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./...")
+	cmd.Dir = filepath.Join("..", "..")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list ./...: %v", err)
+	}
+	const testutil = "github.com/sabre-ipsec/sabre/internal/testutil/"
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, imports, _ := strings.Cut(line, " ")
+		n++
+		if strings.HasPrefix(pkg, testutil) {
+			continue
+		}
+		for _, imp := range strings.Fields(imports) {
+			if strings.HasPrefix(imp, testutil) {
+				t.Errorf("%s imports %s outside its tests", pkg, imp)
+			}
+		}
+	}
+	if n < 10 {
+		t.Fatalf("go list ./... listed %d packages:\n%s", n, out)
+	}
+}
