@@ -8,8 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
+
+var runs atomic.Int32
 
 // TestNew: a namespace named after this process, lo up inside, code run
 // by Do opens its sockets there, and t.Cleanup deletes it; a namespace of
@@ -17,14 +20,16 @@ import (
 // New, one of a live process is kept.
 func TestNew(t *testing.T) {
 	NeedRoot(t, "netns")
-	const prefix = "sabre-testutil-"
+	// New removes stale namespaces once per prefix and process: each run
+	// of the test (-count) has a prefix of its own.
+	prefix := fmt.Sprintf("sabre-testutil%d-%d-", os.Getpid(), runs.Add(1))
 	// PIDs above pid_max (at most 2^22) belong to no process.
 	stale := fmt.Sprintf("%s%d-1-left", prefix, 1<<22+1)
 	live := fmt.Sprintf("%s%d-1-other", prefix, os.Getppid())
 	for _, name := range []string{stale, live} {
 		Run(t, "ip", "netns", "add", name)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
 	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", live).Run() })
 
 	var name string
 	t.Run("new", func(t *testing.T) {
