@@ -41,7 +41,7 @@ const manPolicy = `ipsec policy - add, view and delete security policies
                [-p proto] [-t ESP|AH|AHESP] -e encr,... -a auth,...
                [-r remote] [-g ike-remote] [-k seconds] [-l priority]
                [-c] [-h] [-y] [-o] [-R window] [-P] [-E] [-F copy|set|clear]
-               [-L local]
+               [-L local] [-K seconds]
   ipsec policy -n name -b bypass|drop -s src -d dst [-p proto] [-l priority]
   ipsec policy -v [-n name]
   ipsec policy -x name|ALLPOLICIES
@@ -69,7 +69,12 @@ Options of the reference:
   -g name      the "ike remote" that negotiates this policy's SAs (not
                with -o).
   -h           96-bit HMAC-SHA-2 ICVs (SP_AUTH_SHA2_ICV_SHORT).
-  -k seconds   lifetime of negotiated SAs; default 3600.
+  -k seconds   lifetime of negotiated SAs; default 3600. It is their hard
+               lifetime (strongSwan's life_time): at it an SA is deleted.
+               IKE rekeys each Child SA before that, at a random point
+               between 80% and 90% of -k (2880 to 3240 s by default), so
+               that the two ends rarely start the same rekey at once; -K
+               sets that point instead.
   -l 1..7      priority, 1 highest; default 4. Equal selectors need
                different priorities.
   -m mode      transport or tunnel; required for secure policies.
@@ -96,6 +101,14 @@ Sabre's options (the reference has none for these):
                RFC 4301's limited mode. Tunnel mode only.
   -F df        outer DF bit in tunnel mode: copy from the inner header
                (SP_DF_COPY, the default), set (SP_DF_SET) or clear.
+  -K seconds   rekey time (soft lifetime) of negotiated SAs, strongSwan's
+               rekey_time: IKE rekeys each Child SA at a random point in
+               its last tenth (between 90% and 100% of -K). Must be below
+               -k, which stays the hard lifetime; leave room between them
+               for the rekey and the Delete after it (strongSwan's default
+               life_time is 110% of rekey_time). During a rekey the old
+               inbound SA takes packets until the Delete for it is
+               answered, and for 5 s after.
   -L addr      this host's tunnel endpoint. By default the daemon's address
                toward -r; where it cannot tell, -L is required.
 
@@ -228,12 +241,28 @@ the commands are applied in order; if one fails (a name already in use, no
 local address...), everything this file added (policies and SAs) is removed
 again, so a bad file never leaves a half-applied SPD.
 
-Reload (SIGHUP). The new file is checked first; if it has errors nothing
-changes. Otherwise the policies and SAs the previous ike_rc runs installed
-are removed (not those added at the console, nor the daemon's own bypass
-policies) and the new file is applied. If that fails, it is rolled back and
-the previous file's commands are applied again (manual SAs restart with
-fresh counters).
+Reload (SIGHUP). The new file is checked first, including what the IKE
+daemon would refuse (remotes without a usable proposal, unusable PSK
+files); if it has errors nothing changes. Otherwise the reload is a diff
+against what the previous ike_rc runs installed, part by part: an "ike
+remote" line, a policy with the "ipsec addsa -n <its name>" lines, and each
+other command. An unchanged part is not touched: its policies keep their
+IDs and SAs, and IKE SAs and their Child SAs keep running (a remote whose
+PSK file now holds another key is changed). A changed part is replaced (the
+IKE SAs negotiated with a changed or removed remote are deleted, telling
+the peer), a removed one deleted, a new one added. Policies and remotes
+added at the console, and the daemon's bypass policies, stay. The changes
+are tried first on a copy of the SPD, and the SAs they add are checked
+against the SAD: what either would refuse (a name or the traffic of a
+console policy, an SPI in use) changes nothing. If applying still fails (a
+local address no longer found), what was added is removed and the changed
+or removed parts are applied again from the previous file (their manual SAs
+restart with fresh counters, and IKE negotiates their Child SAs again); the
+message says exactly what is in place.
+
+Limits: a line of at most 64 KiB, a command (continuations joined) of at
+most 1 MiB, a file of at most 64 MiB; the first 100 errors are listed.
+"sabre run -check -rc FILE" checks a file this way without a daemon.
 `
 
 const manIKE = `ike - IKEv2 commands (the reference's §4.8)
@@ -251,12 +280,25 @@ ike remote -v [-n name]      show remotes as commands
 ike remote -x name|ALLREMOTES
 ike netstat [-p 3] [-r [-n name]] [-j]
     IKE SAs (state, SPIs, algorithms, NAT, age, Child SAs), counters and
-    remotes; -j prints JSON. Keys are never shown.
-ike flush [-p 3] [-r [-n name]]  delete IKE SAs (telling peers) and/or remotes
+    remotes; -j prints JSON. Keys are never shown. -p 1 and -p 2 (the
+    reference's IKEv1 phases) are refused: IKEv1 is not in this build.
+ike flush [-p 3] [-r [-n name]]
+    delete IKE SAs (-p 3, telling peers) and/or remotes (-r, all or the one
+    named); no option: both, as the reference says. It prints what it
+    deleted ("1 IKE SA and 1 remote deleted").
 ike debug [-t] [-d]          -d debug log, -t decode every message; none: off
 ike commands [-f file]       print the running configuration as commands
 ike initiate -n policy       negotiate a policy's SAs now
-ike reload                   send the daemon SIGHUP instead
+ike reload                   delete every IKE SA and remote, then re-read the
+                             ike_rc (see ike_rc; SIGHUP keeps IKE SAs whose
+                             remote did not change). A file with errors
+                             stops it before anything is deleted.
+ike help                     this page
+
+An option may be given once. -i and -l are between 1ms and 8760h (a year).
+The PSK file is read when the remote is added: it must be a regular file of
+the daemon's user, mode 0600 or stricter, at most 4096 bytes; the key is
+zeroed when the remote is deleted or replaced and when the daemon stops.
 
 A policy names its IKE peer with "ipsec policy -g <remote>"; its first
 packet (or "ike initiate") starts the negotiation.

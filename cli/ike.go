@@ -37,8 +37,8 @@ func parseIKE(args []string, inRC bool) (op, error) {
 		if err != nil {
 			return nil, err
 		}
-		if p, ok := o.get('p'); ok && p != "1" && p != "2" && p != "3" {
-			return nil, fmt.Errorf("ike netstat: -p %q: want 1, 2 or 3 (IKEv2 SAs are -p 3)", p)
+		if err := checkIKEVersion("ike netstat", o); err != nil {
+			return nil, err
 		}
 		if o.has('n') && !o.has('r') {
 			return nil, errors.New("ike netstat: -n is for use with -r")
@@ -49,6 +49,12 @@ func parseIKE(args []string, inRC bool) (op, error) {
 		o, err := parseOpts("ike flush", rest, "p:rn:", nil)
 		if err != nil {
 			return nil, err
+		}
+		if err := checkIKEVersion("ike flush", o); err != nil {
+			return nil, err
+		}
+		if o.has('n') && !o.has('r') {
+			return nil, errors.New("ike flush: -n is for use with -r")
 		}
 		name, _ := o.get('n')
 		sas := o.has('p') || !o.has('r')
@@ -77,10 +83,33 @@ func parseIKE(args []string, inRC bool) (op, error) {
 			return nil, errors.New("ike initiate: -n <policy name> is required")
 		}
 		return ikeInitiate{name}, nil
+	case "help":
+		if len(rest) > 0 {
+			return nil, fmt.Errorf("ike help: unexpected argument %q", rest[0])
+		}
+		return helpOp{manIKE}, nil
 	case "reload":
-		return nil, errors.New("ike reload: send the daemon SIGHUP (it re-reads its ike_rc, all or nothing)")
+		if _, err := parseOpts("ike reload", rest, "", nil); err != nil {
+			return nil, err
+		}
+		return ikeReload{}, nil
 	}
 	return nil, fmt.Errorf("ike: unknown command %q (remote, netstat, flush, debug, commands, initiate)", args[1])
+}
+
+// checkIKEVersion checks the -p of ike netstat and ike flush: in the
+// reference -p 1 and -p 2 are IKEv1's phase 1 and phase 2 SAs and -p 3 is
+// IKEv2's. IKEv1 is not in this build, so 1 and 2 are refused rather than
+// taken for IKEv2.
+func checkIKEVersion(cmd string, o *opts) error {
+	p, ok := o.get('p')
+	switch {
+	case !ok || p == "3":
+		return nil
+	case p == "1" || p == "2":
+		return fmt.Errorf("%s: -p %s: IKEv1 phase %s SAs: IKEv1 is not in this build (IKEv2 SAs are -p 3)", cmd, p, p)
+	}
+	return fmt.Errorf("%s: -p %q: want 3 (IKEv2 SAs; 1 and 2 are IKEv1 phases, not in this build)", cmd, p)
 }
 
 func parseIKERemote(args []string) (op, error) {
@@ -161,6 +190,10 @@ func (c ikeRemoteDelete) run(env *Env, out io.Writer, _ *record) error {
 	if env.IKE == nil {
 		return errNoIKE
 	}
+	if c.name == "ALLREMOTES" {
+		_, err := fmt.Fprintf(out, "%s deleted\n", plural(env.IKE.FlushRemotes(), "remote"))
+		return err
+	}
 	if err := env.IKE.DeleteRemote(c.name); err != nil {
 		return err
 	}
@@ -202,6 +235,7 @@ func (c ikeNetstat) run(env *Env, out io.Writer, _ *record) error {
 				"dropped": s.Dropped.Load(), "auth_failures": s.AuthFailures.Load(), "established": s.Established.Load(),
 				"failed": s.Failed.Load(), "child_sas": s.ChildSAs.Load(), "child_failures": s.ChildFailures.Load(),
 				"deletes": s.Deletes.Load(), "half_open_refused": s.HalfOpenRefused.Load(), "cookies_sent": s.CookiesSent.Load(),
+				"panics": s.Panics.Load(), "replies_limited": s.RepliesLimited.Load(),
 			}
 		}
 		enc := json.NewEncoder(out)
@@ -229,6 +263,8 @@ func (c ikeNetstat) run(env *Env, out io.Writer, _ *record) error {
 		fmt.Fprintf(out, "messages: %d received, %d sent, %d retransmitted, %d dropped; IKE SAs: %d established, %d failed, %d auth failures; Child SAs: %d, %d failed\n",
 			st.Received.Load(), st.Sent.Load(), st.Retransmits.Load(), st.Dropped.Load(), st.Established.Load(), st.Failed.Load(),
 			st.AuthFailures.Load(), st.ChildSAs.Load(), st.ChildFailures.Load())
+		fmt.Fprintf(out, "errors: %d panics contained (IKE SA deleted), %d error replies to unauthenticated messages rate-limited\n",
+			st.Panics.Load(), st.RepliesLimited.Load())
 	}
 	if !c.onlySAs {
 		fmt.Fprintln(out, "remotes:")
@@ -251,20 +287,29 @@ func (c ikeFlush) run(env *Env, out io.Writer, _ *record) error {
 	if env.IKE == nil {
 		return errNoIKE
 	}
-	n := 0
+	if c.remotes && c.name != "" && c.name != "ALLREMOTES" {
+		found := false
+		for _, r := range env.IKE.Remotes() {
+			found = found || r.Name == c.name
+		}
+		if !found {
+			return fmt.Errorf("ike flush -r -n %s: no remote of that name", c.name)
+		}
+	}
+	var done []string
 	if c.sas {
-		n = env.IKE.Flush()
+		done = append(done, plural(env.IKE.Flush(), "IKE SA"))
 	}
 	if c.remotes {
-		name := c.name
-		if name == "" {
-			name = "ALLREMOTES"
+		n := 0
+		if c.name == "" || c.name == "ALLREMOTES" {
+			n = env.IKE.FlushRemotes()
+		} else if env.IKE.DeleteRemote(c.name) == nil {
+			n = 1
 		}
-		if err := env.IKE.DeleteRemote(name); err != nil {
-			return err
-		}
+		done = append(done, plural(n, "remote"))
 	}
-	_, err := fmt.Fprintf(out, "ike flush: %d IKE SAs deleted\n", n)
+	_, err := fmt.Fprintf(out, "ike flush: %s deleted\n", strings.Join(done, " and "))
 	return err
 }
 

@@ -49,10 +49,10 @@ type envState struct {
 	// ShowKeys was set, for `ipsec netstat -k`. They are zeroed once
 	// their SA is gone.
 	keys map[*sad.SA]*saKeys
-	// rc is what the RunRC and ReloadRC runs installed, and rcCmds their
-	// commands, for ReloadRC.
-	rc     record
-	rcCmds []Command
+	// rc is what the RunRC and ReloadRC runs installed, part by part,
+	// for ReloadRC; rcPath is the file, for `ike reload`.
+	rc     []rcUnit
+	rcPath string
 }
 
 // record lists what commands added, so that it can be removed again.
@@ -65,6 +65,7 @@ type record struct {
 func (r *record) merge(o record) {
 	r.policies = append(r.policies, o.policies...)
 	r.sas = append(r.sas, o.sas...)
+	r.remotes = append(r.remotes, o.remotes...)
 }
 
 // state returns env's state, creating it on first use. env.mu is held.
@@ -115,6 +116,20 @@ func (env *Env) Exec(args []string, out io.Writer) error {
 	env.pruneKeys()
 	var rec record
 	return o.run(env, out, &rec)
+}
+
+// Help returns the manual text a command line asks for ("ipsec help
+// [command]", "ike help", "... --help") and whether it asks for one. The
+// manual is static, so a client prints it without asking a daemon.
+func Help(args []string) (string, bool) {
+	o, err := parseCommand(args, false)
+	if errors.Is(err, errHelp) {
+		return helpFor(args), true
+	}
+	if h, ok := o.(helpOp); ok && err == nil {
+		return h.text, true
+	}
+	return "", false
 }
 
 // ipsecCommand is an `ipsec` subcommand: its parser and manual page.

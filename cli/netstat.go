@@ -63,9 +63,14 @@ type policyInfo struct {
 	ESPAlgorithms   []string `json:"esp_algorithms"`
 	AHAlgorithms    []string `json:"ah_algorithms"`
 	LifetimeSeconds int64    `json:"lifetime_seconds"`
-	ReplayWindow    int      `json:"replay_window"` // 0: no replay check
-	Flags           []string `json:"flags"`
-	SAs             int      `json:"sas"`
+	// RekeySeconds is -K, 0 if not set; IKE rekeys at a random point
+	// between RekeyFromSeconds and RekeyToSeconds (spd.Policy.RekeyWindow).
+	RekeySeconds     int64    `json:"rekey_seconds"`
+	RekeyFromSeconds float64  `json:"rekey_from_seconds"`
+	RekeyToSeconds   float64  `json:"rekey_to_seconds"`
+	ReplayWindow     int      `json:"replay_window"` // 0: no replay check
+	Flags            []string `json:"flags"`
+	SAs              int      `json:"sas"`
 }
 
 type sessionInfo struct {
@@ -176,6 +181,9 @@ func policyInfoOf(env *Env, p *spd.Policy) policyInfo {
 	if p.Action == spd.Secure {
 		pi.Mode = p.Mode.String()
 		pi.LifetimeSeconds = int64(p.Lifetime / time.Second)
+		pi.RekeySeconds = int64(p.RekeyTime / time.Second)
+		lo, hi := p.RekeyWindow()
+		pi.RekeyFromSeconds, pi.RekeyToSeconds = lo.Seconds(), hi.Seconds()
 		if p.Flags&spd.FlagCheckReplay != 0 {
 			pi.ReplayWindow = p.ReplayWindow
 		}

@@ -144,7 +144,7 @@ func TestNetstatJSONShape(t *testing.T) {
 	}
 	want := map[string][]string{
 		"report":  {"drops", "engine", "policies", "sessions"},
-		"policy":  {"action", "ah_algorithms", "dst", "esp_algorithms", "flags", "gateway", "ike_remote", "lifetime_seconds", "local", "mode", "name", "priority", "proto", "proto_number", "replay_window", "sas", "spid", "src"},
+		"policy":  {"action", "ah_algorithms", "dst", "esp_algorithms", "flags", "gateway", "ike_remote", "lifetime_seconds", "local", "mode", "name", "priority", "proto", "proto_number", "rekey_from_seconds", "rekey_seconds", "rekey_to_seconds", "replay_window", "sas", "spid", "src"},
 		"session": {"name", "sas", "spid"},
 		"sa": {"age_seconds", "algorithm", "bytes", "current", "direction", "dummy_rx", "dummy_tx", "encap", "esn", "hard_expires_in_seconds",
 			"hard_lifetime", "icv_failures", "idle_seconds", "keys", "local", "mode", "packets", "protocol", "remote", "replay_drops",

@@ -17,12 +17,12 @@ import (
 const (
 	policyCmd   = "ipsec policy"
 	allPolicies = "ALLPOLICIES"
-	// policySpec: the reference's options, then Sabre's (-b -o -R -P -E -F -L).
-	policySpec optSpec = "a:b:cd:e:g:hk:l:m:n:p:r:s:t:vx:yoR:PEF:L:"
+	// policySpec: the reference's options, then Sabre's (-b -o -R -P -E -F -L -K).
+	policySpec optSpec = "a:b:cd:e:g:hk:l:m:n:p:r:s:t:vx:yoR:PEF:L:K:"
 )
 
 // secureOnly are the options that only a secure policy takes.
-const secureOnly = "acegh" + "kmrty" + "oRPEFL"
+const secureOnly = "acegh" + "kmrty" + "oRPEFLK"
 
 // policyAdd adds one policy.
 type policyAdd struct {
@@ -217,6 +217,16 @@ func parseSecure(o *opts, a *policyAdd) error {
 	} else {
 		p.Lifetime = spd.DefaultLifetime
 	}
+	if v, ok := o.get('K'); ok {
+		n, err := parseSeconds(cmd, "-K", v)
+		if err != nil {
+			return err
+		}
+		p.RekeyTime = time.Duration(n) * time.Second
+		if p.RekeyTime >= p.Lifetime {
+			return errorf(xe.BadParam, "%s: -K %q: the rekey time must be below the lifetime (-k %d)", cmd, v, int64(p.Lifetime/time.Second))
+		}
+	}
 
 	// Replay checking is on unless -R 0.
 	p.ReplayWindow = spd.DefaultReplayWindow
@@ -398,7 +408,8 @@ func (v policyView) run(env *Env, out io.Writer, _ *record) error {
 			fmt.Fprintf(out, "    flags %v", p.Flags)
 		}
 		if p.Action == spd.Secure {
-			fmt.Fprintf(out, ", lifetime %ds", int64(p.Lifetime/time.Second))
+			lo, hi := p.RekeyWindow()
+			fmt.Fprintf(out, ", lifetime %ds, rekey at %s-%s", int64(p.Lifetime/time.Second), secondsOf(lo), secondsOf(hi))
 			if p.Flags&spd.FlagCheckReplay != 0 {
 				fmt.Fprintf(out, ", replay window %d", p.ReplayWindow)
 			}
@@ -461,6 +472,9 @@ func policyCommandLine(p *spd.Policy) string {
 	if p.Lifetime != spd.DefaultLifetime {
 		add("-k", strconv.FormatInt(int64(p.Lifetime/time.Second), 10))
 	}
+	if p.RekeyTime != 0 {
+		add("-K", strconv.FormatInt(int64(p.RekeyTime/time.Second), 10))
+	}
 	for _, s := range []struct {
 		f   spd.Flags
 		opt string
@@ -509,4 +523,10 @@ func (d policyDelete) run(env *Env, out io.Writer, _ *record) error {
 	env.pruneKeys()
 	_, err := fmt.Fprintf(out, "deleted %d policies, %d SAs\n", policies, sas)
 	return err
+}
+
+// secondsOf writes d in seconds, with a decimal only where it has one:
+// "2880s", "3.6s".
+func secondsOf(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s"
 }

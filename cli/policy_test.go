@@ -80,6 +80,12 @@ func TestPolicyAdd(t *testing.T) {
 					t.Errorf("got %v lifetime %v", p, p.Lifetime)
 				}
 			}},
+		{"ipsec policy -n K -e aes128gcm16 -m transport -s 10.0.0.1 -d 10.0.0.2 -k 6 -K 4",
+			func(t *testing.T, p *spd.Policy) {
+				if lo, hi := p.RekeyWindow(); p.Lifetime != 6*time.Second || p.RekeyTime != 4*time.Second || lo != 3600*time.Millisecond || hi != 4*time.Second {
+					t.Errorf("got lifetime %v rekey time %v window %v-%v", p.Lifetime, p.RekeyTime, lo, hi)
+				}
+			}},
 		{"ipsec policy -n R -e aes128gcm16 -m transport -s 10.0.0.1 -d 10.0.0.2 -R 1024",
 			func(t *testing.T, p *spd.Policy) {
 				if p.ReplayWindow != 1024 || p.Flags&spd.FlagCheckReplay == 0 {
@@ -165,6 +171,11 @@ func TestPolicyErrors(t *testing.T) {
 		{"ipsec policy -n P -e aes128gcm16 -l 8" + ok, xe.BadParam, []string{`-l "8"`}},
 		{"ipsec policy -n P -e aes128gcm16 -k 0" + ok, xe.BadParam, []string{`-k "0": want seconds`}},
 		{"ipsec policy -n P -e aes128gcm16 -k 1h" + ok, xe.BadParam, []string{`-k "1h"`}},
+		{"ipsec policy -n P -e aes128gcm16 -K 0" + ok, xe.BadParam, []string{`-K "0": want seconds`}},
+		{"ipsec policy -n P -e aes128gcm16 -K 1e10" + ok, xe.BadParam, []string{`-K "1e10": want seconds`}},
+		{"ipsec policy -n P -e aes128gcm16 -k 60 -K 60" + ok, xe.BadParam, []string{`-K "60": the rekey time must be below the lifetime (-k 60)`}},
+		{"ipsec policy -n P -e aes128gcm16 -K 3600" + ok, xe.BadParam, []string{`-K "3600": the rekey time must be below the lifetime (-k 3600)`}},
+		{"ipsec policy -n P -b bypass -K 60 -s any -d any", xe.BadParam, []string{"-K: a bypass policy takes only -n -s -d -p -l"}},
 		{"ipsec policy -n P -e aes128gcm16 -R -1" + ok, xe.BadParam, []string{`-R "-1": replay window must be 0..65536`}},
 		{"ipsec policy -n P -e aes128gcm16 -R 70000" + ok, xe.BadParam, []string{`-R "70000": replay window must be 0..65536`}},
 		{"ipsec policy -n P -e aes128gcm16 -r 10.0.0.999" + ok, xe.BadParam, []string{`-r "10.0.0.999": not an IPv4 or IPv6 address`}},
@@ -240,7 +251,7 @@ func TestPolicyViewDelete(t *testing.T) {
 	for _, want := range []string{
 		"spid 4: ipsec policy -n \"B 1\" -b bypass -p udp -s 10.0.0.77,500 -d any -l 2\n    flags none\n",
 		"spid 1: " + "ipsec policy -n policy1 -g remoteINFO -t ESP -e 3DES-CBC -a HMAC-SHA-2-384 -m transport -p tcp -r 10.0.0.78 -s 10.0.0.77 -d 10.0.0.78 -l 4\n" +
-			"    flags SP_PROTO_ESP|SP_CHECK_REPLAY, lifetime 3600s, replay window 64\n",
+			"    flags SP_PROTO_ESP|SP_CHECK_REPLAY, lifetime 3600s, rekey at 2880s-3240s, replay window 64\n",
 		"spid 2: ipsec policy -n T -t AHESP -e AES256-GCM16 -a HMAC-SHA-2-256 -m tunnel -p udp -r 10.0.0.9 -s 10.1.0.0/16 -d 10.2.0.0/16 -l 3 -k 600 -c -h -y -o -P -E -R 128 -F set -L 10.0.0.1\n",
 		"-R 0 -F clear -L 10.0.0.77\n",
 	} {
@@ -292,5 +303,24 @@ func TestPolicyViewDelete(t *testing.T) {
 	}
 	if n := env.Engine.SPD().Len(); n != 0 {
 		t.Errorf("%d policies left", n)
+	}
+}
+
+// TestPolicyRekeyTime: -K sets the soft lifetime apart from -k; the view
+// shows both and when IKE rekeys, and its command line re-creates them.
+func TestPolicyRekeyTime(t *testing.T) {
+	env, _ := newEnv(t)
+	mustRun(t, env, "ipsec policy -n K -e AES128-GCM16 -m tunnel -r 10.0.0.9 -s 10.4.0.0/16 -d any -k 6 -K 4")
+	out := mustRun(t, env, "ipsec policy -v -n K")
+	want := "spid 1: ipsec policy -n K -t ESP -e AES128-GCM16 -m tunnel -p any -r 10.0.0.9 -s 10.4.0.0/16 -d any -l 4 -k 6 -K 4 -L 10.0.0.77\n" +
+		"    flags SP_PROTO_ESP|SP_CHECK_REPLAY|SP_DF_COPY, lifetime 6s, rekey at 3.6s-4s, replay window 64\n"
+	if out != want {
+		t.Errorf("view:\n%s\nwant\n%s", out, want)
+	}
+	env2, _ := newEnv(t)
+	_, line, _ := strings.Cut(strings.SplitN(out, "\n", 2)[0], ": ")
+	mustRun(t, env2, line)
+	if p := env2.Engine.SPD().ByName("K"); p == nil || p.Lifetime != 6*time.Second || p.RekeyTime != 4*time.Second {
+		t.Errorf("re-created from %q: %+v", line, p)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/sabre-ipsec/sabre/spd"
 )
@@ -41,8 +42,31 @@ type lineError struct {
 	err  error
 }
 
-func (e *lineError) Error() string { return fmt.Sprintf("%s:%d: %v", e.file, e.line, e.err) }
+func (e *lineError) Error() string {
+	return fmt.Sprintf("%s:%d: %s", e.file, e.line, capText(e.err.Error(), maxErrorText))
+}
+
+// capText cuts s to at most max bytes (at a rune boundary), saying how
+// much it cut: an error quoting a megabyte-long word stays readable.
+func capText(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d more bytes)", s[:cut], len(s)-cut)
+}
 func (e *lineError) Unwrap() error { return e.err }
+
+// moreErrors stands for the errors of a file past maxRCErrors.
+type moreErrors struct {
+	file string
+	n    int
+}
+
+func (e moreErrors) Error() string { return fmt.Sprintf("%s: %d more errors not shown", e.file, e.n) }
 
 // logicalLine is a command's text, its continuation lines joined.
 type logicalLine struct {
@@ -58,7 +82,8 @@ type logicalLine struct {
 func ParseRC(r io.Reader, name string) ([]Command, error) {
 	lines, errs := joinLines(r, name)
 	var cmds []Command
-	names := map[string]int{} // policy name -> line that adds it
+	names := map[string]int{}       // policy name -> line that adds it
+	remoteNames := map[string]int{} // remote name -> line that adds it
 	for _, l := range lines {
 		words, err := SplitLine(l.text)
 		if err != nil {
@@ -82,6 +107,13 @@ func ParseRC(r io.Reader, name string) ([]Command, error) {
 		case isDeleter(o):
 			err = fmt.Errorf("%s: not allowed in an ike_rc: it could not be rolled back, and a reload replaces what the file installed", strings.Join(words[:min(2, len(words))], " "))
 		}
+		if ra, ok := o.(ikeRemoteAdd); ok && err == nil {
+			if first, dup := remoteNames[ra.r.Name]; dup {
+				err = fmt.Errorf("ike remote: -n %q: a remote of that name is added at line %d", ra.r.Name, first)
+			} else {
+				remoteNames[ra.r.Name] = l.line
+			}
+		}
 		if pa, ok := o.(policyAdd); ok && err == nil {
 			if first, dup := names[pa.p.Name]; dup {
 				err = fmt.Errorf("%s: -n %q: a policy of that name is added at line %d", policyCmd, pa.p.Name, first)
@@ -99,6 +131,10 @@ func ParseRC(r io.Reader, name string) ([]Command, error) {
 		slices.SortStableFunc(errs, func(a, b error) int {
 			return cmp.Compare(a.(*lineError).line, b.(*lineError).line)
 		})
+		if len(errs) > maxRCErrors {
+			more := len(errs) - maxRCErrors
+			errs = append(errs[:maxRCErrors:maxRCErrors], moreErrors{name, more})
+		}
 		return nil, errors.Join(errs...)
 	}
 	return cmds, nil
@@ -108,34 +144,62 @@ func isDeleter(o op) bool {
 	switch o.(type) {
 	case ikeRemoteAdd, ikeDebug:
 		return false
-	case ikeRemoteDelete, ikeFlush, ikeInitiate, ikeNetstat, ikeRemoteView, ikeCommands:
+	case ikeRemoteDelete, ikeFlush, ikeInitiate, ikeNetstat, ikeRemoteView, ikeCommands, ikeReload:
 		return true // console only: not undoable, or nothing to configure
 	}
 	d, ok := o.(deleter)
 	return ok && d.deletes()
 }
 
+// Limits of an ike_rc file. A file of 100,000 policies is about 15 MB.
+const (
+	maxRCFile    = 64 << 20 // bytes
+	maxRCLine    = 64 << 10 // bytes in a physical line
+	maxRCCommand = 1 << 20  // bytes in a command, its continuation lines joined
+	maxRCErrors  = 100      // errors reported; the rest are counted
+	maxErrorText = 512      // bytes of one error's message
+)
+
 // joinLines reads the physical lines of r, drops comments and joins
 // continuations: a line ending in '\', and a line whose first word is an
-// option (as the reference's examples wrap long commands).
+// option (as the reference's examples wrap long commands). It works in
+// time and memory linear in the size of the file.
 func joinLines(r io.Reader, name string) ([]logicalLine, []error) {
 	var (
 		lines   []logicalLine
 		errs    []error
 		pending bool // the previous line ended in '\'
 		pendAt  int
+		cur     strings.Builder // the text of the last logical line
+		curAt   int             // its line, 0 if none
+		tooLong bool            // it passed maxRCCommand
 	)
-	br := bufio.NewReader(r)
-	for n := 1; ; n++ {
-		raw, readErr := br.ReadString('\n')
-		if readErr != nil && readErr != io.EOF {
-			errs = append(errs, &lineError{name, n, readErr})
-			break
+	flush := func() {
+		if curAt != 0 && !tooLong {
+			lines = append(lines, logicalLine{curAt, cur.String()})
 		}
-		if raw == "" && readErr == io.EOF {
-			break
+		cur.Reset()
+		curAt, tooLong = 0, false
+	}
+	appendCur := func(n int, s string) {
+		if tooLong {
+			return
 		}
-		code := strings.TrimRight(stripComment(raw), " \t\r\n")
+		if cur.Len()+1+len(s) > maxRCCommand {
+			errs = append(errs, &lineError{name, curAt, fmt.Errorf("the command is longer than %d bytes (its continuation lines joined, up to line %d)", maxRCCommand, n)})
+			tooLong = true
+			return
+		}
+		cur.WriteByte(' ')
+		cur.WriteString(s)
+	}
+	lr := &io.LimitedReader{R: r, N: maxRCFile + 1}
+	sc := bufio.NewScanner(lr)
+	sc.Buffer(make([]byte, 0, 4096), maxRCLine)
+	n := 0
+	for sc.Scan() {
+		n++
+		code := strings.TrimRight(stripComment(sc.Text()), " \t\r")
 		cont := strings.HasSuffix(code, `\`)
 		if cont {
 			code = strings.TrimSuffix(code, `\`)
@@ -143,30 +207,41 @@ func joinLines(r io.Reader, name string) ([]logicalLine, []error) {
 		trimmed := strings.TrimSpace(code)
 		switch {
 		case pending:
-			lines[len(lines)-1].text += " " + code
+			appendCur(n, code)
 		case trimmed == "":
 			if cont {
 				// A lone '\' continues nothing; the next line stands alone.
 				cont = false
 			}
 		case trimmed[0] == '-':
-			if len(lines) == 0 {
-				word := strings.Fields(trimmed)[0]
+			if curAt == 0 && len(lines) == 0 {
+				word, _, _ := strings.Cut(trimmed, " ")
 				errs = append(errs, &lineError{name, n, fmt.Errorf("%q: an option line continues the command before it, and there is none", word)})
 				cont = false
-			} else {
-				lines[len(lines)-1].text += " " + code
+			} else if curAt != 0 {
+				appendCur(n, code)
 			}
 		default:
-			lines = append(lines, logicalLine{n, code})
+			flush()
+			curAt = n
+			cur.WriteString(code)
 		}
 		if cont && !pending {
 			pendAt = n
 		}
 		pending = cont
-		if readErr == io.EOF {
-			break
-		}
+	}
+	flush()
+	switch err := sc.Err(); {
+	case errors.Is(err, bufio.ErrTooLong):
+		errs = append(errs, &lineError{name, n + 1, fmt.Errorf("line longer than %d bytes", maxRCLine)})
+		return lines, errs
+	case err != nil:
+		errs = append(errs, &lineError{name, n + 1, err})
+		return lines, errs
+	case lr.N <= 0:
+		errs = append(errs, &lineError{name, n, fmt.Errorf("file larger than %d bytes", maxRCFile)})
+		return lines, errs
 	}
 	if pending {
 		errs = append(errs, &lineError{name, pendAt, errors.New(`'\' continues the command past the end of the file`)})
@@ -192,7 +267,7 @@ func stripComment(line string) string {
 
 // RunRC reads an ike_rc file and applies it: all of it, or, if any command
 // is wrong or fails, nothing (see ParseRC and the ike_rc manual page).
-// What it installs is remembered for ReloadRC.
+// What it installs is remembered for ReloadRC and `ike reload`.
 func (env *Env) RunRC(path string, out io.Writer) error {
 	cmds, err := readRC(path)
 	if err != nil {
@@ -204,49 +279,18 @@ func (env *Env) RunRC(path string, out io.Writer) error {
 	env.mu.Lock()
 	defer env.mu.Unlock()
 	env.pruneKeys()
-	rec, err := env.applyRC(cmds, out)
+	units, err := splitUnits(cmds)
+	if err != nil {
+		return err
+	}
+	recs, err := env.applyRC(cmds, out)
 	if err != nil {
 		return err
 	}
 	st := env.state()
-	st.rc.merge(rec)
-	st.rcCmds = append(st.rcCmds, cmds...)
+	st.rc = append(st.rc, attach(units, recs)...)
+	st.rcPath = path
 	_, err = fmt.Fprintf(out, "%s: %d commands applied\n", path, len(cmds))
-	return err
-}
-
-// ReloadRC checks the ike_rc file at path and, if it has no error,
-// replaces the policies and SAs that the previous RunRC and ReloadRC runs
-// installed with the ones it installs. Policies and SAs added otherwise
-// (at the console, by the daemon itself, by IKE) stay. If applying the new
-// file fails, it is rolled back and the previous file's commands are
-// applied again.
-func (env *Env) ReloadRC(path string, out io.Writer) error {
-	cmds, err := readRC(path)
-	if err != nil {
-		return err
-	}
-	if env.Engine == nil {
-		return fmt.Errorf("%s: no engine", path)
-	}
-	env.mu.Lock()
-	defer env.mu.Unlock()
-	st := env.state()
-	old, oldCmds := st.rc, st.rcCmds
-	env.undo(old)
-	st.rc, st.rcCmds = record{}, nil
-	rec, err := env.applyRC(cmds, out)
-	if err != nil {
-		restored, rerr := env.applyRC(oldCmds, io.Discard)
-		if rerr != nil {
-			return fmt.Errorf("%w\nrestoring the previous configuration failed too: %v", err, rerr)
-		}
-		st.rc, st.rcCmds = restored, oldCmds
-		return fmt.Errorf("%w\nthe previous configuration (%d commands) is back in place", err, len(oldCmds))
-	}
-	st.rc, st.rcCmds = rec, cmds
-	_, err = fmt.Fprintf(out, "%s: reloaded: %d commands applied (replacing %d policies, %d SAs)\n",
-		path, len(cmds), len(old.policies), len(old.sas))
 	return err
 }
 
@@ -262,6 +306,11 @@ func readRC(path string) ([]Command, error) {
 		n := 1
 		if j, ok := err.(interface{ Unwrap() []error }); ok {
 			n = len(j.Unwrap())
+			for _, e := range j.Unwrap() {
+				if m, ok := e.(moreErrors); ok {
+					n += m.n - 1
+				}
+			}
 		}
 		return nil, fmt.Errorf("%w\n%s: %d errors: nothing applied", err, path, n)
 	}
@@ -269,14 +318,17 @@ func readRC(path string) ([]Command, error) {
 }
 
 // applyRC applies checked commands in order. If one fails, it removes what
-// the others added and returns the error; otherwise it returns what they
-// added. env.mu is held.
-func (env *Env) applyRC(cmds []Command, out io.Writer) (record, error) {
-	var rec record
-	fail := func(c Command, err error) (record, error) {
-		np, ns := len(rec.policies), len(rec.sas)
-		env.undo(rec)
-		return record{}, fmt.Errorf("%w\n%s: nothing applied (rolled back %d policies, %d SAs)",
+// the others added and returns the error; otherwise it returns what each
+// command added (recs[i] is cmds[i]'s). env.mu is held.
+func (env *Env) applyRC(cmds []Command, out io.Writer) ([]record, error) {
+	recs := make([]record, len(cmds))
+	fail := func(c Command, err error) ([]record, error) {
+		np, ns := 0, 0
+		for i := len(recs) - 1; i >= 0; i-- {
+			np, ns = np+len(recs[i].policies), ns+len(recs[i].sas)
+			env.undo(recs[i])
+		}
+		return nil, fmt.Errorf("%w\n%s: nothing applied (rolled back %d policies, %d SAs)",
 			&lineError{c.File, c.Line, err}, c.File, np, ns)
 	}
 	ops := make([]op, len(cmds))
@@ -298,7 +350,7 @@ func (env *Env) applyRC(cmds []Command, out io.Writer) (record, error) {
 			j++
 		}
 		if j-i > 1 {
-			if k, err := env.addPolicies(ops[i:j], out, &rec); err != nil {
+			if k, err := env.addPolicies(ops[i:j], out, recs[i:j]); err != nil {
 				return fail(cmds[i+k], err)
 			}
 			i = j
@@ -308,17 +360,18 @@ func (env *Env) applyRC(cmds []Command, out io.Writer) (record, error) {
 		if _, ok := ops[i].(ikeRemoteAdd); ok && env.IKE == nil {
 			fmt.Fprintf(out, "%s:%d: ", c.File, c.Line)
 		}
-		if err := ops[i].run(env, out, &rec); err != nil {
+		if err := ops[i].run(env, out, &recs[i]); err != nil {
 			return fail(c, err)
 		}
 		i++
 	}
-	return rec, nil
+	return recs, nil
 }
 
-// addPolicies adds the policies of ops (all policyAdd) at once. On error
-// it returns the index of the op at fault; what it added is in rec.
-func (env *Env) addPolicies(ops []op, out io.Writer, rec *record) (int, error) {
+// addPolicies adds the policies of ops (all policyAdd) at once, each
+// recorded in its recs entry. On error it returns the index of the op at
+// fault; what it added is in recs.
+func (env *Env) addPolicies(ops []op, out io.Writer, recs []record) (int, error) {
 	ps := make([]spd.Policy, len(ops))
 	for i, o := range ops {
 		p, err := o.(policyAdd).resolve(env)
@@ -336,12 +389,12 @@ func (env *Env) addPolicies(ops []op, out io.Writer, rec *record) (int, error) {
 			if err != nil {
 				return i, fmt.Errorf("%s -n %s: %w", policyCmd, p.Name, err)
 			}
-			rec.policies = append(rec.policies, db.Get(id))
+			recs[i].policies = append(recs[i].policies, db.Get(id))
 		}
 		return 0, err
 	}
 	for i, id := range ids {
-		rec.policies = append(rec.policies, db.Get(id))
+		recs[i].policies = append(recs[i].policies, db.Get(id))
 		if _, err := fmt.Fprintf(out, "policy %s added (spid %d)\n", ps[i].Name, id); err != nil {
 			return i, err
 		}

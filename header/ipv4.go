@@ -35,11 +35,15 @@ const IPv4MinLen = 20
 const (
 	IPv4FlagDF = 0x4000
 	IPv4FlagMF = 0x2000
-	ipv4OffMsk = 0x1fff
+	// IPv4FragmentOffsetMask selects the fragment offset (in 8-octet units).
+	IPv4FragmentOffsetMask = 0x1fff
 )
 
 // IPv4 is a view of an IPv4 header (RFC 791).
 type IPv4 []byte
+
+// Version is the IP version field (4 for a valid IPv4 header).
+func (h IPv4) Version() uint8 { return h[0] >> 4 }
 
 // HeaderLength is IHL in bytes.
 func (h IPv4) HeaderLength() int { return int(h[0]&0x0f) * 4 }
@@ -73,10 +77,21 @@ func (h IPv4) DF() bool { return h.FlagsFragmentOffset()&IPv4FlagDF != 0 }
 
 // IsFragment reports whether the datagram is a fragment (MF set or a
 // non-zero offset).
-func (h IPv4) IsFragment() bool { return h.FlagsFragmentOffset()&(IPv4FlagMF|ipv4OffMsk) != 0 }
+func (h IPv4) IsFragment() bool {
+	return h.FlagsFragmentOffset()&(IPv4FlagMF|IPv4FragmentOffsetMask) != 0
+}
 
 // FragmentOffset is the fragment offset in bytes.
-func (h IPv4) FragmentOffset() int { return int(h.FlagsFragmentOffset()&ipv4OffMsk) * 8 }
+func (h IPv4) FragmentOffset() int { return int(h.FlagsFragmentOffset()&IPv4FragmentOffsetMask) * 8 }
+
+// MoreFragments reports the MF flag.
+func (h IPv4) MoreFragments() bool { return h.FlagsFragmentOffset()&IPv4FlagMF != 0 }
+
+// ClearFragmentation clears MF and the fragment offset, keeping DF and the
+// reserved bit: the header of a reassembled datagram.
+func (h IPv4) ClearFragmentation() {
+	h.SetFlagsFragmentOffset(h.FlagsFragmentOffset() &^ (IPv4FlagMF | IPv4FragmentOffsetMask))
+}
 
 // TTL is the time to live.
 func (h IPv4) TTL() uint8 { return h[8] }

@@ -11,6 +11,9 @@ const IPv6Len = 40
 // IPv6 is a view of an IPv6 header (RFC 8200).
 type IPv6 []byte
 
+// Version is the IP version field (6 for a valid IPv6 header).
+func (h IPv6) Version() uint8 { return h[0] >> 4 }
+
 // TrafficClass is the DSCP and ECN byte.
 func (h IPv6) TrafficClass() uint8 { return uint8(binary.BigEndian.Uint16(h[0:]) >> 4) }
 
@@ -85,6 +88,24 @@ func (h IPv6) Encode(f *IPv6Fields) {
 	h.SetSrc(f.Src)
 	h.SetDst(f.Dst)
 }
+
+// IPv6FragmentLen is the length of the IPv6 Fragment header.
+const IPv6FragmentLen = 8
+
+// IPv6Fragment is a view of the IPv6 Fragment header (RFC 8200 §4.5).
+type IPv6Fragment []byte
+
+// NextHeader is the type of the first header of the Fragmentable Part.
+func (h IPv6Fragment) NextHeader() uint8 { return h[0] }
+
+// FragmentOffset is the offset in bytes.
+func (h IPv6Fragment) FragmentOffset() int { return int(binary.BigEndian.Uint16(h[2:])>>3) * 8 }
+
+// More reports the M flag.
+func (h IPv6Fragment) More() bool { return h[3]&1 != 0 }
+
+// Identification is the fragment identification.
+func (h IPv6Fragment) Identification() uint32 { return binary.BigEndian.Uint32(h[4:]) }
 
 // IsIPv6ExtensionHeader reports whether proto is an extension header that
 // may precede the upper-layer header (RFC 8200 §4), excluding ESP and AH.

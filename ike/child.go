@@ -17,18 +17,19 @@ import (
 	"github.com/sabre-ipsec/sabre/suite"
 )
 
-// softLifetimeFraction: an IKE-negotiated Child SA is rekeyed when this
-// share of its lifetime (`ipsec policy -k`) has passed, less a random
-// jitter of up to softLifetimeJitter of it, so that the two ends rarely
-// start rekeying the same SA at once.
-const (
-	softLifetimeFraction = 0.9
-	softLifetimeJitter   = 0.1
-)
-
-func softLifetime(life time.Duration) time.Duration {
-	return time.Duration(float64(life) * (softLifetimeFraction - softLifetimeJitter*mrand.Float64()))
+// softLifetime is when a Child SA of policy p is rekeyed, counted from its
+// creation: a random point in p's rekey window (`ipsec policy -K`, or 80% to
+// 90% of `-k`), so that the two ends rarely start rekeying the same SA at
+// once.
+func softLifetime(p *spd.Policy) time.Duration {
+	lo, hi := p.RekeyWindow()
+	return lo + time.Duration(mrand.Int64N(int64(hi-lo)+1))
 }
+
+// DefaultRekeyGrace is how long the inbound SA of a rekeyed or deleted
+// Child SA outlives the Delete exchange for it, for the peer's packets
+// still on the way (strongSwan's delete_rekeyed_delay is 5 s too).
+const DefaultRekeyGrace = 5 * time.Second
 
 // childRequest is a Child SA we are negotiating as initiator.
 type childRequest struct {
@@ -136,8 +137,8 @@ func (d *Daemon) completeChild(sa *SA, cr *childRequest, in *inbound, ps []messa
 		return fmt.Errorf("peer refused the Child SA: %v", n.Type)
 	}
 	saP, ok1 := message.Find[*message.SA](ps)
-	tsi, ok2 := findTS(ps, false)
-	tsr, ok3 := findTS(ps, true)
+	tsi, ok2 := message.FindTS(ps, false)
+	tsr, ok3 := message.FindTS(ps, true)
 	if !ok1 || !ok2 || !ok3 || len(saP.Proposals) != 1 {
 		return fmt.Errorf("Child SA response lacks SA, TSi or TSr")
 	}
@@ -162,16 +163,23 @@ func (d *Daemon) completeChild(sa *SA, cr *childRequest, in *inbound, ps []messa
 	}
 	algs := Chosen(chosen)
 	c := &child{policyID: cr.policyID, proto: cr.proto, inSPI: cr.spi, outSPI: binary.BigEndian.Uint32(chosen.SPI), tunnel: !transport, algs: algs, weInitiated: true}
-	if err := d.installChild(sa, c, ni, nr); err != nil {
+	if err := d.installChild(sa, c, ni, nr, false); err != nil {
 		return err
 	}
 	if old := cr.rekey; old != nil {
 		if old.peerRekeyNonces != nil && lowestNonce(ni, nr, old.peerRekeyNonces...) {
 			// RFC 7296 §2.8.1: of two simultaneous rekeys, the pair made
-			// with the lowest of the four nonces is deleted by its maker.
+			// with the lowest of the four nonces is deleted by its maker;
+			// the maker of the other deletes the old pair, and then we
+			// send on the other's (old.successor).
 			d.log.Info("simultaneous rekey: deleting the redundant Child SA", "ike_sa", sa.String(), "policy", c.policyID)
 			d.deleteChild(sa, c)
+			return nil
 		}
+		// The peer's replacement, if it made one at the same time, is the
+		// redundant one: the peer deletes it, and we never send on it.
+		old.successor = nil
+		// RFC 7296 §2.8: the initiator of the rekey deletes the old pair.
 		d.deleteChild(sa, old)
 	}
 	return nil
@@ -204,18 +212,10 @@ func withoutSPI(chosen message.Proposal, offered []message.Proposal) message.Pro
 	return c
 }
 
-func findTS(ps []message.Payload, responder bool) (*message.TS, bool) {
-	for _, t := range message.FindAll[*message.TS](ps) {
-		if t.Responder == responder {
-			return t, true
-		}
-	}
-	return nil, false
-}
-
 // installChild derives the Child SA's keys (RFC 7296 §2.17) and adds the SA
-// pair to the data plane (ADD_SA).
-func (d *Daemon) installChild(sa *SA, c *child, ni, nr []byte) error {
+// pair to the data plane (ADD_SA), the inbound SA first. With withhold it
+// adds only the inbound SA and keeps the outbound one for installOutbound.
+func (d *Daemon) installChild(sa *SA, c *child, ni, nr []byte, withhold bool) error {
 	p, err := d.cfg.Messaging.GetPolicy(c.policyID)
 	if err != nil {
 		return err
@@ -250,7 +250,7 @@ func (d *Daemon) installChild(sa *SA, c *child, ni, nr []byte) error {
 		Encr: c.algs.Encr.ID, EncrKeyIn: encIn, EncrKeyOut: encOut,
 		Integ: c.algs.Integ, IntegKeyIn: intIn, IntegKeyOut: intOut,
 		ESN: c.algs.ESN, Local: sa.local.Addr(), Remote: sa.peer.Addr(),
-		Soft: sad.Lifetime{Time: softLifetime(life)},
+		Soft: sad.Lifetime{Time: softLifetime(p)},
 		Hard: sad.Lifetime{Time: life},
 	}
 	if c.proto == message.ProtocolESP {
@@ -265,8 +265,21 @@ func (d *Daemon) installChild(sa *SA, c *child, ni, nr []byte) error {
 	if sa.natLocal || sa.natPeer || sa.floated {
 		m.Encap = &sad.UDPEncap{SrcPort: sa.local.Port(), DstPort: sa.peer.Port()}
 	}
+	if withhold {
+		// Make-before-break (RFC 7296 §2.8): the peer, which started this
+		// rekey, has the new inbound SA only once it has our response; we
+		// keep sending on the old pair until it deletes that.
+		m.Only = sad.Inbound
+	}
 	if err := d.cfg.Messaging.AddSA(c.policyID, m); err != nil {
 		return err
+	}
+	if withhold {
+		out := m
+		out.Only = sad.Outbound
+		out.EncrKeyIn, out.IntegKeyIn = nil, nil
+		out.EncrKeyOut, out.IntegKeyOut = bytes.Clone(m.EncrKeyOut), bytes.Clone(m.IntegKeyOut)
+		c.pendingOut = &out
 	}
 	d.exportChildKeys(sa, c, &m)
 	c.created = d.cfg.Now()
@@ -282,15 +295,22 @@ func (d *Daemon) installChild(sa *SA, c *child, ni, nr []byte) error {
 // CREATE_CHILD_SA: it finds the policy, narrows the traffic selectors,
 // picks a proposal, and installs the SAs.
 func (d *Daemon) respondChild(sa *SA, in *inbound, ps []message.Payload, ni, nr []byte) []message.Payload {
-	refuse := func(t message.NotifyType, why string) []message.Payload {
+	resp, _ := d.respondChildSA(sa, in, ps, ni, nr, false)
+	return resp
+}
+
+// respondChildSA is respondChild, returning the new Child SA (nil if
+// refused); a rekey's responder withholds its outbound SA.
+func (d *Daemon) respondChildSA(sa *SA, in *inbound, ps []message.Payload, ni, nr []byte, rekey bool) ([]message.Payload, *child) {
+	refuse := func(t message.NotifyType, why string) ([]message.Payload, *child) {
 		d.stats.ChildFailures.Add(1)
 		d.log.Info("Child SA refused", "ike_sa", sa.String(), "reason", why)
-		return []message.Payload{&message.Notify{Type: t}}
+		return []message.Payload{&message.Notify{Type: t}}, nil
 	}
-	saP, _ := message.Find[*message.SA](ps)
-	tsiP, ok1 := findTS(ps, false)
-	tsrP, ok2 := findTS(ps, true)
-	if saP == nil || !ok1 || !ok2 {
+	saP, ok0 := message.Find[*message.SA](ps)
+	tsiP, ok1 := message.FindTS(ps, false)
+	tsrP, ok2 := message.FindTS(ps, true)
+	if !ok0 || !ok1 || !ok2 {
 		return refuse(message.InvalidSyntax, "Child SA request lacks SA, TSi or TSr")
 	}
 	tsi, tsr := fromTSPayload(tsiP), fromTSPayload(tsrP)
@@ -338,7 +358,7 @@ func (d *Daemon) respondChild(sa *SA, in *inbound, ps []message.Payload, ni, nr 
 	}
 	algs := Chosen(chosen)
 	c := &child{policyID: pol.ID, proto: proto, inSPI: spi, outSPI: binary.BigEndian.Uint32(chosen.SPI), tunnel: !transport, algs: algs}
-	if err := d.installChild(sa, c, ni, nr); err != nil {
+	if err := d.installChild(sa, c, ni, nr, rekey); err != nil {
 		return refuse(message.NoProposalChosen, err.Error())
 	}
 	mine := chosen
@@ -347,7 +367,7 @@ func (d *Daemon) respondChild(sa *SA, in *inbound, ps []message.Payload, ni, nr 
 	if transport {
 		resp = append(resp, &message.Notify{Type: message.UseTransportMode})
 	}
-	return append(resp, &message.SA{Proposals: []message.Proposal{mine}}, tsPayload(ni2, false), tsPayload(nr2, true))
+	return append(resp, &message.SA{Proposals: []message.Proposal{mine}}, tsPayload(ni2, false), tsPayload(nr2, true)), c
 }
 
 // queueCreateChild queues a CREATE_CHILD_SA for policy p (rekeying old if
@@ -412,7 +432,7 @@ func (d *Daemon) processCreateChildRequest(sa *SA, in *inbound) []message.Payloa
 	if n, ok := message.FindNotify(ps, message.RekeySA); ok && len(n.SPI) == 4 {
 		spi := binary.BigEndian.Uint32(n.SPI)
 		for _, c := range sa.children {
-			if c.outSPI == spi {
+			if c.outSPI == spi && !c.retiring {
 				old = c
 			}
 		}
@@ -421,11 +441,12 @@ func (d *Daemon) processCreateChildRequest(sa *SA, in *inbound) []message.Payloa
 		}
 	}
 	nr := newNonce()
-	resp := d.respondChild(sa, in, ps, nonce.Data, nr)
-	if firstError(resp) != nil {
+	resp, c := d.respondChildSA(sa, in, ps, nonce.Data, nr, old != nil)
+	if c == nil {
 		return resp
 	}
 	if old != nil {
+		old.successor = c
 		if old.rekeyed {
 			// Both ends rekey old at once: remember this exchange's nonces
 			// so that ours, when it completes, can tell which new pair is
@@ -441,7 +462,7 @@ func (d *Daemon) processCreateChildRequest(sa *SA, in *inbound) []message.Payloa
 // pair is negotiated with REKEY_SA and the old one deleted.
 func (d *Daemon) childExpiring(ev ipsec.Event) {
 	d.withChild(ev.SPI, ev.Direction, func(sa *SA, c *child) {
-		if c.rekeyed || !sa.established() {
+		if c.rekeyed || c.retiring || !sa.established() {
 			return
 		}
 		c.rekeyed = true
@@ -454,6 +475,13 @@ func (d *Daemon) childExpiring(ev ipsec.Event) {
 // lifetime, operator), then forgets it.
 func (d *Daemon) childDeleted(ev ipsec.Event) {
 	d.withChild(ev.SPI, ev.Direction, func(sa *SA, c *child) {
+		if c.retiring {
+			// It is no longer sent on; it ends when its inbound SA does.
+			if ev.Direction == sad.Inbound {
+				d.deleteChildLocally(sa, c)
+			}
+			return
+		}
 		d.deleteChild(sa, c)
 	})
 }
@@ -477,35 +505,122 @@ func (d *Daemon) withChild(spi uint32, dir sad.Direction, f func(*SA, *child)) {
 	}
 }
 
-// deleteChild removes Child SA c here and sends the peer a Delete for it.
+// deleteChild retires Child SA c and sends the peer a Delete for it; c's
+// inbound SA goes once that is answered (RFC 7296 §1.4.1: until then the
+// peer may still send on it), after the grace.
 func (d *Daemon) deleteChild(sa *SA, c *child) {
-	if !slices.Contains(sa.children, c) {
+	if !slices.Contains(sa.children, c) || c.retiring {
 		return
 	}
-	d.deleteChildLocally(sa, c)
-	if sa.established() {
-		proto := c.proto
-		spi := c.inSPI
-		d.enqueue(sa, job{describe: "INFORMATIONAL delete", start: func(sa *SA) error {
-			return d.request(sa, message.Informational, []message.Payload{&message.Delete{Protocol: proto, SPIs: []uint32{spi}}},
-				"INFORMATIONAL delete", func(*SA, *inbound) error { return nil }, nil)
-		}})
+	if !sa.established() {
+		d.deleteChildLocally(sa, c)
+		return
 	}
+	d.retire(sa, c)
+	proto := c.proto
+	spi := c.inSPI
+	done := func(sa *SA) { d.dropRetiredLater(sa, c) }
+	d.enqueue(sa, job{describe: "INFORMATIONAL delete", start: func(sa *SA) error {
+		return d.request(sa, message.Informational, []message.Payload{&message.Delete{Protocol: proto, SPIs: []uint32{spi}}},
+			"INFORMATIONAL delete", func(sa *SA, _ *inbound) error { done(sa); return nil }, func(sa *SA, _ error) { done(sa) })
+	}})
+}
+
+// retire stops sending on Child SA c. A successor whose outbound SA was
+// held back gets it first (make-before-break), then c's outbound SA is
+// demoted: the engine sends on the newest other one, if any, while a packet
+// that picked c's just before still finds its keys. c's SAs go in
+// dropRetiredLater, the inbound one kept for the peer's packets until then.
+func (d *Daemon) retire(sa *SA, c *child) {
+	if c.retiring {
+		return
+	}
+	c.retiring = true
+	if s := c.successor; s != nil {
+		c.successor = nil
+		if slices.Contains(sa.children, s) && !s.retiring {
+			d.installOutbound(sa, s)
+		}
+	}
+	c.dropPendingOut()
+	db := d.cfg.Messaging.Engine().SAD()
+	db.Demote(c.outSPI, c.sadProto(), sa.peer.Addr())
+	if p, _ := d.cfg.Messaging.GetPolicy(c.policyID); p != nil && p.Mode == spd.Transport && p.TunnelRemote.IsValid() {
+		db.Demote(c.outSPI, c.sadProto(), p.TunnelRemote)
+	}
+}
+
+// installOutbound adds the outbound SA that installChild held back.
+func (d *Daemon) installOutbound(sa *SA, c *child) {
+	if c.pendingOut == nil {
+		return
+	}
+	err := d.cfg.Messaging.AddSA(c.policyID, *c.pendingOut)
+	c.dropPendingOut()
+	if err != nil {
+		d.log.Warn("installing the outbound SA of a rekeyed Child SA", "ike_sa", sa.String(), "policy", c.policyID,
+			"spi_out", fmt.Sprintf("%08x", c.outSPI), "err", err)
+		return
+	}
+	d.log.Info("Child SA sending on its new outbound SA", "ike_sa", sa.String(), "policy", c.policyID,
+		"spi_out", fmt.Sprintf("%08x", c.outSPI))
+}
+
+// dropPendingOut zeroes and forgets the held-back outbound SA's keys.
+func (c *child) dropPendingOut() {
+	if c.pendingOut != nil {
+		clear(c.pendingOut.EncrKeyOut)
+		clear(c.pendingOut.IntegKeyOut)
+		c.pendingOut = nil
+	}
+}
+
+// rekeyGrace is Config.RekeyGrace or DefaultRekeyGrace.
+func (d *Daemon) rekeyGrace() time.Duration {
+	if d.cfg.RekeyGrace > 0 {
+		return d.cfg.RekeyGrace
+	}
+	return DefaultRekeyGrace
+}
+
+// dropRetiredLater removes retired Child SA c's SAs after the grace, unless
+// its hard lifetime or the IKE SA's end comes first.
+func (d *Daemon) dropRetiredLater(sa *SA, c *child) {
+	key := sa.key
+	d.cfg.AfterFunc(d.rekeyGrace(), func() {
+		sa, err := d.mgr.Checkout(key, netip.AddrPort{})
+		if err != nil {
+			return
+		}
+		defer d.checkin(sa)
+		if slices.Contains(sa.children, c) {
+			d.deleteChildLocally(sa, c)
+		}
+	})
 }
 
 // deleteChildLocally removes c's SAs from the data plane.
 func (d *Daemon) deleteChildLocally(sa *SA, c *child) {
 	sa.children = slices.DeleteFunc(sa.children, func(x *child) bool { return x == c })
-	proto := sad.ESP
-	if c.proto == message.ProtocolAH {
-		proto = sad.AH
-	}
+	c.dropPendingOut()
+	d.cfg.Messaging.DeleteSPIs(sa.local.Addr(), c.sadProto(), c.inSPI)
+	d.deleteOutbound(sa, c)
+}
+
+// deleteOutbound removes c's outbound SA from the data plane.
+func (d *Daemon) deleteOutbound(sa *SA, c *child) {
 	m := d.cfg.Messaging
-	m.DeleteSPIs(sa.local.Addr(), proto, c.inSPI)
-	m.DeleteSPIs(sa.peer.Addr(), proto, c.outSPI)
+	m.DeleteSPIs(sa.peer.Addr(), c.sadProto(), c.outSPI)
 	if p, _ := m.GetPolicy(c.policyID); p != nil && p.Mode == spd.Transport && p.TunnelRemote.IsValid() {
-		m.DeleteSPIs(p.TunnelRemote, proto, c.outSPI)
+		m.DeleteSPIs(p.TunnelRemote, c.sadProto(), c.outSPI)
 	}
+}
+
+func (c *child) sadProto() sad.Protocol {
+	if c.proto == message.ProtocolAH {
+		return sad.AH
+	}
+	return sad.ESP
 }
 
 // updateChildEncap re-installs nothing: the data plane sends to the SA's

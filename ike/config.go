@@ -4,11 +4,16 @@
 package ike
 
 import (
+	"bytes"
+	"crypto/subtle"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	ikecrypto "github.com/sabre-ipsec/sabre/ike/crypto"
@@ -72,13 +77,9 @@ var (
 	}
 )
 
-func normName(s string) string {
-	return strings.NewReplacer("-", "", "_", "").Replace(strings.ToLower(s))
-}
-
 // PRFByName returns the PRF an operator names.
 func PRFByName(name string) (PRFID, error) {
-	if id, ok := prfNames[normName(name)]; ok {
+	if id, ok := prfNames[suite.NormalizeName(name)]; ok {
 		return id, nil
 	}
 	return 0, fmt.Errorf("unknown PRF %q", name)
@@ -86,7 +87,7 @@ func PRFByName(name string) (PRFID, error) {
 
 // GroupByName returns the key exchange group an operator names.
 func GroupByName(name string) (GroupID, error) {
-	if id, ok := groupNames[normName(name)]; ok {
+	if id, ok := groupNames[suite.NormalizeName(name)]; ok {
 		return id, nil
 	}
 	return 0, fmt.Errorf("unknown DH group %q", name)
@@ -225,7 +226,7 @@ type Remote struct {
 	Groups   []GroupID       // -d
 	Method   AuthMethod      // -m
 	PSKFile  string          // -h
-	psk      []byte
+	psk      *pskKey
 	RemoteID Identity   // -f: expected from the peer
 	LocalID  Identity   // -g: sent to the peer
 	Address  netip.Addr // -r
@@ -236,18 +237,68 @@ type Remote struct {
 	Lifetime   time.Duration // -l: IKE SA lifetime
 }
 
-// PSK returns the pre-shared key read from PSKFile. It is never printed.
-func (r *Remote) PSK() []byte { return r.psk }
-
 // Defaults of `ike remote`.
 const (
 	DefaultRetransmit  = 500 * time.Millisecond
 	DefaultIKELifetime = 4 * time.Hour
 )
 
-// LoadPSK reads the pre-shared key of r from its file, which must be
-// readable by its owner only: a key others can read is not secret. Trailing
-// newlines are not part of the key; a key of the form 0x<hex> is decoded.
+// pskKey is a pre-shared key, shared by the copies of one Remote. It is
+// zeroed when its remote is deleted or replaced and when the daemon
+// closes; the lock keeps an IKE SA that authenticates at that moment from
+// reading a half-zeroed key.
+type pskKey struct {
+	mu sync.RWMutex
+	b  []byte
+}
+
+// withPSK returns f applied to r's pre-shared key (nil when none is
+// loaded, zeros once it is wiped), holding the key against zeroing.
+func (r *Remote) withPSK(f func(k []byte) []byte) []byte {
+	if r.psk == nil {
+		return f(nil)
+	}
+	r.psk.mu.RLock()
+	defer r.psk.mu.RUnlock()
+	return f(r.psk.b)
+}
+
+// ZeroPSK wipes the pre-shared key r holds (in every copy of r).
+func (r *Remote) ZeroPSK() {
+	if r.psk == nil {
+		return
+	}
+	r.psk.mu.Lock()
+	clear(r.psk.b)
+	r.psk.mu.Unlock()
+}
+
+// SamePSK reports in constant time whether r and o hold the same key.
+func (r *Remote) SamePSK(o *Remote) bool {
+	if r.psk == nil || o.psk == nil {
+		return r.psk == nil && o.psk == nil
+	}
+	if r.psk == o.psk {
+		return true
+	}
+	var same bool
+	r.withPSK(func(a []byte) []byte {
+		o.withPSK(func(b []byte) []byte { same = subtle.ConstantTimeCompare(a, b) == 1; return nil })
+		return nil
+	})
+	return same
+}
+
+// maxPSKFile bounds the PSK file: a key is a few dozen bytes.
+const maxPSKFile = 4096
+
+// LoadPSK reads the pre-shared key of r from its file, which must be a
+// regular file owned by this process's user and readable by its owner
+// only: a key others can read is not secret. The checks are made on the
+// opened descriptor (fstat), so the file checked is the file read. The key
+// lives in a buffer r owns, never in a string; trailing newlines are not
+// part of it, and a key written 0x<hex> is decoded. A key loaded before is
+// zeroed.
 func (r *Remote) LoadPSK() error {
 	if r.Method != AuthPSK {
 		return nil
@@ -255,27 +306,87 @@ func (r *Remote) LoadPSK() error {
 	if r.PSKFile == "" {
 		return fmt.Errorf("remote %q: PresharedKey needs -h <file>", r.Name)
 	}
-	fi, err := os.Stat(r.PSKFile)
+	f, err := os.OpenFile(r.PSKFile, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return fmt.Errorf("remote %q: PSK file: %v", r.Name, err)
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("remote %q: PSK file %s has mode %v; it must be readable by its owner only (chmod 600)", r.Name, r.PSKFile, fi.Mode().Perm())
+	defer f.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return fmt.Errorf("remote %q: PSK file %s: %v", r.Name, r.PSKFile, err)
 	}
-	b, err := os.ReadFile(r.PSKFile)
-	if err != nil {
-		return fmt.Errorf("remote %q: PSK file: %v", r.Name, err)
+	mode := os.FileMode(st.Mode & 0o777)
+	switch {
+	case st.Mode&syscall.S_IFMT != syscall.S_IFREG:
+		return fmt.Errorf("remote %q: PSK file %s is not a regular file", r.Name, r.PSKFile)
+	case int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("remote %q: PSK file %s is owned by uid %d, not by this process's user (uid %d)", r.Name, r.PSKFile, st.Uid, os.Geteuid())
+	case mode&0o077 != 0:
+		return fmt.Errorf("remote %q: PSK file %s has mode %v; it must be readable by its owner only (chmod 600)", r.Name, r.PSKFile, mode)
+	case st.Size > maxPSKFile:
+		return fmt.Errorf("remote %q: PSK file %s has %d bytes; a key file has at most %d", r.Name, r.PSKFile, st.Size, maxPSKFile)
 	}
-	k := strings.TrimRight(string(b), "\r\n")
-	if strings.HasPrefix(k, "0x") {
-		if h, err := parseHex(k); err == nil {
-			r.psk = h
-			return nil
-		}
+	buf := make([]byte, maxPSKFile+1)
+	defer clear(buf)
+	n, err := io.ReadFull(f, buf)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+	case err != nil:
+		return fmt.Errorf("remote %q: PSK file %s: %v", r.Name, r.PSKFile, err)
+	default:
+		return fmt.Errorf("remote %q: PSK file %s grew past %d bytes while read", r.Name, r.PSKFile, maxPSKFile)
 	}
-	if k == "" {
+	k := bytes.TrimRight(buf[:n], "\r\n")
+	if len(k) == 0 {
 		return fmt.Errorf("remote %q: PSK file %s is empty", r.Name, r.PSKFile)
 	}
-	r.psk = []byte(k)
+	key, ok := decodeHexKey(k)
+	if !ok {
+		key = bytes.Clone(k)
+	}
+	r.ZeroPSK()
+	r.psk = &pskKey{b: key}
 	return nil
+}
+
+// decodeHexKey decodes a key written 0x<hex digits> (colons allowed
+// between bytes) without making a string of it.
+func decodeHexKey(k []byte) ([]byte, bool) {
+	h, ok := bytes.CutPrefix(k, []byte("0x"))
+	if !ok {
+		return nil, false
+	}
+	digits := make([]byte, 0, len(h))
+	defer clear(digits[:cap(digits)])
+	for _, c := range h {
+		if c != ':' {
+			digits = append(digits, c)
+		}
+	}
+	if len(digits) == 0 || len(digits)%2 != 0 {
+		return nil, false
+	}
+	out := make([]byte, len(digits)/2)
+	for i := range out {
+		hi, ok1 := hexNibble(digits[2*i])
+		lo, ok2 := hexNibble(digits[2*i+1])
+		if !ok1 || !ok2 {
+			clear(out)
+			return nil, false
+		}
+		out[i] = hi<<4 | lo
+	}
+	return out, true
+}
+
+func hexNibble(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }

@@ -71,8 +71,8 @@ func TestLoadPSKOwnerOnly(t *testing.T) {
 		t.Fatalf("world-readable PSK file accepted: %v", err)
 	}
 	os.Chmod(f, 0o600)
-	if err := r.LoadPSK(); err != nil || string(r.PSK()) != "s3cret" {
-		t.Fatalf("PSK %q, %v", r.PSK(), err)
+	if err := r.LoadPSK(); err != nil || string(pskOf(&r)) != "s3cret" {
+		t.Fatalf("PSK %q, %v", pskOf(&r), err)
 	}
 }
 

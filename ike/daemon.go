@@ -57,6 +57,10 @@ type Config struct {
 	// KeepaliveInterval is how often a host behind a NAT sends keepalives
 	// (RFC 3948 §4: 20 s by default).
 	KeepaliveInterval time.Duration
+	// RekeyGrace is how long the inbound SA of a rekeyed or deleted Child
+	// SA stays after its Delete exchange, for packets still in flight;
+	// DefaultRekeyGrace if 0.
+	RekeyGrace time.Duration
 }
 
 type stopper interface{ Stop() bool }
@@ -69,6 +73,12 @@ type Stats struct {
 	Established, Failed              atomic.Uint64
 	ChildSAs, ChildFailures, Deletes atomic.Uint64
 	HalfOpenRefused, CookiesSent     atomic.Uint64
+	// Panics counts messages whose processing panicked: each was
+	// contained to its IKE SA, which was deleted (recover.go).
+	Panics atomic.Uint64
+	// RepliesLimited counts error notifications to unauthenticated
+	// messages that the rate limit held back (malformed.go).
+	RepliesLimited atomic.Uint64
 }
 
 // Daemon is the IKEv2 key manager.
@@ -88,6 +98,8 @@ type Daemon struct {
 	keyExportFn  atomic.Pointer[func(KeyExport)] // SetKeyExport
 	traceMu      sync.Mutex                      // one dump at a time on Config.Trace
 	cookieSecret [32]byte
+	unprotected  replyLimiter   // malformed.go
+	panicCleanup sync.WaitGroup // recover.go
 }
 
 // New starts a daemon and registers it with the messaging interface.
@@ -130,6 +142,7 @@ func (d *Daemon) Close() {
 			d.remove(sa, "daemon stopped")
 		}
 	}
+	d.FlushRemotes()
 	d.cfg.Messaging.Unregister(d.app)
 }
 
@@ -146,35 +159,144 @@ func (d *Daemon) debugf(sa *SA, format string, args ...any) {
 	}
 }
 
-// AddRemote adds or replaces a remote peer configuration. Its PSK file is
-// read now.
-func (d *Daemon) AddRemote(r Remote) error {
-	if !usableProposals(IKEProposals(&r)) {
+// Prepare checks what the daemon would refuse in r at AddRemote — no IKE
+// SA proposal Sabre implements, an unusable PSK file — and loads its key.
+// `sabre run -check` calls it to validate an ike_rc without a daemon.
+func (r *Remote) Prepare() error {
+	if !usableProposals(IKEProposals(r)) {
 		return fmt.Errorf("ike remote %s: no IKE SA proposal left from -e/-a/-p/-d that Sabre implements (3DES-CBC, HMAC-MD5 and MODP768/6144/8192 are not offered for the IKE SA; use AES-CBC or AES-GCM, HMAC-SHA-2, MODP2048+ or ECP/Curve25519)", r.Name)
 	}
-	if err := r.LoadPSK(); err != nil {
+	return r.LoadPSK()
+}
+
+// AddRemote adds or replaces a remote peer configuration. Its PSK file is
+// read now; the key of a remote it replaces is zeroed.
+func (d *Daemon) AddRemote(r Remote) error {
+	if err := r.Prepare(); err != nil {
 		return err
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	old := d.remotes[r.Name]
 	d.remotes[r.Name] = &r
+	d.mu.Unlock()
+	if old != nil {
+		old.ZeroPSK()
+	}
 	return nil
 }
 
-// DeleteRemote removes a remote configuration ("ALLREMOTES": all). SAs in
-// use stay, as the reference says.
+// DeleteRemote removes a remote configuration ("ALLREMOTES": all) and
+// zeroes its key. SAs in use stay, as the reference says.
 func (d *Daemon) DeleteRemote(name string) error {
+	_, err := d.deleteRemotes(name)
+	return err
+}
+
+// deleteRemotes is DeleteRemote, returning how many remotes it deleted.
+func (d *Daemon) deleteRemotes(name string) (int, error) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	var gone []*Remote
 	if name == "ALLREMOTES" {
+		for _, r := range d.remotes {
+			gone = append(gone, r)
+		}
 		clear(d.remotes)
-		return nil
+	} else if r := d.remotes[name]; r != nil {
+		gone = append(gone, r)
+		delete(d.remotes, name)
 	}
-	if d.remotes[name] == nil {
-		return fmt.Errorf("ike remote: no remote named %q", name)
+	d.mu.Unlock()
+	if name != "ALLREMOTES" && len(gone) == 0 {
+		return 0, fmt.Errorf("ike remote: no remote named %q", name)
 	}
-	delete(d.remotes, name)
-	return nil
+	for _, r := range gone {
+		r.ZeroPSK()
+	}
+	return len(gone), nil
+}
+
+// FlushRemotes deletes every remote (zeroing their keys) and returns how
+// many there were.
+func (d *Daemon) FlushRemotes() int {
+	n, _ := d.deleteRemotes("ALLREMOTES")
+	return n
+}
+
+// ReplaceRemotes changes the remote configuration in one step: the
+// remotes named in del are deleted, and those of add are added, replacing
+// any of the same name. The IKE SAs negotiated with a deleted or replaced
+// remote are deleted (telling their peers), since they were made with a
+// configuration that is gone, and the old keys are zeroed. Remotes in add
+// whose key is not loaded are prepared first; if one is refused, or del
+// names a remote that does not exist, nothing changes. It returns the
+// number of IKE SAs it deleted.
+func (d *Daemon) ReplaceRemotes(add []Remote, del []string) (int, error) {
+	var loaded []*Remote
+	for i := range add {
+		r := &add[i]
+		if r.psk != nil {
+			continue // prepared by the caller
+		}
+		if err := r.Prepare(); err != nil {
+			for _, l := range loaded {
+				l.ZeroPSK()
+			}
+			return 0, err
+		}
+		loaded = append(loaded, r)
+	}
+	d.mu.Lock()
+	for _, name := range del {
+		if d.remotes[name] == nil {
+			d.mu.Unlock()
+			for _, l := range loaded {
+				l.ZeroPSK()
+			}
+			return 0, fmt.Errorf("ike remote: no remote named %q", name)
+		}
+	}
+	old := map[*Remote]bool{}
+	for _, name := range del {
+		old[d.remotes[name]] = true
+		delete(d.remotes, name)
+	}
+	for i := range add {
+		r := add[i]
+		if o := d.remotes[r.Name]; o != nil {
+			old[o] = true
+		}
+		d.remotes[r.Name] = &r
+	}
+	d.mu.Unlock()
+	n := 0
+	if len(old) > 0 {
+		n = d.deleteSAsOf(old)
+	}
+	for r := range old {
+		r.ZeroPSK()
+	}
+	return n, nil
+}
+
+// deleteSAsOf deletes the IKE SAs of the given remotes and returns how
+// many.
+func (d *Daemon) deleteSAsOf(remotes map[*Remote]bool) int {
+	n := 0
+	for _, k := range d.mgr.All() {
+		sa, err := d.mgr.Checkout(k, netip.AddrPort{})
+		if err != nil {
+			continue
+		}
+		if remotes[sa.remote] {
+			if sa.established() {
+				d.sendDeleteIKE(sa)
+			}
+			d.remove(sa, "its remote configuration was replaced or deleted")
+			n++
+		}
+		d.checkin(sa)
+	}
+	return n
 }
 
 // Remotes returns the configured remotes.
@@ -218,11 +340,13 @@ func (d *Daemon) remoteFor(peer netip.Addr) *Remote {
 // remote (the non-ESP marker already removed). It is safe to call from
 // several goroutines; each IKE SA is worked by one at a time.
 func (d *Daemon) HandleMessage(b []byte, local, remote netip.AddrPort) {
+	defer d.containPanic(b, remote) // recover.go
 	d.stats.Received.Add(1)
 	m, err := message.Parse(b)
 	if err != nil {
 		d.stats.Dropped.Add(1)
 		d.log.Debug("unparsable IKE message", "from", remote, "err", err)
+		d.refuseUnparsable(b, err, local, remote) // malformed.go
 		return
 	}
 	if d.trace.Load() {
@@ -240,6 +364,7 @@ func (d *Daemon) HandleMessage(b []byte, local, remote netip.AddrPort) {
 		return
 	}
 	defer d.checkin(sa)
+	defer d.containSAPanic(sa, b, remote) // recover.go; runs before checkin
 	// The original initiator sets the I flag; a message claiming the wrong
 	// role is not for this SA.
 	if h.IsInitiator() == sa.initiator {
@@ -291,7 +416,7 @@ func (sa *SA) open(m *message.Message, raw []byte) ([]message.Payload, error) {
 	}
 	inner, err := message.ParsePayloads(sk.FirstPayload, plain)
 	if err != nil {
-		return nil, err
+		return nil, &errMalformedInner{err}
 	}
 	return inner, nil
 }
@@ -453,7 +578,8 @@ func (d *Daemon) handleRequest(sa *SA, m *message.Message, raw []byte, local, re
 		return
 	}
 	payloads, err := sa.open(m, raw)
-	if err != nil {
+	var malformed *errMalformedInner
+	if err != nil && !errors.As(err, &malformed) {
 		d.stats.Dropped.Add(1)
 		d.log.Debug("undecryptable IKE request", "ike_sa", sa.String(), "err", err)
 		return
@@ -463,8 +589,10 @@ func (d *Daemon) handleRequest(sa *SA, m *message.Message, raw []byte, local, re
 	d.updatePeer(sa, local, remote)
 	in := &inbound{hdr: m.Header, raw: raw, payloads: payloads, local: local, remote: remote}
 	var resp []message.Payload
-	if err := message.Check(m.Header.Exchange, false, payloads); err != nil {
-		resp = notifyError(err)
+	if malformed != nil {
+		resp = d.refuseRequest(sa, m.Header.Exchange, malformed.err) // malformed.go
+	} else if err := message.Check(m.Header.Exchange, false, payloads); err != nil {
+		resp = d.refuseRequest(sa, m.Header.Exchange, err)
 	} else {
 		switch m.Header.Exchange {
 		case message.IKEAuth:

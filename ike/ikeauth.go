@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	ikecrypto "github.com/sabre-ipsec/sabre/ike/crypto"
@@ -39,11 +40,17 @@ func (sa *SA) authData(id Identity) []byte {
 	} else {
 		real, peerNonce, skp = sa.initResponse, sa.ni, sa.keys.SKpr
 	}
-	return sa.prf.SharedKeyAuth(sa.remote.PSK(), sa.prf.SignedOctets(real, peerNonce, skp, idBody(id)))
+	octets := sa.prf.SignedOctets(real, peerNonce, skp, idBody(id))
+	return sa.remote.withPSK(func(k []byte) []byte { return sa.prf.SharedKeyAuth(k, octets) })
 }
 
 // verifyAuth checks the peer's AUTH over its ID payload body.
 func (sa *SA) verifyAuth(id *message.ID, auth *message.Auth) error {
+	// Check refuses an IKE_AUTH without them; a nil one here is a bug that
+	// must fail the authentication, never pass it or crash.
+	if id == nil || auth == nil {
+		return fmt.Errorf("no %s payload to verify", map[bool]string{true: "ID", false: "AUTH"}[id == nil])
+	}
 	if auth.Method != message.AuthMethod(2) { // Shared Key Message Integrity Code
 		return fmt.Errorf("peer authenticates with method %v; only PSK is configured", auth.Method)
 	}
@@ -57,7 +64,8 @@ func (sa *SA) verifyAuth(id *message.ID, auth *message.Auth) error {
 	} else {
 		real, peerNonce, skp = sa.initRequest, sa.nr, sa.keys.SKpi
 	}
-	want := sa.prf.SharedKeyAuth(sa.remote.PSK(), sa.prf.SignedOctets(real, peerNonce, skp, body))
+	octets := sa.prf.SignedOctets(real, peerNonce, skp, body)
+	want := sa.remote.withPSK(func(k []byte) []byte { return sa.prf.SharedKeyAuth(k, octets) })
 	if !ikecrypto.VerifyAuth(auth.Data, want) {
 		return fmt.Errorf("AUTH does not verify: wrong pre-shared key or tampered IKE_SA_INIT")
 	}
@@ -105,10 +113,13 @@ func (d *Daemon) processAuthResponse(sa *SA, in *inbound) error {
 		d.fail(sa, fmt.Sprintf("peer refused IKE_AUTH: %v", n.Type))
 		return nil
 	}
-	id, ok1 := message.Find[*message.ID](ps)
+	// RFC 7296 §1.2: the responder identifies itself in IDr; an IDi in a
+	// response is never taken for it.
+	id, ok1 := message.FindID(ps, true)
 	auth, ok2 := message.Find[*message.Auth](ps)
-	if !ok1 || !ok2 || !id.Responder {
-		d.fail(sa, "IKE_AUTH response lacks IDr or AUTH")
+	if !ok1 || !ok2 {
+		d.stats.AuthFailures.Add(1)
+		d.fail(sa, fmt.Sprintf("IKE_AUTH response lacks %s", missing(map[string]bool{"IDr": ok1, "AUTH": ok2})))
 		return nil
 	}
 	peerID := Identity{Type: IDType(id.Type), Data: slices.Clone(id.Data)}
@@ -144,6 +155,18 @@ func (d *Daemon) processAuthResponse(sa *SA, in *inbound) error {
 	return nil
 }
 
+// missing lists the names whose value is false, sorted: "AUTH and IDi".
+func missing(present map[string]bool) string {
+	var names []string
+	for name, ok := range present {
+		if !ok {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return strings.Join(names, " and ")
+}
+
 func hasPayload(ps []message.Payload, t message.PayloadType) bool {
 	_, ok := message.FindType(ps, t)
 	return ok
@@ -155,8 +178,21 @@ func (d *Daemon) processAuthRequest(sa *SA, in *inbound) []message.Payload {
 		return []message.Payload{&message.Notify{Type: message.InvalidSyntax}}
 	}
 	ps := in.payloads
-	id, _ := message.Find[*message.ID](ps)
-	auth, _ := message.Find[*message.Auth](ps)
+	// RFC 7296 §1.2: the initiator identifies itself in IDi; an IDr in the
+	// request names the responder it wants and is never taken for the
+	// initiator's identity (issue 9: with AUTH computed over an IDr the
+	// peer authenticated under it). Check requires both; a request that
+	// still lacks one is refused as malformed, as strongSwan's process_r
+	// refuses "IDi payload missing".
+	id, ok1 := message.FindID(ps, false)
+	auth, ok2 := message.Find[*message.Auth](ps)
+	if !ok1 || !ok2 {
+		why := "IKE_AUTH request lacks " + missing(map[string]bool{"IDi": ok1, "AUTH": ok2})
+		d.stats.AuthFailures.Add(1)
+		d.log.Warn("IKE_AUTH refused", "ike_sa", sa.String(), "reason", why)
+		sa.dropAfterReply = why
+		return []message.Payload{&message.Notify{Type: message.InvalidSyntax}}
+	}
 	peerID := Identity{Type: IDType(id.Type), Data: slices.Clone(id.Data)}
 	fail := func(why string) []message.Payload {
 		d.stats.AuthFailures.Add(1)

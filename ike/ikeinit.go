@@ -314,11 +314,11 @@ func (d *Daemon) cookieFor(ni []byte, peer netip.AddrPort, spii uint64) []byte {
 func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote netip.AddrPort) {
 	h := m.Header
 	if sa, err := d.mgr.Checkout(SAKey{SPIi: h.SPIi}, remote); err == nil {
+		defer d.checkin(sa) // also when a panic unwinds (recover.go)
 		if sa.lastResponse != nil && h.MessageID == 0 {
 			d.stats.Retransmits.Add(1)
 			d.send(sa, sa.lastResponse)
 		}
-		d.checkin(sa)
 		return
 	}
 	if h.MessageID != 0 {
@@ -334,6 +334,7 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote
 	}
 	if err := message.Check(message.IKESAInit, false, m.Payloads); err != nil {
 		d.stats.Dropped.Add(1)
+		d.refuseUnprotected(&h, err, local, remote) // malformed.go
 		return
 	}
 	r := d.remoteFor(remote.Addr())
@@ -342,7 +343,15 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote
 		reply(&message.Notify{Type: message.NoProposalChosen})
 		return
 	}
-	ni, _ := message.Find[*message.Nonce](m.Payloads)
+	// Check found exactly one SA, KE and Ni; looked up again with ok all
+	// the same, since a peer controls them.
+	saP, ok1 := message.Find[*message.SA](m.Payloads)
+	ke, ok2 := message.Find[*message.KE](m.Payloads)
+	ni, ok3 := message.Find[*message.Nonce](m.Payloads)
+	if !ok1 || !ok2 || !ok3 {
+		d.stats.Dropped.Add(1)
+		return
+	}
 	// Demand a cookie when many SAs are half-open (RFC 7296 §2.6).
 	if d.mgr.CookieThreshold() {
 		want := d.cookieFor(ni.Data, remote, h.SPIi)
@@ -353,8 +362,6 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote
 			return
 		}
 	}
-	saP, _ := message.Find[*message.SA](m.Payloads)
-	ke, _ := message.Find[*message.KE](m.Payloads)
 	chosen, ok := Select(IKEProposals(r), saP.Proposals)
 	if !ok {
 		d.log.Info("no acceptable IKE proposal", "peer", remote, "remote", r.Name)

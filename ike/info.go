@@ -29,12 +29,23 @@ func (d *Daemon) processInformationalRequest(sa *SA, in *inbound) []message.Payl
 			var ours []uint32
 			for _, spi := range del.SPIs {
 				for _, c := range sa.children {
-					if c.outSPI == spi && c.proto == del.Protocol {
-						ours = append(ours, c.inSPI)
-						d.deleteChildLocally(sa, c)
-						d.stats.Deletes.Add(1)
+					if c.outSPI != spi || c.proto != del.Protocol {
+						continue
+					}
+					d.stats.Deletes.Add(1)
+					if c.retiring {
+						// RFC 7296 §1.4.1: our Delete for it crossed the
+						// peer's. Its inbound SA goes when ours is answered;
+						// the response names no SPI of it.
 						break
 					}
+					// The peer stopped sending on it before this request
+					// (RFC 7296 §2.8), but packets may still be on the way:
+					// the inbound SA stays for the grace.
+					ours = append(ours, c.inSPI)
+					d.retire(sa, c)
+					d.dropRetiredLater(sa, c)
+					break
 				}
 			}
 			if len(ours) > 0 {

@@ -2,6 +2,7 @@ package ike
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -30,8 +31,13 @@ func ParseRemote(args []string) (Remote, error) {
 		}
 		return args[i+1], nil
 	}
+	seen := map[string]bool{}
 	for i := 0; i < len(args); i++ {
 		opt := args[i]
+		if seen[opt] {
+			return r, fmt.Errorf("ike remote: option %q given twice", opt)
+		}
+		seen[opt] = true
 		switch opt {
 		case "-w":
 			r.Initiate = true
@@ -93,7 +99,7 @@ func ParseRemote(args []string) (Remote, error) {
 				r.Groups = append(r.Groups, id)
 			}
 		case "-m":
-			switch normName(val) {
+			switch suite.NormalizeName(val) {
 			case "presharedkey", "psk":
 				r.Method = AuthPSK
 			case "rsasig":
@@ -138,18 +144,31 @@ func ParseRemote(args []string) (Remote, error) {
 	return r, r.validate()
 }
 
+// Bounds of the durations of `ike remote`: below a millisecond is no
+// timer, and beyond a year (time.Duration ends at 292 years) is a typo.
+const (
+	minRemoteDuration = time.Millisecond
+	maxRemoteDuration = 365 * 24 * time.Hour
+)
+
+// parseSeconds parses seconds ("30", "0.5") or a Go duration ("500ms",
+// "8h") between minRemoteDuration and maxRemoteDuration.
 func parseSeconds(s string) (time.Duration, error) {
+	var d time.Duration
 	if n, err := strconv.ParseFloat(s, 64); err == nil {
-		if n <= 0 {
-			return 0, fmt.Errorf("must be positive")
+		// Compared as seconds before the conversion, which would
+		// overflow (1e10 s is a negative Duration) or be undefined (NaN).
+		if math.IsNaN(n) || n <= 0 || n > maxRemoteDuration.Seconds() {
+			return 0, fmt.Errorf("want %v .. %v", minRemoteDuration, maxRemoteDuration)
 		}
-		return time.Duration(n * float64(time.Second)), nil
+		d = time.Duration(n * float64(time.Second))
+	} else if d, err = time.ParseDuration(s); err != nil {
+		return 0, fmt.Errorf("want seconds or a duration such as 500ms or 8h (%v .. %v)", minRemoteDuration, maxRemoteDuration)
 	}
-	d, err := time.ParseDuration(s)
-	if err == nil && d <= 0 {
-		err = fmt.Errorf("must be positive")
+	if d < minRemoteDuration || d > maxRemoteDuration {
+		return 0, fmt.Errorf("want %v .. %v", minRemoteDuration, maxRemoteDuration)
 	}
-	return d, err
+	return d, nil
 }
 
 func (r *Remote) validate() error {

@@ -8,6 +8,7 @@ import (
 
 	ikecrypto "github.com/sabre-ipsec/sabre/ike/crypto"
 	"github.com/sabre-ipsec/sabre/ike/message"
+	"github.com/sabre-ipsec/sabre/ipsec"
 )
 
 // State is an IKE SA's state. The transitions are in one place, (*SA).set.
@@ -73,6 +74,15 @@ type child struct {
 	// weInitiated: this host sent the request of the exchange that
 	// created the Child SA, which decides the key order (RFC 7296 §2.17).
 	weInitiated bool
+	// Rekeying without loss (RFC 7296 §2.8). pendingOut is the outbound
+	// SA of a Child SA the peer rekeyed, held back until the peer deletes
+	// the old one (successor links the old one to it). A retiring Child SA
+	// is no longer sent on (its outbound SA is demoted); its SAs stay until
+	// the Delete exchange for it completes and a grace for packets on the
+	// way passes.
+	pendingOut *ipsec.ManualSA
+	successor  *child
+	retiring   bool
 }
 
 // request is an outstanding request of ours: window size 1 (RFC 7296

@@ -63,6 +63,9 @@ func (d *Daemon) Status() []SAStatus {
 			s.NAT = "peer"
 		}
 		for _, c := range sa.children {
+			if c.retiring {
+				continue // replaced or deleted; only its inbound SA is left
+			}
 			mode := "tunnel"
 			if !c.tunnel {
 				mode = "transport"

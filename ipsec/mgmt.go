@@ -38,6 +38,9 @@ type ManualSA struct {
 	Encap *sad.UDPEncap
 	// Soft and Hard lifetimes of each SA.
 	Soft, Hard sad.Lifetime
+	// Only, if set, adds only the SAs of that direction: an IKE rekey's
+	// responder adds the new outbound SA once the peer has the inbound one.
+	Only sad.Direction
 }
 
 // AddManualSA installs the inbound and outbound SAs of m for policy id,
@@ -68,6 +71,9 @@ func (e *Engine) AddManualSA(id uint32, m ManualSA) error {
 	var cfgs []sad.Config
 	if p.Flags&spd.FlagProtoESP != 0 {
 		for _, dir := range []sad.Direction{sad.Inbound, sad.Outbound} {
+			if m.Only != 0 && dir != m.Only {
+				continue
+			}
 			c := base
 			c.Protocol, c.Direction = sad.ESP, dir
 			c.ESP = suite.ESPConfig{Encr: m.Encr, Integ: m.Integ, ShortICV: shortICV}
@@ -91,6 +97,9 @@ func (e *Engine) AddManualSA(id uint32, m ManualSA) error {
 			return xe.Errorf(xe.BadParam, "policy %d: AH cannot be UDP-encapsulated (RFC 3948 covers ESP only)", id)
 		}
 		for _, dir := range []sad.Direction{sad.Inbound, sad.Outbound} {
+			if m.Only != 0 && dir != m.Only {
+				continue
+			}
 			c := base
 			c.Protocol, c.Direction, c.AHInteg, c.AHShortICV = sad.AH, dir, m.Integ, shortICV
 			if dir == sad.Inbound {

@@ -3,6 +3,8 @@ package reassembly
 import (
 	"encoding/binary"
 	"math/rand/v2"
+
+	"github.com/sabre-ipsec/sabre/header"
 )
 
 // Packet and fragment builders for the tests. They are written from the
@@ -24,7 +26,7 @@ func ipv4Packet(rng *rand.Rand, id uint16, opts []byte, n int) []byte {
 	copy(p[16:], []byte{198, 51, 100, 2})
 	copy(p[20:], opts)
 	fillRandom(rng, p[hl:])
-	ipv4(p).SetChecksum()
+	header.IPv4(p).UpdateChecksum()
 	return p
 }
 
@@ -51,7 +53,7 @@ func fragmentIPv4(pkt []byte, size int, dropOptions bool) [][]byte {
 			fo |= 0x2000
 		}
 		binary.BigEndian.PutUint16(f[6:], fo)
-		ipv4(f).SetChecksum()
+		header.IPv4(f).UpdateChecksum()
 		frags = append(frags, f)
 	}
 	return frags
@@ -94,7 +96,7 @@ func fragmentIPv6(pkt []byte, unfrag, nhIndex, size int, id uint32) [][]byte {
 		end := min(off+size, len(data))
 		f := make([]byte, unfrag+8+end-off)
 		copy(f, pkt[:unfrag])
-		f[nhIndex] = protoFragment
+		f[nhIndex] = header.ProtoFragment
 		binary.BigEndian.PutUint16(f[4:], uint16(len(f)-40))
 		fh := f[unfrag:]
 		fh[0] = pkt[nhIndex]

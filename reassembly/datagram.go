@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sabre-ipsec/sabre/header"
 	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/xe"
 )
@@ -60,7 +61,7 @@ type fragment struct {
 // unfragLen is the part of hdr that counts against maxUnfragmented.
 func (f *fragment) unfragLen() int {
 	if f.key.v6 {
-		return len(f.hdr) - ipv6HeaderLen
+		return len(f.hdr) - header.IPv6Len
 	}
 	return len(f.hdr)
 }
@@ -236,13 +237,13 @@ func (d *datagram) assemble(b *pktbuf.Buffer) {
 		// RFC 8200 §4.5: the first fragment's Fragment header supplies
 		// the Next Header of the Unfragmentable Part's last header.
 		out[d.nhIndex] = d.nextHeader
-		ipv6(out).SetPayloadLength(len(out) - ipv6HeaderLen)
+		header.IPv6(out).SetPayloadLength(len(out) - header.IPv6Len)
 		return
 	}
-	h := ipv4(out)
-	h.clearFragmentation()
+	h := header.IPv4(out)
+	h.ClearFragmentation()
 	h.SetTotalLength(len(out))
-	h.SetChecksum()
+	h.UpdateChecksum()
 }
 
 // assembleAtomic writes an IPv6 atomic fragment into b without its
@@ -252,5 +253,5 @@ func assembleAtomic(f *fragment, b *pktbuf.Buffer) {
 	n := copy(out, f.hdr)
 	copy(out[n:], f.data)
 	out[f.nhIndex] = f.nextHeader
-	ipv6(out).SetPayloadLength(len(out) - ipv6HeaderLen)
+	header.IPv6(out).SetPayloadLength(len(out) - header.IPv6Len)
 }

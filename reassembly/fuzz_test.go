@@ -50,9 +50,9 @@ func fuzzSeeds() map[string][]byte {
 	rng := rand.New(rand.NewPCG(51, 52))
 	v4 := fragmentIPv4(ipv4Packet(rng, 1, nil, 300), 104, false)
 	v4opt := fragmentIPv4(ipv4Packet(rng, 2, []byte{0x94, 4, 0, 0}, 200), 96, true)
-	p6, u6, nh6 := ipv6Packet(rng, []uint8{protoHopByHop}, 300)
+	p6, u6, nh6 := ipv6Packet(rng, []uint8{header.ProtoHopByHop}, 300)
 	v6 := fragmentIPv6(p6, u6, nh6, 104, 7)
-	p6b, u6b, nh6b := ipv6Packet(rng, []uint8{protoHopByHop, protoDestOptions, protoRouting}, 100)
+	p6b, u6b, nh6b := ipv6Packet(rng, []uint8{header.ProtoHopByHop, header.ProtoDstOpts, header.ProtoRouting}, 100)
 	return map[string][]byte{
 		"ipv4-in-order":   encodeRecords(pkts(v4...)...),
 		"ipv4-reverse":    encodeRecords(pkts(v4[2], v4[1], v4[0])...),
@@ -165,13 +165,13 @@ func checkDatagram(t *testing.T, p []byte) {
 	t.Helper()
 	switch p[0] >> 4 {
 	case 4:
-		h := ipv4(p)
-		if h.TotalLength() != len(p) || h.MoreFragments() || h.FragmentOffset() != 0 || header.Checksum(p[:h.IHL()], 0) != 0xffff {
-			t.Fatalf("reassembled IPv4 header %x of a %d-byte datagram", p[:h.IHL()], len(p))
+		h := header.IPv4(p)
+		if h.TotalLength() != len(p) || h.MoreFragments() || h.FragmentOffset() != 0 || header.Checksum(p[:h.HeaderLength()], 0) != 0xffff {
+			t.Fatalf("reassembled IPv4 header %x of a %d-byte datagram", p[:h.HeaderLength()], len(p))
 		}
 	case 6:
-		if ipv6(p).PayloadLength() != len(p)-ipv6HeaderLen {
-			t.Fatalf("reassembled IPv6 payload length %d of a %d-byte datagram", ipv6(p).PayloadLength(), len(p))
+		if header.IPv6(p).PayloadLength() != len(p)-header.IPv6Len {
+			t.Fatalf("reassembled IPv6 payload length %d of a %d-byte datagram", header.IPv6(p).PayloadLength(), len(p))
 		}
 	default:
 		t.Fatalf("reassembled datagram of version %d", p[0]>>4)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"github.com/sabre-ipsec/sabre/header"
 )
 
 // TestGopacketDecodes checks reassembled datagrams with gopacket's decoders
@@ -17,7 +18,7 @@ func TestGopacketDecodes(t *testing.T) {
 	t.Run("IPv4", func(t *testing.T) {
 		pkt := ipv4Packet(rng, 0x1234, []byte{0x94, 4, 0, 0}, 4000)
 		pkt[6] = 0x40 // DF, which reassembly keeps
-		ipv4(pkt).SetChecksum()
+		header.IPv4(pkt).UpdateChecksum()
 		frags := fragmentIPv4(pkt, 1480, true)
 		b := feed(t, New(Config{}), orders(rng, frags)["shuffled"])
 		p := gopacket.NewPacket(b.Bytes(), layers.LayerTypeIPv4, gopacket.Default)
@@ -47,7 +48,7 @@ func TestGopacketDecodes(t *testing.T) {
 	})
 
 	t.Run("IPv6", func(t *testing.T) {
-		pkt, unfrag, nh := ipv6Packet(rng, []uint8{protoHopByHop, protoDestOptions}, 4000)
+		pkt, unfrag, nh := ipv6Packet(rng, []uint8{header.ProtoHopByHop, header.ProtoDstOpts}, 4000)
 		frags := fragmentIPv6(pkt, unfrag, nh, 1232, 0xdeadbeef)
 		// gopacket sees the fragments as fragments.
 		fp := gopacket.NewPacket(frags[1], layers.LayerTypeIPv6, gopacket.Default)

@@ -7,58 +7,12 @@ import (
 	"github.com/sabre-ipsec/sabre/xe"
 )
 
-// ipv4 is a view of an IPv4 header (RFC 791 §3.1). Its accessors assume
-// at least ipv4MinHeaderLen bytes.
-type ipv4 []byte
-
-const (
-	ipv4MinHeaderLen = 20
-	ipv4MaxTotalLen  = 65535
-
-	ipv4FlagMF         = 0x2000
-	ipv4FlagsMask      = 0xe000
-	ipv4FragOffsetMask = 0x1fff
-)
-
-func (h ipv4) Version() uint8 { return h[0] >> 4 }
-
-// IHL returns the header length in bytes.
-func (h ipv4) IHL() int { return int(h[0]&0x0f) * 4 }
-
-func (h ipv4) TotalLength() int { return int(binary.BigEndian.Uint16(h[2:])) }
-
-func (h ipv4) Identification() uint16 { return binary.BigEndian.Uint16(h[4:]) }
-
-func (h ipv4) flagsAndOffset() uint16 { return binary.BigEndian.Uint16(h[6:]) }
-
-// MoreFragments reports the MF flag.
-func (h ipv4) MoreFragments() bool { return h.flagsAndOffset()&ipv4FlagMF != 0 }
-
-// FragmentOffset returns the fragment offset in bytes.
-func (h ipv4) FragmentOffset() int { return int(h.flagsAndOffset()&ipv4FragOffsetMask) * 8 }
-
-func (h ipv4) Protocol() uint8 { return h[9] }
-
-func (h ipv4) SetTotalLength(n int) { binary.BigEndian.PutUint16(h[2:], uint16(n)) }
-
-// clearFragmentation clears MF and the fragment offset, keeping DF and the
-// reserved bit.
-func (h ipv4) clearFragmentation() {
-	binary.BigEndian.PutUint16(h[6:], h.flagsAndOffset()&^(ipv4FlagMF|ipv4FragOffsetMask))
-}
-
-// SetChecksum computes the header checksum over h[:IHL].
-func (h ipv4) SetChecksum() {
-	h[10], h[11] = 0, 0
-	binary.BigEndian.PutUint16(h[10:], ^header.Checksum(h[:h.IHL()], 0))
-}
-
 // isIPv4Fragment is IsFragment for a packet whose version is 4.
 func isIPv4Fragment(pkt []byte) bool {
-	if len(pkt) < ipv4MinHeaderLen {
+	if len(pkt) < header.IPv4MinLen {
 		return false
 	}
-	h := ipv4(pkt)
+	h := header.IPv4(pkt)
 	return h.MoreFragments() || h.FragmentOffset() != 0
 }
 
@@ -66,16 +20,16 @@ func isIPv4Fragment(pkt []byte) bool {
 // its description with hdr and data aliasing pkt. Bytes beyond the total
 // length (link-layer padding) are ignored.
 func parseIPv4(pkt []byte) (f fragment, isFragment bool, err error) {
-	if len(pkt) < ipv4MinHeaderLen {
-		return f, false, xe.Errorf(xe.MalformedPacket, "reassembly: IPv4 header truncated: %d bytes, need %d", len(pkt), ipv4MinHeaderLen)
+	if len(pkt) < header.IPv4MinLen {
+		return f, false, xe.Errorf(xe.MalformedPacket, "reassembly: IPv4 header truncated: %d bytes, need %d", len(pkt), header.IPv4MinLen)
 	}
-	h := ipv4(pkt)
+	h := header.IPv4(pkt)
 	if v := h.Version(); v != 4 {
 		return f, false, xe.Errorf(xe.MalformedPacket, "reassembly: IP version %d in an IPv4 header", v)
 	}
-	ihl := h.IHL()
-	if ihl < ipv4MinHeaderLen {
-		return f, false, xe.Errorf(xe.MalformedPacket, "reassembly: IPv4 header length %d < %d", ihl, ipv4MinHeaderLen)
+	ihl := h.HeaderLength()
+	if ihl < header.IPv4MinLen {
+		return f, false, xe.Errorf(xe.MalformedPacket, "reassembly: IPv4 header length %d < %d", ihl, header.IPv4MinLen)
 	}
 	if ihl > len(pkt) {
 		return f, false, xe.Errorf(xe.MalformedPacket, "reassembly: IPv4 header length %d > %d bytes received", ihl, len(pkt))
@@ -92,7 +46,7 @@ func parseIPv4(pkt []byte) (f fragment, isFragment bool, err error) {
 	}
 	f = fragment{
 		key: key{
-			id:    uint32(h.Identification()),
+			id:    uint32(h.ID()),
 			proto: h.Protocol(),
 		},
 		hdr:    pkt[:ihl],

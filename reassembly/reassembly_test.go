@@ -10,6 +10,7 @@ import (
 
 	"math/rand/v2"
 
+	"github.com/sabre-ipsec/sabre/header"
 	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/xe"
 )
@@ -112,10 +113,10 @@ func TestIPv6Orders(t *testing.T) {
 		n, size int
 	}{
 		{"no extension headers", nil, 3000, 1232},
-		{"hop-by-hop", []uint8{protoHopByHop}, 3001, 1232},
-		{"destination options", []uint8{protoDestOptions}, 2000, 512},
-		{"hop-by-hop, dest opts, routing", []uint8{protoHopByHop, protoDestOptions, protoRouting}, 5000, 1024},
-		{"8-byte fragments", []uint8{protoHopByHop}, 800, 8},
+		{"hop-by-hop", []uint8{header.ProtoHopByHop}, 3001, 1232},
+		{"destination options", []uint8{header.ProtoDstOpts}, 2000, 512},
+		{"hop-by-hop, dest opts, routing", []uint8{header.ProtoHopByHop, header.ProtoDstOpts, header.ProtoRouting}, 5000, 1024},
+		{"8-byte fragments", []uint8{header.ProtoHopByHop}, 800, 8},
 		{"largest datagram", nil, 65535, 1232},
 	}
 	for _, tc := range cases {
@@ -160,7 +161,7 @@ func TestInterleaved(t *testing.T) {
 		case 1:
 			pkt = ipv4Packet(rng, 7, nil, 2500)
 			pkt[9] = 51 // AH: another datagram by the key
-			ipv4(pkt).SetChecksum()
+			header.IPv4(pkt).UpdateChecksum()
 			frags = fragmentIPv4(pkt, 800, false)
 		case 2:
 			var unfrag, nh int
@@ -171,7 +172,7 @@ func TestInterleaved(t *testing.T) {
 			switch i % 3 {
 			case 0, 1:
 				pkt[4] = 8
-				ipv4(pkt).SetChecksum()
+				header.IPv4(pkt).UpdateChecksum()
 				frags = fragmentIPv4(pkt, 1000, false)
 			}
 		}
@@ -231,7 +232,7 @@ func TestOverlapDropsDatagram(t *testing.T) {
 	changed4 := bytes.Clone(frags4[1])
 	changed4[100] ^= 1
 
-	pkt6, unfrag, nh := ipv6Packet(rng, []uint8{protoHopByHop}, 3000)
+	pkt6, unfrag, nh := ipv6Packet(rng, []uint8{header.ProtoHopByHop}, 3000)
 	frags6 := fragmentIPv6(pkt6, unfrag, nh, 1000, 99)
 	shifted6 := fragmentIPv6(pkt6, unfrag, nh, 504, 99)[1] // [504, 1008)
 
@@ -309,34 +310,34 @@ func ipv4Fragment(pkt []byte, off, n int, more bool) []byte {
 	f := make([]byte, 20+n)
 	copy(f, pkt[:20])
 	copy(f[20:], pkt[20+off:])
-	ipv4(f).SetTotalLength(len(f))
+	header.IPv4(f).SetTotalLength(len(f))
 	setMF(f, more)
 	setOffset4(f, off)
 	return f
 }
 
 func setMF(f []byte, mf bool) {
-	h := ipv4(f)
-	v := h.flagsAndOffset() &^ ipv4FlagMF
+	h := header.IPv4(f)
+	v := h.FlagsFragmentOffset() &^ header.IPv4FlagMF
 	if mf {
-		v |= ipv4FlagMF
+		v |= header.IPv4FlagMF
 	}
 	f[6], f[7] = byte(v>>8), byte(v)
-	h.SetChecksum()
+	h.UpdateChecksum()
 }
 
 func setOffset4(f []byte, off int) {
-	h := ipv4(f)
-	v := h.flagsAndOffset()&^ipv4FragOffsetMask | uint16(off/8)
+	h := header.IPv4(f)
+	v := h.FlagsFragmentOffset()&^header.IPv4FragmentOffsetMask | uint16(off/8)
 	f[6], f[7] = byte(v>>8), byte(v)
-	h.SetChecksum()
+	h.UpdateChecksum()
 }
 
 func TestBadFragments(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	pkt4 := ipv4Packet(rng, 1, nil, 3000)
 	frags4 := fragmentIPv4(pkt4, 1000, false)
-	pkt6, unfrag, nh := ipv6Packet(rng, []uint8{protoDestOptions}, 3000)
+	pkt6, unfrag, nh := ipv6Packet(rng, []uint8{header.ProtoDstOpts}, 3000)
 	frags6 := fragmentIPv6(pkt6, unfrag, nh, 1000, 5)
 
 	mutate := func(f []byte, m func([]byte) []byte) []byte { return m(bytes.Clone(f)) }
@@ -352,11 +353,11 @@ func TestBadFragments(t *testing.T) {
 		{"IPv4 IHL 16", mutate(frags4[0], func(b []byte) []byte { b[0] = 0x44; return b }), xe.MalformedPacket, "header length 16 < 20"},
 		{"IPv4 IHL past end", frags4[0][:20], xe.MalformedPacket, "total length 1020 > 20 bytes received"},
 		{"IPv4 options past end", mutate(frags4[0][:24], func(b []byte) []byte { b[0] = 0x47; return b }), xe.MalformedPacket, "header length 28 > 24 bytes"},
-		{"IPv4 total length < IHL", mutate(frags4[0], func(b []byte) []byte { b[2], b[3] = 0, 19; ipv4(b).SetChecksum(); return b }), xe.MalformedPacket, "total length 19 < header length 20"},
+		{"IPv4 total length < IHL", mutate(frags4[0], func(b []byte) []byte { b[2], b[3] = 0, 19; header.IPv4(b).UpdateChecksum(); return b }), xe.MalformedPacket, "total length 19 < header length 20"},
 		{"IPv4 truncated data", frags4[1][:500], xe.MalformedPacket, "total length 1020 > 500 bytes received"},
 		{"IPv4 bad checksum", mutate(frags4[0], func(b []byte) []byte { b[10] ^= 0xff; return b }), xe.MalformedPacket, "checksum"},
-		{"IPv4 zero-length", mutate(frags4[1][:20], func(b []byte) []byte { b[2], b[3] = 0, 20; ipv4(b).SetChecksum(); return b }), xe.FragmentError, "zero-length fragment at offset 1000"},
-		{"IPv4 not a multiple of 8", mutate(frags4[0][:20+999], func(b []byte) []byte { b[2], b[3] = 0x03, 0xfb; ipv4(b).SetChecksum(); return b }), xe.FragmentError, "length 999 is not a multiple of 8"},
+		{"IPv4 zero-length", mutate(frags4[1][:20], func(b []byte) []byte { b[2], b[3] = 0, 20; header.IPv4(b).UpdateChecksum(); return b }), xe.FragmentError, "zero-length fragment at offset 1000"},
+		{"IPv4 not a multiple of 8", mutate(frags4[0][:20+999], func(b []byte) []byte { b[2], b[3] = 0x03, 0xfb; header.IPv4(b).UpdateChecksum(); return b }), xe.FragmentError, "length 999 is not a multiple of 8"},
 		{"IPv4 too large", mutate(frags4[1][:20+16], func(b []byte) []byte {
 			b[2], b[3] = 0, 36
 			setOffset4(b, 65528)
@@ -404,8 +405,8 @@ func TestFirstHeaderTooLarge(t *testing.T) {
 	// Stretch the last fragment by 16 bytes: with a 20-byte header it
 	// still fits, with the first fragment's 60 it does not.
 	long := append(bytes.Clone(last), make([]byte, 16)...)
-	ipv4(long).SetTotalLength(len(long))
-	ipv4(long).SetChecksum()
+	header.IPv4(long).SetTotalLength(len(long))
+	header.IPv4(long).UpdateChecksum()
 	r := New(Config{})
 	if _, err := r.Process(long); err != nil {
 		t.Fatal(err)
@@ -417,7 +418,7 @@ func TestFirstHeaderTooLarge(t *testing.T) {
 // TestTruncatedNeverPanics feeds every prefix of every fragment.
 func TestTruncatedNeverPanics(t *testing.T) {
 	rng := rand.New(rand.NewPCG(17, 18))
-	pkt6, unfrag, nh := ipv6Packet(rng, []uint8{protoHopByHop, protoRouting}, 300)
+	pkt6, unfrag, nh := ipv6Packet(rng, []uint8{header.ProtoHopByHop, header.ProtoRouting}, 300)
 	var frags [][]byte
 	frags = append(frags, fragmentIPv4(ipv4Packet(rng, 1, []byte{1, 1, 1, 0}, 300), 104, false)...)
 	frags = append(frags, fragmentIPv6(pkt6, unfrag, nh, 104, 3)...)
@@ -598,7 +599,7 @@ func TestMaxDatagrams(t *testing.T) {
 
 func TestAtomicFragment(t *testing.T) {
 	rng := rand.New(rand.NewPCG(29, 30))
-	for _, ext := range [][]uint8{nil, {protoHopByHop}, {protoHopByHop, protoDestOptions}} {
+	for _, ext := range [][]uint8{nil, {header.ProtoHopByHop}, {header.ProtoHopByHop, header.ProtoDstOpts}} {
 		pkt, unfrag, nh := ipv6Packet(rng, ext, 1000)
 		af := atomicFragment(pkt, unfrag, nh, 42)
 		if !IsFragment(af) {
@@ -629,7 +630,7 @@ func TestAtomicFragment(t *testing.T) {
 func TestNotAFragment(t *testing.T) {
 	rng := rand.New(rand.NewPCG(31, 32))
 	pkt4 := ipv4Packet(rng, 1, nil, 100)
-	pkt6, _, _ := ipv6Packet(rng, []uint8{protoHopByHop}, 100)
+	pkt6, _, _ := ipv6Packet(rng, []uint8{header.ProtoHopByHop}, 100)
 	r := New(Config{})
 	for _, pkt := range [][]byte{pkt4, pkt6} {
 		if IsFragment(pkt) {
@@ -649,7 +650,7 @@ func TestIsFragment(t *testing.T) {
 	rng := rand.New(rand.NewPCG(33, 34))
 	pkt4 := ipv4Packet(rng, 1, nil, 2000)
 	frags4 := fragmentIPv4(pkt4, 1000, false)
-	pkt6, unfrag, nh := ipv6Packet(rng, []uint8{protoHopByHop, protoRouting}, 2000)
+	pkt6, unfrag, nh := ipv6Packet(rng, []uint8{header.ProtoHopByHop, header.ProtoRouting}, 2000)
 	frags6 := fragmentIPv6(pkt6, unfrag, nh, 1000, 1)
 	cases := []struct {
 		name string

@@ -224,6 +224,32 @@ func (db *DB) DeleteSA(sa *SA) error {
 	return nil
 }
 
+// Demote stops the engine sending on the outbound SA with the given SPI,
+// protocol and destination without deleting it: it is never its session's
+// current SA again, and the newest other outbound SA of its protocol is. A
+// packet that picked it before still finds its keys. A key manager demotes
+// the SA a rekey replaced and deletes it once the peer cannot need it
+// (make-before-break). Demote fails with xe.SANotFound if there is no such
+// SA.
+func (db *DB) Demote(spi uint32, proto Protocol, dst netip.Addr) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	old := db.idx.Load()
+	sa := old.outbound[saKey{spi, proto, dst.Unmap()}]
+	if sa == nil {
+		return xe.Errorf(xe.SANotFound, "demote outbound %v SA SPI %#08x to %v: not found", proto, spi, dst)
+	}
+	if sa.demoted {
+		return nil
+	}
+	sa.demoted = true
+	nix := old.clone()
+	p := sa.cfg.PolicyID
+	nix.sessions[p] = newSession(p, nix.sessions[p].SAs())
+	db.idx.Store(nix)
+	return nil
+}
+
 // DeletePolicy deletes every SA of a policy's session and returns how many
 // it deleted.
 func (db *DB) DeletePolicy(policyID uint32) int {

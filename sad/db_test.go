@@ -127,6 +127,61 @@ func TestSessionRekey(t *testing.T) {
 	}
 }
 
+// TestSessionDemote: a demoted outbound SA is never current but stays in
+// the DB, alive, until it is deleted; the newest other one is current, or
+// none.
+func TestSessionDemote(t *testing.T) {
+	db, _, rec := newTestDB(t)
+	out1 := addSA(t, db, outbound(0x2001))
+	out2 := addSA(t, db, outbound(0x2002))
+	if err := db.Demote(0x2001, ESP, hostA); !errors.Is(err, xe.SANotFound) {
+		t.Fatalf("Demote with the wrong destination: %v", err)
+	}
+	if err := db.Demote(0x2001, AH, hostB); !errors.Is(err, xe.SANotFound) {
+		t.Fatalf("Demote with the wrong protocol: %v", err)
+	}
+	// Demoting the older one changes nothing the engine sees.
+	if err := db.Demote(0x2001, ESP, hostB); err != nil {
+		t.Fatal(err)
+	}
+	if s := db.Session(7); s.OutboundESP() != out2 || s.PreviousESP() != out1 {
+		t.Fatalf("after demoting the previous SA: current %v previous %v", s.OutboundESP(), s.PreviousESP())
+	}
+	// A redundant new SA is demoted: the older one is current again.
+	out3 := addSA(t, db, outbound(0x2003))
+	if err := db.Demote(0x2003, ESP, hostB); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Demote(0x2003, ESP, hostB); err != nil {
+		t.Fatalf("demoting twice: %v", err)
+	}
+	s := db.Session(7)
+	if s.OutboundESP() != out2 || s.PreviousESP() != out3 || out3.State() == Dead || db.Len() != 3 {
+		t.Fatalf("after demoting the newest: current %v previous %v, %v, %d SAs", s.OutboundESP(), s.PreviousESP(), out3.State(), db.Len())
+	}
+	if err := out3.Account(1); err != nil {
+		t.Fatalf("a packet that picked the demoted SA: %v", err)
+	}
+	if ev := rec.take(); len(ev) != 0 {
+		t.Fatalf("Demote raised events %v", ev)
+	}
+	// With every outbound SA demoted there is none to send on.
+	if err := db.Demote(0x2002, ESP, hostB); err != nil {
+		t.Fatal(err)
+	}
+	if s := db.Session(7); s.OutboundESP() != nil || s.PreviousESP() != out3 || len(s.SAs()) != 3 {
+		t.Fatalf("all demoted: current %v previous %v", s.OutboundESP(), s.PreviousESP())
+	}
+	// Deleting them works as ever; a new SA is current.
+	if n := db.DeleteSPIs(hostB, ESP, 0x2001, 0x2002, 0x2003); n != 3 || db.Session(7) != nil {
+		t.Fatalf("deleted %d, session %v", n, db.Session(7))
+	}
+	out4 := addSA(t, db, outbound(0x2004))
+	if db.Session(7).OutboundESP() != out4 {
+		t.Fatal("a new SA after the demoted ones is not current")
+	}
+}
+
 func TestDeletes(t *testing.T) {
 	db, _, rec := newTestDB(t)
 	f := &fakeESP{}

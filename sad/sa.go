@@ -151,8 +151,9 @@ type SA struct {
 	addedAt  atomic.Int64 // UnixNano, by the DB's clock
 
 	// Guarded by db.mu.
-	inDB   bool
-	timers []*timerEntry // time lifetimes waiting in the DB's scheduler
+	inDB    bool
+	timers  []*timerEntry // time lifetimes waiting in the DB's scheduler
+	demoted bool          // never the current outbound SA again (DB.Demote)
 }
 
 // New validates cfg and builds its SA, Mature and in no DB. The SA owns its

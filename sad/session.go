@@ -7,7 +7,8 @@ package sad
 // When an outbound SA is added to a session that already has one of its
 // protocol, the new one becomes current and the old one Previous until it is
 // deleted; if the current one is deleted first, the newest remaining one is
-// current again. The engine always sends on the current SA. Inbound packets
+// current again. A demoted SA (DB.Demote) is never current, only Previous.
+// The engine always sends on the current SA. Inbound packets
 // find their SA by SPI (DB.LookupInbound), so old and new inbound SAs both
 // accept traffic during a rekey.
 //
@@ -84,13 +85,29 @@ func newSession(policyID uint32, sas []*SA) *Session {
 	for _, sa := range sas {
 		if sa.cfg.Direction == Inbound {
 			s.inbound = append(s.inbound, sa)
-			continue
 		}
-		slot := &s.esp
-		if sa.cfg.Protocol == AH {
-			slot = &s.ah
-		}
-		slot[1], slot[0] = slot[0], sa
 	}
+	s.esp = currentAndPrevious(sas, ESP)
+	s.ah = currentAndPrevious(sas, AH)
 	return s
+}
+
+// currentAndPrevious returns the current outbound SA of proto among sas (in
+// add order), the newest that is not demoted, and the previous one, the
+// newest of the others.
+func currentAndPrevious(sas []*SA, proto Protocol) (cp [2]*SA) {
+	out := func(sa *SA) bool { return sa.cfg.Direction == Outbound && sa.cfg.Protocol == proto }
+	for i := len(sas) - 1; i >= 0; i-- {
+		if out(sas[i]) && !sas[i].demoted {
+			cp[0] = sas[i]
+			break
+		}
+	}
+	for i := len(sas) - 1; i >= 0; i-- {
+		if out(sas[i]) && sas[i] != cp[0] {
+			cp[1] = sas[i]
+			break
+		}
+	}
+	return cp
 }

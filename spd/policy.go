@@ -154,11 +154,31 @@ type Policy struct {
 	// AHAlgorithms the authentication algorithms (`-a`, "HMAC-SHA-1"),
 	// which serve as ESP's integrity algorithms as well as AH's.
 	ESPAlgorithms, AHAlgorithms []string
-	// Lifetime of negotiated SAs (`-k`); 0 means DefaultLifetime.
+	// Lifetime of negotiated SAs (`-k`), their hard lifetime (strongSwan's
+	// life_time); 0 means DefaultLifetime.
 	Lifetime time.Duration
+	// RekeyTime is the soft lifetime of negotiated SAs (`-K`, strongSwan's
+	// rekey_time), below Lifetime; 0: none, see RekeyWindow.
+	RekeyTime time.Duration
 	// ReplayWindow is the anti-replay window in packets, used with
 	// FlagCheckReplay; 0 means DefaultReplayWindow.
 	ReplayWindow int
+}
+
+// RekeyWindow returns when IKE rekeys p's SAs, counted from their
+// creation: at a random point in [lo, hi], so that the two ends rarely
+// start rekeying one SA at once. With RekeyTime that is its last tenth,
+// [0.9 RekeyTime, RekeyTime]; without, 80% to 90% of Lifetime
+// (DefaultLifetime if 0).
+func (p *Policy) RekeyWindow() (lo, hi time.Duration) {
+	if p.RekeyTime > 0 {
+		return p.RekeyTime - p.RekeyTime/10, p.RekeyTime
+	}
+	life := p.Lifetime
+	if life <= 0 {
+		life = DefaultLifetime
+	}
+	return life / 10 * 8, life / 10 * 9
 }
 
 // Rule returns the classification rule of p in direction d.

@@ -44,6 +44,9 @@ func TestValidationErrors(t *testing.T) {
 		{"control character in name", Policy{Name: "a\nb", Action: Bypass, Src: any4, Dst: any4}, xe.BadParam, `"a\nb"`},
 		{"undefined flag", secure(Policy{Flags: 1 << 20}), xe.BadParam, "0x100000"},
 		{"negative lifetime", secure(Policy{Lifetime: -time.Second}), xe.BadParam, "-1s"},
+		{"negative rekey time", secure(Policy{RekeyTime: -time.Second}), xe.BadParam, "rekey time -1s"},
+		{"rekey time at the lifetime", secure(Policy{Lifetime: time.Minute, RekeyTime: time.Minute}), xe.BadParam, "rekey time 1m0s is not below the SA lifetime 1m0s"},
+		{"rekey time past the default lifetime", secure(Policy{RekeyTime: 2 * time.Hour}), xe.BadParam, "lifetime 1h0m0s"},
 		{"secure without mode", Policy{Action: Secure, Src: net, Dst: net, TunnelRemote: remote}, xe.BadParam, "Mode(0)"},
 		{"tunnel without remote", Policy{Action: Secure, Mode: Tunnel, Src: net, Dst: net}, xe.BadParam, "remote endpoint"},
 		{"unspecified remote", secure(Policy{TunnelRemote: netip.IPv4Unspecified()}), xe.BadParam, "0.0.0.0"},
@@ -104,6 +107,25 @@ func TestValidPolicies(t *testing.T) {
 		}
 		if p := db.Get(id); p == nil || !tt.check(p) {
 			t.Errorf("%s: got %+v", tt.name, p)
+		}
+	}
+}
+
+// TestRekeyWindow: `-K` rekeys in its last tenth; without it, at 80-90% of
+// `-k` (or of the default lifetime).
+func TestRekeyWindow(t *testing.T) {
+	for _, tt := range []struct {
+		life, rekey time.Duration
+		lo, hi      time.Duration
+	}{
+		{0, 0, 2880 * time.Second, 3240 * time.Second},
+		{100 * time.Second, 0, 80 * time.Second, 90 * time.Second},
+		{100 * time.Second, 50 * time.Second, 45 * time.Second, 50 * time.Second},
+		{6 * time.Second, 4 * time.Second, 3600 * time.Millisecond, 4 * time.Second},
+	} {
+		p := Policy{Lifetime: tt.life, RekeyTime: tt.rekey}
+		if lo, hi := p.RekeyWindow(); lo != tt.lo || hi != tt.hi {
+			t.Errorf("-k %v -K %v: rekey window [%v, %v], want [%v, %v]", tt.life, tt.rekey, lo, hi, tt.lo, tt.hi)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package spd
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 
@@ -39,6 +40,12 @@ func normalize(p *Policy) error {
 	}
 	if p.Lifetime < 0 {
 		return xe.Errorf(xe.BadParam, "spd: negative SA lifetime %v", p.Lifetime)
+	}
+	if p.RekeyTime < 0 {
+		return xe.Errorf(xe.BadParam, "spd: negative SA rekey time %v", p.RekeyTime)
+	}
+	if life := cmp.Or(p.Lifetime, DefaultLifetime); p.RekeyTime >= life {
+		return xe.Errorf(xe.BadParam, "spd: SA rekey time %v is not below the SA lifetime %v", p.RekeyTime, life)
 	}
 	// The caller keeps its slices; the DB's copy must not change under it.
 	p.ESPAlgorithms = slices.Clone(p.ESPAlgorithms)

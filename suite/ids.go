@@ -140,10 +140,10 @@ func IntegKeyLen(id IntegID) (int, error) {
 	return 0, xe.Errorf(xe.UnknownAlgorithm, "suite: unknown integrity transform %d", uint16(id))
 }
 
-// normName folds an operator's spelling of an algorithm name to the form the
+// NormalizeName folds an operator's spelling of an algorithm name to the form the
 // name tables use: lower case without '-', '_', '/', '.' or spaces, so that
 // "AES128-GCM16", "aes128gcm16" and "AES_128_GCM_16" are the same name.
-func normName(name string) string {
+func NormalizeName(name string) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(name) {
 		switch r {
@@ -185,7 +185,7 @@ var encrNames = map[string]struct {
 // sizes may be given in octets or bits ("aes128gcm16" or "aes128gcm128");
 // "aes128gcm" means the 16-octet ICV.
 func EncrByName(name string) (id EncrID, keyBits int, err error) {
-	n := strings.TrimPrefix(normName(name), "encr")
+	n := strings.TrimPrefix(NormalizeName(name), "encr")
 	if e, ok := encrNames[n]; ok {
 		return e.id, e.bits, nil
 	}
@@ -290,7 +290,7 @@ var integNames = map[string]IntegID{
 // strongSwan-style names ("sha256", "aesxcbc", "aes128gmac") or the IANA
 // names ("AUTH_HMAC_SHA2_256_128"); case, '-' and '_' do not matter.
 func IntegByName(name string) (IntegID, error) {
-	n := normName(name)
+	n := NormalizeName(name)
 	if id, ok := integNames[n]; ok {
 		return id, nil
 	}

@@ -5,29 +5,56 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+
+	"github.com/sabre-ipsec/sabre/cli"
 )
 
-// socketPath picks the control socket for a client command: a leading
-// "-sock PATH" (or "-sock=PATH") in args, else $SABRE_SOCKET, else the
-// default. It returns the remaining args.
+// socketPath picks the control socket for a client command: "-sock PATH"
+// (or "-sock=PATH", "--sock ...") anywhere in args — before the command or
+// after it, as in "sabre ipsec netstat -sock PATH" — else $SABRE_SOCKET,
+// else the default. It returns the remaining args. (No command word starts
+// with "-sock": options are one letter.)
 func socketPath(args []string) (string, []string, error) {
-	if len(args) > 0 {
-		switch a := args[0]; {
+	path, rest := "", make([]string, 0, len(args))
+	set := func(p string) error {
+		if path != "" {
+			return errors.New("-sock given twice")
+		}
+		if p == "" {
+			return errors.New("-sock needs a path")
+		}
+		path = p
+		return nil
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		var err error
+		switch {
 		case a == "-sock" || a == "--sock":
-			if len(args) < 2 {
+			if i+1 >= len(args) {
 				return "", nil, errors.New("-sock needs a path")
 			}
-			return args[1], args[2:], nil
-		case len(a) > 6 && a[:6] == "-sock=":
-			return a[6:], args[1:], nil
-		case len(a) > 7 && a[:7] == "--sock=":
-			return a[7:], args[1:], nil
+			i++
+			err = set(args[i])
+		case strings.HasPrefix(a, "-sock="):
+			err = set(a[len("-sock="):])
+		case strings.HasPrefix(a, "--sock="):
+			err = set(a[len("--sock="):])
+		default:
+			rest = append(rest, a)
+		}
+		if err != nil {
+			return "", nil, err
 		}
 	}
-	if p := os.Getenv("SABRE_SOCKET"); p != "" {
-		return p, args, nil
+	if path != "" {
+		return path, rest, nil
 	}
-	return defaultSocket, args, nil
+	if p := os.Getenv("SABRE_SOCKET"); p != "" {
+		return p, rest, nil
+	}
+	return defaultSocket, rest, nil
 }
 
 // runClient is `sabre ipsec ...` and `sabre ike ...`: it sends the command
@@ -38,6 +65,11 @@ func runClient(family string, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "sabre %s: %v\n", family, err)
 		return statusUsage
+	}
+	// The manual is static text: no daemon needed.
+	if text, ok := cli.Help(append([]string{family}, args...)); ok {
+		io.WriteString(stdout, text)
+		return statusOK
 	}
 	cc, err := dialControl(path)
 	if err != nil {

@@ -174,8 +174,11 @@ type controlServer struct {
 }
 
 // listenControl creates the socket at path: the directory (0700) if
-// missing, then the socket (0600). A stale socket left by a daemon that
-// died is replaced; one that answers means a daemon is running.
+// missing, then the socket (0600). The directory must be the daemon
+// user's (or root's) and writable by no one else: whoever can write there
+// can replace the socket. A stale socket left by a daemon that died is
+// replaced; anything else at path (a file, a directory, a socket that
+// answers) is refused, never deleted.
 func listenControl(path string, handle controlHandler, log *slog.Logger) (*controlServer, error) {
 	dir := filepath.Dir(path)
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
@@ -183,14 +186,11 @@ func listenControl(path string, handle controlHandler, log *slog.Logger) (*contr
 			return nil, fmt.Errorf("control socket directory: %w", err)
 		}
 	}
-	if _, err := os.Lstat(path); err == nil {
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("a daemon is already listening on %s", path)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("remove stale control socket: %w", err)
-		}
+	if err := checkSocketDir(dir); err != nil {
+		return nil, err
+	}
+	if err := removeStaleSocket(path); err != nil {
+		return nil, err
 	}
 	// The umask makes the socket 0600 from the start; the chmod below
 	// is for umasks that are looser still in other bits.
@@ -208,6 +208,93 @@ func listenControl(path string, handle controlHandler, log *slog.Logger) (*contr
 	s.wg.Add(1)
 	go s.serve()
 	return s, nil
+}
+
+// checkSocketDir refuses a socket directory that is not a directory, not
+// owned by this user or root, or writable by group or others.
+func checkSocketDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("control socket directory: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.IsDir():
+		return fmt.Errorf("control socket directory %s is not a directory", dir)
+	case ok && st.Uid != 0 && int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("control socket directory %s is owned by uid %d, not by this user (uid %d) or root", dir, st.Uid, os.Geteuid())
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("control socket directory %s has mode %v: others could replace the socket; use a directory only its owner can write (chmod go-w, or another -sock)", dir, fi.Mode().Perm())
+	}
+	return nil
+}
+
+// checkControlPath refuses, without changing anything, a control socket
+// path that listenControl would refuse: a directory that is not safe, or
+// something at path other than a stale socket.
+func checkControlPath(path string) error {
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); err == nil {
+		if err := checkSocketDir(dir); err != nil {
+			return err
+		}
+	}
+	_, err := staleSocket(path)
+	return err
+}
+
+// removeStaleSocket removes the socket at path if it is stale (nobody
+// listens), and refuses anything else there.
+func removeStaleSocket(path string) error {
+	stale, err := staleSocket(path)
+	if err != nil || !stale {
+		return err
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("remove stale control socket: %w", err)
+	}
+	return nil
+}
+
+// staleSocket reports whether path is a socket nobody listens on; nothing
+// at path is fine too, and anything else is an error.
+func staleSocket(path string) (bool, error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if fi.Mode().Type() != os.ModeSocket {
+		return false, fmt.Errorf("control socket %s: something else is there (%s); remove it yourself or choose another -sock", path, fileKind(fi.Mode()))
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return false, fmt.Errorf("a daemon is already listening on %s", path)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return false, fmt.Errorf("control socket %s: cannot tell whether a daemon listens on it: %w", path, err)
+	}
+	return true, nil
+}
+
+// fileKind names a file's type for messages.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m.IsRegular():
+		return "a regular file"
+	case m&os.ModeSymlink != 0:
+		return "a symbolic link"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a socket"
 }
 
 func (s *controlServer) serve() {
@@ -290,7 +377,7 @@ type controlClient struct {
 type errNotRunning struct{ path string }
 
 func (e errNotRunning) Error() string {
-	return fmt.Sprintf("daemon not running (no socket at %s): start it with `sabre run`", e.path)
+	return fmt.Sprintf("daemon not running (no socket at %s): start it with `sabre run`, or name the socket of the running one with -sock PATH or $SABRE_SOCKET", e.path)
 }
 
 // dialControl connects to the daemon at path.

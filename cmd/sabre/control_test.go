@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -113,18 +114,60 @@ func TestControlServer(t *testing.T) {
 	}
 }
 
+// TestControlStaleSocket: a stale socket (nobody listens) is replaced;
+// anything else at the path — a regular file, a directory, a socket a
+// daemon listens on — is refused and left in place, and so is a socket
+// directory others can write to.
 func TestControlStaleSocket(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "sabre.sock")
-	if err := os.WriteFile(path, nil, 0o600); err != nil { // not a listening socket
+	handler := func([]string, io.Writer) int { return 0 }
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sabre.sock")
+	// A stale socket: bound, then closed without removing the file, as
+	// when a daemon dies.
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := listenControl(path, func([]string, io.Writer) int { return 0 }, slog.Default())
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+	s, err := listenControl(path, handler, slog.Default())
 	if err != nil {
 		t.Fatalf("stale socket not replaced: %v", err)
+	}
+	// A live one is refused.
+	if _, err := listenControl(path, handler, slog.Default()); err == nil || !strings.Contains(err.Error(), "already listening") {
+		t.Errorf("live socket: %v", err)
 	}
 	s.Close()
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("socket left behind after Close: %v", err)
+	}
+
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, []byte("precious"), 0o600)
+	sub := filepath.Join(dir, "sub")
+	os.Mkdir(sub, 0o700)
+	open := filepath.Join(dir, "open")
+	os.Mkdir(open, 0o700)
+	os.Chmod(open, 0o777) // past the umask
+	for _, tc := range []struct{ path, want string }{
+		{file, "something else is there (a regular file)"},
+		{sub, "something else is there (a directory)"},
+		{filepath.Join(open, "sabre.sock"), "has mode -rwxrwxrwx: others could replace the socket"},
+		{filepath.Join(file, "sabre.sock"), "is not a directory"},
+	} {
+		if s, err := listenControl(tc.path, handler, slog.Default()); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if s != nil {
+				s.Close()
+			}
+			t.Errorf("%s: %v, want %q", tc.path, err, tc.want)
+		}
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != "precious" {
+		t.Errorf("the file at -sock was touched: %q %v", b, err)
+	}
+	if fi, err := os.Stat(sub); err != nil || !fi.IsDir() {
+		t.Errorf("the directory at -sock was touched: %v", err)
 	}
 }
 
@@ -134,9 +177,38 @@ func TestClientNotRunning(t *testing.T) {
 	if s := runClient("ipsec", []string{"-sock", path, "netstat"}, &stdout, &stderr); s != statusFailed {
 		t.Errorf("status %d", s)
 	}
-	want := fmt.Sprintf("sabre: daemon not running (no socket at %s): start it with `sabre run`\n", path)
+	want := fmt.Sprintf("sabre: daemon not running (no socket at %s): start it with `sabre run`, or name the socket of the running one with -sock PATH or $SABRE_SOCKET\n", path)
 	if stderr.String() != want {
 		t.Errorf("stderr %q, want %q", stderr.String(), want)
+	}
+}
+
+// TestClientSockAnywhereAndHelp: -sock may follow the command, and the
+// manual is printed without a daemon.
+func TestClientSockAnywhereAndHelp(t *testing.T) {
+	path := startTestServer(t)
+	var stdout, stderr bytes.Buffer
+	if s := runClient("ipsec", []string{"netstat", "-a", "-sock", path}, &stdout, &stderr); s != statusOK || stdout.String() != "[\"ipsec\" \"netstat\" \"-a\"]\n" {
+		t.Errorf("-sock after the command: %d %q %q", s, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	if s := runClient("ike", []string{"netstat", "--sock=" + path}, &stdout, &stderr); s != statusOK || stdout.String() != "[\"ike\" \"netstat\"]\n" {
+		t.Errorf("--sock= after the command: %d %q %q", s, stdout.String(), stderr.String())
+	}
+	stderr.Reset()
+	if s := runClient("ike", []string{"-sock", path, "netstat", "-sock", path}, &stdout, &stderr); s != statusUsage || !strings.Contains(stderr.String(), "-sock given twice") {
+		t.Errorf("-sock twice: %d %q", s, stderr.String())
+	}
+	none := filepath.Join(t.TempDir(), "none.sock")
+	for _, args := range [][]string{{"ike", "help"}, {"ipsec", "help"}, {"ipsec", "help", "policy"}, {"ike", "flush", "--help"}, {"ipsec", "addsa", "-h"}} {
+		stdout.Reset()
+		stderr.Reset()
+		if s := runClient(args[0], append([]string{"-sock", none}, args[1:]...), &stdout, &stderr); s != statusOK || stdout.Len() == 0 || stderr.Len() != 0 {
+			t.Errorf("sabre %s without a daemon: status %d, %d bytes, stderr %q", strings.Join(args, " "), s, stdout.Len(), stderr.String())
+		}
+	}
+	if !strings.HasPrefix(stdout.String(), "ipsec addsa") {
+		t.Errorf("ipsec addsa -h: %.60q", stdout.String())
 	}
 }
 

@@ -21,7 +21,9 @@ commands:
   version   print the version
 
 The clients find the daemon at $SABRE_SOCKET or /run/sabre/sabre.sock;
-"sabre ipsec -sock PATH ..." names another socket.
+"-sock PATH", before or after the command, names another socket.
+"sabre ipsec help" and "sabre ike help" need no daemon.
+"sabre run -check -rc FILE" checks an ike_rc file without a daemon.
 `
 
 func main() {

@@ -18,8 +18,9 @@ package main
 //	ipsec addsa -n p1 -e AES128-GCM16 -f <in key> -g <out key> -w <in spi> -x <out spi>
 //
 // Signals: SIGINT and SIGTERM stop the daemon (the TUN device and the
-// socket go away); SIGHUP reloads the ike_rc file (cli.Env.ReloadRC: all or
-// nothing).
+// socket go away); SIGHUP reloads the ike_rc file (cli.Env.ReloadRC: only
+// what changed is changed; established tunnels of unchanged parts keep
+// running). `sabre run -check -rc FILE` checks a file without a daemon.
 
 import (
 	"context"
@@ -54,6 +55,13 @@ import (
 // (§4.4) so that IKE is never caught by a policy that needs IKE's SAs.
 const ikeBypassPriority = spd.PriorityHigh
 
+// Bounds of -mtu and -pathmtu: IPv4's minimum (RFC 791) to the largest IP
+// packet.
+const (
+	minMTU = 68
+	maxMTU = 65535
+)
+
 // daemonConfig is what the flags of `sabre run` say.
 type daemonConfig struct {
 	trace    io.Writer // where `ike debug -t` writes its message dumps
@@ -66,6 +74,7 @@ type daemonConfig struct {
 	fwmark   uint32
 	showKeys bool
 	verbose  bool
+	check    bool
 	cpuprof  string
 }
 
@@ -82,9 +91,10 @@ func parseRunFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
 	mark := fs.String("fwmark", "0", "SO_MARK for the daemon's sockets (hex with 0x), for policy routing in transport mode")
 	fs.BoolVar(&c.showKeys, "show-keys", false, "let `ipsec netstat -k` print key material")
 	fs.BoolVar(&c.verbose, "v", false, "debug logging")
+	fs.BoolVar(&c.check, "check", false, "check the -rc file as the daemon would apply it (remotes' proposals and PSK files included), then exit: status 0 if it is good, 1 with file:line errors if not; no device, socket or running daemon is touched")
 	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile of the daemon's life to this file")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: sabre run [-rc ike_rc] [-tun sabre0] [-sock "+defaultSocket+"] [-mtu 1400] [-pathmtu 1500] [-addr local address] [-fwmark mark] [-show-keys] [-v]")
+		fmt.Fprintln(stderr, "usage: sabre run [-rc ike_rc] [-tun sabre0] [-sock "+defaultSocket+"] [-mtu 1400] [-pathmtu 1500] [-addr local address] [-fwmark mark] [-show-keys] [-v]\n       sabre run -check -rc ike_rc")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -92,6 +102,17 @@ func parseRunFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("run: unexpected argument %q", fs.Arg(0))
+	}
+	if c.check && c.rc == "" {
+		return nil, errors.New("run: -check needs -rc FILE")
+	}
+	for _, m := range []struct {
+		name string
+		v    int
+	}{{"-mtu", c.mtu}, {"-pathmtu", c.pathMTU}} {
+		if m.v < minMTU || m.v > maxMTU {
+			return nil, fmt.Errorf("run: %s %d: want %d..%d", m.name, m.v, minMTU, maxMTU)
+		}
 	}
 	if *addr != "" {
 		a, err := netip.ParseAddr(*addr)
@@ -116,6 +137,9 @@ func runDaemon(args []string, stderr io.Writer) error {
 			return nil
 		}
 		return err
+	}
+	if cfg.check {
+		return checkRC(cfg, stderr)
 	}
 	level := slog.LevelInfo
 	if cfg.verbose {
@@ -170,6 +194,10 @@ type daemon struct {
 // stops the daemon before it touches the network, and a client that
 // reaches the socket finds the device up.
 func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
+	// A -sock path that cannot be used is refused before anything else.
+	if err := checkControlPath(cfg.sock); err != nil {
+		return nil, err
+	}
 	d := &daemon{cfg: cfg, log: log}
 	var dev atomic.Pointer[tun.Device]
 	d.engine = ipsec.New(spd.NewDB(), sad.NewDB(), ipsec.Config{
@@ -243,6 +271,20 @@ func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
 	log.Info("sabre running", "tun", t.Name(), "mtu", t.MTU(), "socket", cfg.sock, "rc", cfg.rc,
 		"policies", len(d.engine.SPD().List()))
 	return d, nil
+}
+
+// checkRC is `sabre run -check -rc FILE` (cli.Env.CheckRC): the file is
+// checked on an engine of its own holding the daemon's bypass policies,
+// including what the IKE daemon would refuse at apply time, then thrown
+// away. No TUN device, socket or running daemon is touched.
+func checkRC(cfg *daemonConfig, stderr io.Writer) error {
+	engine := ipsec.New(spd.NewDB(), sad.NewDB(), ipsec.Config{Output: func(b *pktbuf.Buffer) { pktbuf.DefaultPool.Put(b) }})
+	defer engine.Close()
+	if err := addIKEBypass(engine.SPD()); err != nil {
+		return err
+	}
+	env := &cli.Env{Engine: engine, LocalAddr: localAddrFunc(cfg.addr, cfg.fwmark)}
+	return env.CheckRC(cfg.rc, stderr)
 }
 
 // addIKEBypass lets IKE through (UDP from or to local ports 500 and 4500,
@@ -328,7 +370,8 @@ func (d *daemon) reload() {
 	err := d.env.ReloadRC(d.cfg.rc, &out)
 	logOutput(d.log, "ike_rc reload", out.String())
 	if err != nil {
-		d.log.Error("ike_rc reload failed; the previous configuration stays", "rc", d.cfg.rc, "err", err)
+		// The error says what is in place now (cli.Env.ReloadRC).
+		d.log.Error("ike_rc reload failed", "rc", d.cfg.rc, "err", err)
 		return
 	}
 	d.log.Info("ike_rc reloaded", "rc", d.cfg.rc, "policies", len(d.engine.SPD().List()))

@@ -26,9 +26,11 @@ const noIKE = "sabre run has no IKE yet"
 
 // sabred is a `sabre run` daemon in a host's namespace.
 type sabred struct {
-	h  *host
-	rc string
-	d  *sabre.Daemon
+	h    *host
+	rc   string
+	sock string // its control socket
+	log  string // its standard output and error
+	d    *sabre.Daemon
 }
 
 // startSabre runs `sabre run -rc <rc> -tun sabre0 -sock ...` in h's
@@ -38,11 +40,11 @@ type sabred struct {
 func startSabre(t *testing.T, h, peer *host, rc string, args ...string) *sabred {
 	t.Helper()
 	bin := sabrePath(t)
-	s := &sabred{h: h, rc: filepath.Join(h.dir, "ike_rc")}
+	s := &sabred{h: h, rc: filepath.Join(h.dir, "ike_rc"), sock: filepath.Join(h.dir, "sabre.sock"), log: filepath.Join(h.dir, "sabre.log")}
 	if err := os.WriteFile(s.rc, []byte(rc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d, err := sabre.Start(t, "sabre run in "+h.role, h.ns.Name, bin, filepath.Join(h.dir, "sabre.sock"), filepath.Join(h.dir, "sabre.log"),
+	d, err := sabre.Start(t, "sabre run in "+h.role, h.ns.Name, bin, s.sock, s.log,
 		append([]string{"-rc", s.rc, "-tun", "sabre0", "-v"}, args...)...)
 	s.d = d
 	if err != nil { // it exited (sabre.ErrExited)
@@ -93,7 +95,7 @@ func (s *sabred) stop(t *testing.T) {
 	if t.Failed() {
 		t.Logf("log of sabre run in %s:\n%s\nike_rc:\n%s", s.h.role, tail(s.d.LogText(), 150), readFile(s.rc))
 	}
-	keep(t, s.d.Log)
+	keep(t, s.log)
 	keep(t, s.rc)
 }
 

@@ -34,12 +34,21 @@ func FuzzIKEMessage(f *testing.F) {
 func fuzzMessage(t *testing.T, b []byte) {
 	Dump(io.Discard, b)
 	SplitEncrypted(b)
+	h, herr := ParseHeader(b)
+	if herr != nil && len(b) >= HeaderLen || herr == nil && len(b) < HeaderLen {
+		t.Fatalf("ParseHeader of %d octets: %v", len(b), herr)
+	}
 	m, err := Parse(b)
 	if err != nil {
 		if !isNotifyError(err) {
 			t.Fatalf("Parse error %T: %v", err, err)
 		}
 		return
+	}
+	// What a receiver answers from the header alone is the header Parse
+	// reads.
+	if m.Header != *h {
+		t.Fatalf("ParseHeader %+v, Parse %+v", *h, m.Header)
 	}
 	CheckMessage(m)
 	out, err := m.Marshal()

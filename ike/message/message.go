@@ -37,15 +37,12 @@ type Message struct {
 // the last payload, and its FirstPayload names the first payload of the
 // encrypted chain, for ParsePayloads after decryption.
 func Parse(b []byte) (*Message, error) {
-	s := cryptobyte.String(b)
-	m := &Message{Raw: b}
-	var next, exchange, flags uint8
-	if !s.ReadUint64(&m.SPIi) || !s.ReadUint64(&m.SPIr) || !s.ReadUint8(&next) ||
-		!s.ReadUint8(&m.Version) || !s.ReadUint8(&exchange) || !s.ReadUint8(&flags) ||
-		!s.ReadUint32(&m.MessageID) || !s.ReadUint32(&m.Length) {
-		return nil, syntaxError("message of %d octets, shorter than the %d-octet IKE header", len(b), HeaderLen)
+	h, err := ParseHeader(b)
+	if err != nil {
+		return nil, err
 	}
-	m.NextPayload, m.Exchange, m.Flags = PayloadType(next), ExchangeType(exchange), Flags(flags)
+	m := &Message{Header: *h, Raw: b}
+	s := cryptobyte.String(b[HeaderLen:])
 	// RFC 7296 §2.5: the minor version is ignored, another major version is
 	// answered with INVALID_MAJOR_VERSION.
 	if m.Version>>4 != Version>>4 {
@@ -55,11 +52,26 @@ func Parse(b []byte) (*Message, error) {
 	if int64(m.Length) != int64(len(b)) {
 		return nil, syntaxError("Length %d in a message of %d octets", m.Length, len(b))
 	}
-	var err error
 	if m.Payloads, err = parseChain(m.NextPayload, s, true); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// ParseHeader reads the IKE header at the start of b and checks nothing
+// but its length: a receiver answers a message that Parse refuses (another
+// major version, a malformed IKE_SA_INIT) from its header alone.
+func ParseHeader(b []byte) (*Header, error) {
+	s := cryptobyte.String(b)
+	var h Header
+	var next, exchange, flags uint8
+	if !s.ReadUint64(&h.SPIi) || !s.ReadUint64(&h.SPIr) || !s.ReadUint8(&next) ||
+		!s.ReadUint8(&h.Version) || !s.ReadUint8(&exchange) || !s.ReadUint8(&flags) ||
+		!s.ReadUint32(&h.MessageID) || !s.ReadUint32(&h.Length) {
+		return nil, syntaxError("message of %d octets, shorter than the %d-octet IKE header", len(b), HeaderLen)
+	}
+	h.NextPayload, h.Exchange, h.Flags = PayloadType(next), ExchangeType(exchange), Flags(flags)
+	return &h, nil
 }
 
 // ParsePayloads parses a chain of payloads starting with one of type

@@ -128,7 +128,8 @@ func parses(t PayloadType) bool {
 }
 
 // Find returns the first payload of Go type T in payloads, for example
-// Find[*KE](m.Payloads).
+// Find[*KE](m.Payloads). ID and TS payloads come in two types each: look
+// them up with FindID and FindTS.
 func Find[T Payload](payloads []Payload) (T, bool) {
 	for _, p := range payloads {
 		if t, ok := p.(T); ok {
@@ -157,6 +158,36 @@ func FindType(payloads []Payload, t PayloadType) (Payload, bool) {
 		if p.PayloadType() == t {
 			return p, true
 		}
+	}
+	return nil, false
+}
+
+// FindID returns the IDi payload (responder false) or the IDr payload
+// (responder true). Find[*ID] would return whichever comes first: an IDr
+// taken for the IDi lets a peer authenticate as the identity it names for
+// the responder (issue 9), so ID payloads are looked up by type only.
+func FindID(payloads []Payload, responder bool) (*ID, bool) {
+	t := PayloadIDi
+	if responder {
+		t = PayloadIDr
+	}
+	if p, ok := FindType(payloads, t); ok {
+		id, ok := p.(*ID)
+		return id, ok
+	}
+	return nil, false
+}
+
+// FindTS returns the TSi payload (responder false) or the TSr payload
+// (responder true), for the same reason as FindID.
+func FindTS(payloads []Payload, responder bool) (*TS, bool) {
+	t := PayloadTSi
+	if responder {
+		t = PayloadTSr
+	}
+	if p, ok := FindType(payloads, t); ok {
+		ts, ok := p.(*TS)
+		return ts, ok
 	}
 	return nil, false
 }

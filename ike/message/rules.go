@@ -25,8 +25,6 @@ type messageRule struct {
 	// payloads lists every payload the message may carry, with its
 	// bounds; any other (but Unknown ones) is unexpected.
 	payloads []occurs
-	// oneOf: at least one of these must be present.
-	oneOf []PayloadType
 	// together: all of these or none (the Child SA: SA, TSi, TSr).
 	together []PayloadType
 	// errorAlone: a response may carry an error Notify, or COOKIE or
@@ -51,22 +49,27 @@ var (
 			{PayloadCERTREQ, 0, many}, {PayloadNotify, 0, many}, {PayloadVendorID, 0, many},
 		}},
 		// HDR, SK {IDi, [CERT,] [CERTREQ,] [IDr,] AUTH, [CP,] SAi2, TSi, TSr}
-		// --> with EAP (§2.16) first without AUTH, then SK {EAP}, then
-		// SK {AUTH}; without SAi2, TSi, TSr for a childless IKE SA (RFC 6023).
+		// --> without SAi2, TSi, TSr for a childless IKE SA (RFC 6023).
+		// IDi and AUTH are mandatory: EAP (§2.16), whose first request
+		// lacks AUTH and whose later ones lack IDi, is not implemented, and
+		// a request without them must never reach authentication (issue 9:
+		// an EAP-only request crashed the responder). The IDr the
+		// initiator may send names the responder it wants (§2.5) and is
+		// never taken for the initiator's identity.
 		{exchange: IKEAuth, encrypted: true, payloads: []occurs{
-			{PayloadIDi, 0, 1}, {PayloadCERT, 0, many}, {PayloadCERTREQ, 0, many},
-			{PayloadIDr, 0, 1}, {PayloadAUTH, 0, 1}, {PayloadEAP, 0, 1}, {PayloadCP, 0, 1},
+			{PayloadIDi, 1, 1}, {PayloadCERT, 0, many}, {PayloadCERTREQ, 0, many},
+			{PayloadIDr, 0, 1}, {PayloadAUTH, 1, 1}, {PayloadCP, 0, 1},
 			{PayloadSA, 0, 1}, {PayloadTSi, 0, 1}, {PayloadTSr, 0, 1},
 			{PayloadNotify, 0, many}, {PayloadVendorID, 0, many},
-		}, oneOf: []PayloadType{PayloadIDi, PayloadAUTH, PayloadEAP}, together: childSA},
-		// <-- HDR, SK {IDr, [CERT,] AUTH, [CP,] SAr2, TSi, TSr}, with EAP
-		// SK {IDr, [CERT,] AUTH, EAP}, SK {EAP}, SK {AUTH, SAr2, TSi, TSr};
-		// N(AUTHENTICATION_FAILED) alone (§2.21.2).
+		}, together: childSA},
+		// <-- HDR, SK {IDr, [CERT,] AUTH, [CP,] SAr2, TSi, TSr}, or
+		// N(AUTHENTICATION_FAILED) alone (§2.21.2). Without EAP, IDr and
+		// AUTH are mandatory here too.
 		{exchange: IKEAuth, response: true, encrypted: true, errorAlone: true, payloads: []occurs{
-			{PayloadIDr, 0, 1}, {PayloadCERT, 0, many}, {PayloadAUTH, 0, 1}, {PayloadEAP, 0, 1},
+			{PayloadIDr, 1, 1}, {PayloadCERT, 0, many}, {PayloadAUTH, 1, 1},
 			{PayloadCP, 0, 1}, {PayloadSA, 0, 1}, {PayloadTSi, 0, 1}, {PayloadTSr, 0, 1},
 			{PayloadNotify, 0, many}, {PayloadVendorID, 0, many},
-		}, oneOf: []PayloadType{PayloadAUTH, PayloadEAP}, together: childSA},
+		}, together: childSA},
 		// §1.3: HDR, SK {[N(REKEY_SA)], SA, Ni, [KEi], [TSi, TSr]} -->
 		// (no TSi, TSr when rekeying the IKE SA, §1.3.2).
 		{exchange: CreateChildSA, encrypted: true, payloads: []occurs{
@@ -166,9 +169,6 @@ func Check(exchange ExchangeType, isResponse bool, payloads []Payload) error {
 				return syntaxError("%s: missing %v payload", what, o.typ)
 			}
 		}
-		if len(r.oneOf) > 0 && !anyOf(counts, r.oneOf) {
-			return syntaxError("%s: missing %s payload", what, orList(r.oneOf))
-		}
 	}
 	if present := countOf(counts, r.together); present != 0 && present != len(r.together) {
 		var missing []PayloadType
@@ -229,10 +229,6 @@ func (r *messageRule) bounds(t PayloadType) (occurs, bool) {
 		}
 	}
 	return occurs{}, false
-}
-
-func anyOf(counts map[PayloadType]int, types []PayloadType) bool {
-	return countOf(counts, types) > 0
 }
 
 func countOf(counts map[PayloadType]int, types []PayloadType) int {

@@ -67,24 +67,29 @@ var ruleCases = []struct {
 
 	{IKEAuth, false, ps(idi, auth, saOffer, tsi, tsr), ""},
 	{IKEAuth, false, ps(idi, cert, n(InitialContact), certreq, idr, auth, cp, saOffer, tsi, tsr, n(MOBIKESupported), vid), ""},
-	{IKEAuth, false, ps(idi, saOffer, tsi, tsr), ""}, // EAP follows (RFC 7296 §2.16)
-	{IKEAuth, false, ps(eap), ""},
-	{IKEAuth, false, ps(auth), ""},
 	{IKEAuth, false, ps(idi, auth), ""}, // childless (RFC 6023)
-	{IKEAuth, false, ps(n(InitialContact)), "IKE_AUTH request: missing IDi, AUTH or EAP payload"},
+	// Issue 9: without EAP, IDi and AUTH are mandatory; an IDr never
+	// stands in for the IDi.
+	{IKEAuth, false, ps(idi, saOffer, tsi, tsr), "IKE_AUTH request: missing AUTH payload"},
+	{IKEAuth, false, ps(eap), "IKE_AUTH request: unexpected EAP payload (payload 1)"},
+	{IKEAuth, false, ps(idi, auth, eap), "unexpected EAP payload"},
+	{IKEAuth, false, ps(auth), "IKE_AUTH request: missing IDi payload"},
+	{IKEAuth, false, ps(idr, auth, saOffer, tsi, tsr), "IKE_AUTH request: missing IDi payload"},
+	{IKEAuth, false, ps(n(InitialContact)), "IKE_AUTH request: missing IDi payload"},
 	{IKEAuth, false, ps(idi, auth, saOffer, tsi), "missing TSr payload of the Child SA"},
 	{IKEAuth, false, ps(idi, auth, tsi, tsr), "missing SA payload of the Child SA"},
 	{IKEAuth, false, ps(idi, auth, saOffer, tsi, tsr, ke), "unexpected KE payload"},
 	{IKEAuth, false, ps(idi, idi, auth), "more than 1 IDi payloads"},
 	{IKEAuth, false, ps(idi, auth, saAnswer, tsi, tsr), "first proposal numbered 2"},
 	{IKEAuth, true, ps(idr, auth, saAnswer, tsi, tsr), ""},
-	{IKEAuth, true, ps(idr, cert, cert, auth, eap), ""},
-	{IKEAuth, true, ps(eap), ""},
-	{IKEAuth, true, ps(auth, cp, saAnswer, tsi, tsr), ""},
+	{IKEAuth, true, ps(idr, cert, cert, auth), ""},
+	{IKEAuth, true, ps(idr, auth, cp, saAnswer, tsi, tsr), ""},
 	{IKEAuth, true, ps(n(AuthenticationFailed)), ""},
 	{IKEAuth, true, ps(idr, auth, n(TSUnacceptable)), ""},
-	{IKEAuth, true, ps(idr), "IKE_AUTH response: missing AUTH or EAP payload"},
-	{IKEAuth, true, ps(n(InitialContact)), "missing AUTH or EAP payload"},
+	{IKEAuth, true, ps(idr, auth, eap), "IKE_AUTH response: unexpected EAP payload"},
+	{IKEAuth, true, ps(idr), "IKE_AUTH response: missing AUTH payload"},
+	{IKEAuth, true, ps(auth, cp, saAnswer, tsi, tsr), "IKE_AUTH response: missing IDr payload"},
+	{IKEAuth, true, ps(n(InitialContact)), "missing IDr payload"},
 	{IKEAuth, true, ps(idr, auth, saOffer, tsi, tsr), "SA payload with 2 proposals"},
 	{IKEAuth, true, ps(idi, auth), "unexpected IDi payload"},
 
@@ -158,7 +163,7 @@ func TestRulesTable(t *testing.T) {
 				t.Errorf("%v: bad bound %+v", r.exchange, o)
 			}
 		}
-		for _, list := range [][]PayloadType{r.oneOf, r.together} {
+		for _, list := range [][]PayloadType{r.together} {
 			for _, typ := range list {
 				if _, ok := r.bounds(typ); !ok {
 					t.Errorf("%v: %v listed but not allowed", r.exchange, typ)
