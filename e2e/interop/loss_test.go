@@ -43,7 +43,7 @@ func newLossy(nft string, hosts ...*host) *lossy {
 func (l *lossy) on(t *testing.T) {
 	t.Helper()
 	for _, h := range l.hosts {
-		h.ns.nft(t, l.nft, fmt.Sprintf(`table inet loss {
+		h.ns.Nft(t, l.nft, fmt.Sprintf(`table inet loss {
 	chain input {
 		type filter hook input priority filter; policy accept;
 		udp dport { 500, 4500 } numgen random mod 100 < %d counter drop
@@ -57,12 +57,12 @@ var reCounter = regexp.MustCompile(`counter packets (\d+)`)
 func (l *lossy) off(t *testing.T) {
 	t.Helper()
 	for _, h := range l.hosts {
-		out := h.ns.exec(t, l.nft, "list", "table", "inet", "loss")
+		out := h.ns.Exec(t, l.nft, "list", "table", "inet", "loss")
 		if m := reCounter.FindStringSubmatch(out); m != nil {
 			n, _ := strconv.Atoi(m[1])
 			l.dropped[h.role] += n
 		}
-		h.ns.exec(t, l.nft, "delete", "table", "inet", "loss")
+		h.ns.Exec(t, l.nft, "delete", "table", "inet", "loss")
 	}
 }
 
