@@ -271,13 +271,18 @@ const manIKE = `ike - IKEv2 commands (the reference's §4.8)
 
 ike remote -n name -z 2 [-w] [-u] -e encr,... [-a integ,...] -p prf,...
            -d group,... -m PresharedKey -h pskfile [-f id] [-g id]
-           [-r address[,port]] [-i retransmit] [-l lifetime] [-U]
+           [-r address[,port]] [-i retransmit] [-l lifetime]
+           [-t retransmissions] [-I max-retransmit] [-U]
     add an IKE peer. -w initiates, -u accepts; -e/-a/-p/-d are lists in
     order of preference; modern names work besides the reference's
     (AES128-GCM16, AES256-GCM16, CHACHA20-POLY1305, PRFSHA256, PRFSHA384,
     ECP256, ECP384, ECP521, CURVE25519). The PSK file must be readable by
     its owner only. Identities: ipv4:ADDR, ipv6:ADDR, fqdn:NAME,
-    email:ADDR, keyid:HEX. -i and -l take seconds or durations (500ms, 8h).
+    email:ADDR, keyid:HEX. -i, -I and -l take seconds or durations (500ms,
+    8h). A request unanswered after -i (default 500ms) is sent again, and
+    again after each doubled interval, which stops growing at -I (default
+    32s); after -t retransmissions (1 to 100, default 10) and one more
+    interval the exchange has failed: 191.5 s with the defaults.
     -U UDP-encapsulates ESP (RFC 3948, port 4500) with this peer even
     where no NAT is, as strongSwan's encap = yes: sabre fakes its NAT
     detection so that both ends do. For firewalls that pass only UDP, and

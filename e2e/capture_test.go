@@ -4,20 +4,18 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 	"golang.org/x/sys/unix"
+
+	"github.com/sabre-ipsec/sabre/internal/testutil/netns"
+	"github.com/sabre-ipsec/sabre/internal/testutil/sabre"
+	"github.com/sabre-ipsec/sabre/internal/testutil/tshark"
 )
 
 // frame is one captured Ethernet frame.
@@ -41,10 +39,10 @@ type capture struct {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-func startCapture(t *testing.T, ns *netns, ifname string) *capture {
+func startCapture(t *testing.T, ns *netns.NS, ifname string) *capture {
 	t.Helper()
 	c := &capture{stop: make(chan struct{}), done: make(chan struct{})}
-	err := ns.do(func() error {
+	err := ns.Do(func() error {
 		ifi, err := net.InterfaceByName(ifname)
 		if err != nil {
 			return err
@@ -117,127 +115,34 @@ func (c *capture) Stop() []frame {
 	return c.frames
 }
 
-// writePcap writes the frames to an Ethernet pcap file.
-func writePcap(t *testing.T, path string, frames []frame) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w := pcapgo.NewWriter(f)
-	if err := w.WriteFileHeader(65536, layers.LinkTypeEthernet); err != nil {
-		t.Fatal(err)
-	}
-	for _, fr := range frames {
-		ci := gopacket.CaptureInfo{Timestamp: fr.ts, CaptureLength: len(fr.data), Length: len(fr.data)}
-		if err := w.WritePacket(ci, fr.data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// tsharkPath finds tshark; CI installs it (`make test`), elsewhere its
-// absence skips the wire checks.
-func tsharkPath(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("tshark")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("tshark is not installed (CI must install it, as `make test` does): %v", err)
-		}
-		t.Skipf("tshark is not installed: %v", err)
-	}
-	return p
-}
-
 // wireFields are what tshark prints of each frame.
 var wireFields = []string{"frame.number", "eth.type", "ip.proto", "ip.src", "ip.dst", "esp.spi", "esp.sequence",
 	"esp.icv_good", "esp.icv_bad", "icmp.type", "tcp.len", "udp.dstport"}
 
-// wireRow is one frame as tshark decoded it: every occurrence of each field.
-type wireRow map[string][]string
-
-func (r wireRow) first(f string) string {
-	if v := r[f]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
-func (r wireRow) last(f string) string {
-	if v := r[f]; len(v) > 0 {
-		return v[len(v)-1]
-	}
-	return ""
-}
-
 // tsharkDecode runs tshark over the capture with the SAs in its esp_sa
 // table, so that it decrypts and authenticates the ESP packets.
-func tsharkDecode(t *testing.T, frames []frame, s suite, sas ...sa) []wireRow {
+func tsharkDecode(t *testing.T, frames []frame, s suite, sas ...sa) []tshark.Row {
 	t.Helper()
-	tshark := tsharkPath(t)
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "wireshark")
-	if err := os.MkdirAll(conf, 0o700); err != nil {
-		t.Fatal(err)
+	bin := tshark.Path(t)
+	rows := make([]tshark.ESPSA, len(sas))
+	for i, a := range sas {
+		rows[i] = tshark.ESPSA{Src: a.src.String(), Dst: a.dst.String(), SPI: a.spi,
+			Encr: s.tsharkEncr, EncrKey: a.encrKey, Auth: s.tsharkAuth, AuthKey: a.intgKey}
 	}
-	prefs := "esp.enable_encryption_decode: TRUE\nesp.enable_authentication_check: TRUE\nesp.do_esp_sequence_analysis: FALSE\n"
-	var uat strings.Builder
-	for _, a := range sas {
-		fmt.Fprintf(&uat, "%q,%q,%q,\"0x%08x\",%q,%q,%q,%q\n", "IPv4", a.src.String(), a.dst.String(), a.spi,
-			s.tsharkEncr, hexKey(a.encrKey), s.tsharkAuth, hexKey(a.intgKey))
+	conf := tshark.Config(t, map[string]string{"preferences": tshark.ESPPreferences, "esp_sa": tshark.ESPSATable(rows)})
+	pcap := filepath.Join(t.TempDir(), "wire.pcap")
+	pkts := make([]tshark.Packet, len(frames))
+	for i, fr := range frames {
+		pkts[i] = tshark.Packet{Time: fr.ts, Data: fr.data}
 	}
-	for name, body := range map[string]string{"preferences": prefs, "esp_sa": uat.String()} {
-		if err := os.WriteFile(filepath.Join(conf, name), []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
+	tshark.WritePcap(t, pcap, tshark.LinkEthernet, pkts)
+	sabre.Keep(t, "SABRE_E2E_KEEP", pcap)
+	sabre.Keep(t, "SABRE_E2E_KEEP", filepath.Join(conf, "esp_sa"))
+	got := tshark.Fields(t, bin, conf, pcap, wireFields)
+	if len(got) != len(frames) {
+		t.Fatalf("tshark decoded %d frames, the capture has %d", len(got), len(frames))
 	}
-	pcap := filepath.Join(dir, "wire.pcap")
-	writePcap(t, pcap, frames)
-	keep(t, pcap)
-	keep(t, filepath.Join(conf, "esp_sa"))
-	args := []string{"-n", "-r", pcap, "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,", "-E", "separator=/t"}
-	for _, f := range wireFields {
-		args = append(args, "-e", f)
-	}
-	cmd := exec.Command(tshark, args...)
-	cmd.Env = append(os.Environ(), "WIRESHARK_CONFIG_DIR="+conf)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tshark: %v\n%s", err, stderr.String())
-	}
-	for _, line := range strings.Split(stderr.String(), "\n") {
-		if l := strings.ToLower(line); strings.Contains(l, "esp") || strings.Contains(l, "table") || strings.Contains(l, "error") {
-			t.Errorf("tshark: %s\nesp_sa:\n%s", line, uat.String())
-		}
-	}
-	var rows []wireRow
-	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
-		if line == "" {
-			continue
-		}
-		cols := strings.Split(line, "\t")
-		if len(cols) != len(wireFields) {
-			t.Fatalf("tshark line has %d fields, want %d: %q", len(cols), len(wireFields), line)
-		}
-		r := wireRow{}
-		for i, f := range wireFields {
-			if cols[i] != "" {
-				r[f] = strings.Split(cols[i], ",")
-			}
-		}
-		rows = append(rows, r)
-	}
-	if len(rows) != len(frames) {
-		t.Fatalf("tshark decoded %d frames, the capture has %d", len(rows), len(frames))
-	}
-	return rows
+	return got
 }
 
 // wireSummary counts what tshark found inside the ESP packets.
@@ -249,50 +154,50 @@ type wireSummary struct {
 // the two outer addresses, that tshark authenticated and decrypted every
 // ESP packet, and, in tunnel mode, that the inner packets are between the
 // inner subnets.
-func checkWire(t *testing.T, rows []wireRow, a, b *site, tunnel bool) wireSummary {
+func checkWire(t *testing.T, rows []tshark.Row, a, b *site, tunnel bool) wireSummary {
 	t.Helper()
 	var s wireSummary
 	for _, r := range rows {
-		switch et := r.first("eth.type"); et {
+		switch et := r.First("eth.type"); et {
 		case "0x0806", "0x00000806":
 			s.arp++
 			continue
 		case "0x0800", "0x00000800":
 		default:
-			t.Errorf("frame %s: ethertype %s on the wire, want only IPv4 ESP and ARP", r.first("frame.number"), et)
+			t.Errorf("frame %s: ethertype %s on the wire, want only IPv4 ESP and ARP", r.First("frame.number"), et)
 			continue
 		}
-		if p := r.first("ip.proto"); p != "50" {
-			t.Errorf("frame %s: cleartext IP protocol %s on the wire %s -> %s (%v)", r.first("frame.number"), p, r.first("ip.src"), r.first("ip.dst"), r)
+		if p := r.First("ip.proto"); p != "50" {
+			t.Errorf("frame %s: cleartext IP protocol %s on the wire %s -> %s (%v)", r.First("frame.number"), p, r.First("ip.src"), r.First("ip.dst"), r)
 			continue
 		}
 		s.esp++
-		outer := r.first("ip.src") + ">" + r.first("ip.dst")
+		outer := r.First("ip.src") + ">" + r.First("ip.dst")
 		if outer != a.outer.String()+">"+b.outer.String() && outer != b.outer.String()+">"+a.outer.String() {
-			t.Errorf("frame %s: ESP between %s, not the SA endpoints", r.first("frame.number"), outer)
+			t.Errorf("frame %s: ESP between %s, not the SA endpoints", r.First("frame.number"), outer)
 		}
-		if r.last("esp.icv_good") == "1" && r.last("esp.icv_bad") != "1" {
+		if r.Last("esp.icv_good") == "1" && r.Last("esp.icv_bad") != "1" {
 			s.icvGood++
 		} else {
-			t.Errorf("frame %s: tshark found ICV good=%q bad=%q", r.first("frame.number"), r.last("esp.icv_good"), r.last("esp.icv_bad"))
+			t.Errorf("frame %s: tshark found ICV good=%q bad=%q", r.First("frame.number"), r.Last("esp.icv_good"), r.Last("esp.icv_bad"))
 		}
 		if tunnel {
 			if len(r["ip.src"]) < 2 {
-				t.Errorf("frame %s: tshark did not decrypt an inner IP packet: %v", r.first("frame.number"), r)
+				t.Errorf("frame %s: tshark did not decrypt an inner IP packet: %v", r.First("frame.number"), r)
 				continue
 			}
-			inner := r.last("ip.src") + ">" + r.last("ip.dst")
+			inner := r.Last("ip.src") + ">" + r.Last("ip.dst")
 			in := func(addr string) bool {
 				return strings.HasPrefix(addr, "10.1.0.") || strings.HasPrefix(addr, "10.2.0.")
 			}
-			if !in(r.last("ip.src")) || !in(r.last("ip.dst")) {
-				t.Errorf("frame %s: inner packet %s is not between the tunnel's subnets", r.first("frame.number"), inner)
+			if !in(r.Last("ip.src")) || !in(r.Last("ip.dst")) {
+				t.Errorf("frame %s: inner packet %s is not between the tunnel's subnets", r.First("frame.number"), inner)
 			}
 		}
-		if r.last("icmp.type") != "" {
+		if r.Last("icmp.type") != "" {
 			s.icmp++
 		}
-		if r.last("tcp.len") != "" {
+		if r.Last("tcp.len") != "" {
 			s.tcp++
 		}
 	}
@@ -317,9 +222,9 @@ func lastESP(frames []frame, src, dst [4]byte) []byte {
 
 // inject sends whole IP packets on the wire from inside the namespace
 // through a raw socket (IP_HDRINCL), as an attacker on the link would.
-func inject(t *testing.T, ns *netns, pkts ...[]byte) {
+func inject(t *testing.T, ns *netns.NS, pkts ...[]byte) {
 	t.Helper()
-	err := ns.do(func() error {
+	err := ns.Do(func() error {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
 		if err != nil {
 			return err

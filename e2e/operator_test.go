@@ -22,6 +22,8 @@ import (
 
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+
+	"github.com/sabre-ipsec/sabre/internal/testutil/netns"
 )
 
 // The operator path (issue 13's proof): go install, the site-to-site
@@ -34,7 +36,7 @@ import (
 // lanSite is a gateway with a host behind it.
 type lanSite struct {
 	name       string
-	gw, host   *netns
+	gw, host   *netns.NS
 	wan        netip.Addr // the gateway's outer address
 	lanGW      netip.Addr // the gateway's LAN address
 	hostAddr   netip.Addr
@@ -52,32 +54,31 @@ type lanSite struct {
 // forwarding off on both gateways (a fresh namespace's default).
 func newLANPair(t *testing.T) (w, e *lanSite) {
 	t.Helper()
-	needRoot(t)
-	id := uniqueID()
+	netns.NeedRoot(t, "e2e")
 	mk := func(name string, wan, lan, host string) *lanSite {
-		s := &lanSite{name: name, gw: newNetns(t, "sabre-"+id+"-"+name), host: newNetns(t, "sabre-"+id+"-"+name+"h"),
+		s := &lanSite{name: name, gw: netns.New(t, "sabre-e2e-", name+"gw"), host: netns.New(t, "sabre-e2e-", name+"host"),
 			wan: netip.MustParseAddr(wan), lanGW: netip.MustParseAddr(lan), hostAddr: netip.MustParseAddr(host),
 			dir: filepath.Join(t.TempDir(), name)}
 		if err := os.MkdirAll(s.dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
 		s.rc, s.ready, s.log = filepath.Join(s.dir, "ike_rc"), filepath.Join(s.dir, "ready"), filepath.Join(s.dir, "sabre.log")
-		runCmd(t, "ip", "link", "add", "lan", "netns", s.gw.name, "type", "veth", "peer", "name", "eth0", "netns", s.host.name)
-		s.gw.ip(t, "addr", "add", lan+"/24", "dev", "lan")
-		s.gw.ip(t, "link", "set", "lan", "up")
-		s.host.ip(t, "addr", "add", host+"/24", "dev", "eth0")
-		s.host.ip(t, "link", "set", "eth0", "up")
-		s.host.ip(t, "route", "add", "default", "via", lan)
-		s.gw.sysctl(t, "net.ipv4.ip_forward=0")
+		netns.Run(t, "ip", "link", "add", "lan", "netns", s.gw.Name, "type", "veth", "peer", "name", "eth0", "netns", s.host.Name)
+		s.gw.IP(t, "addr", "add", lan+"/24", "dev", "lan")
+		s.gw.IP(t, "link", "set", "lan", "up")
+		s.host.IP(t, "addr", "add", host+"/24", "dev", "eth0")
+		s.host.IP(t, "link", "set", "eth0", "up")
+		s.host.IP(t, "route", "add", "default", "via", lan)
+		s.gw.Sysctl(t, "net.ipv4.ip_forward=0")
 		return s
 	}
 	w = mk("w", "192.0.2.1", "10.201.1.1", "10.201.1.10")
 	e = mk("e", "192.0.2.2", "10.201.2.1", "10.201.2.10")
-	runCmd(t, "ip", "link", "add", "wan", "netns", w.gw.name, "type", "veth", "peer", "name", "wan", "netns", e.gw.name)
+	netns.Run(t, "ip", "link", "add", "wan", "netns", w.gw.Name, "type", "veth", "peer", "name", "wan", "netns", e.gw.Name)
 	for _, s := range []*lanSite{w, e} {
-		s.gw.sysctl(t, "net.ipv6.conf.wan.disable_ipv6=1")
-		s.gw.ip(t, "addr", "add", s.wan.String()+"/24", "dev", "wan")
-		s.gw.ip(t, "link", "set", "wan", "up")
+		s.gw.Sysctl(t, "net.ipv6.conf.wan.disable_ipv6=1")
+		s.gw.IP(t, "addr", "add", s.wan.String()+"/24", "dev", "wan")
+		s.gw.IP(t, "link", "set", "wan", "up")
 	}
 	return w, e
 }
@@ -113,7 +114,7 @@ func (s *lanSite) start(t *testing.T, bin string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command("ip", "netns", "exec", s.gw.name, bin, "run", "-rc", s.rc, "-sock", filepath.Join(s.dir, "sabre.sock"),
+	s.cmd = exec.Command("ip", "netns", "exec", s.gw.Name, bin, "run", "-rc", s.rc, "-sock", filepath.Join(s.dir, "sabre.sock"),
 		"-ready-file", s.ready, "-metrics", s.metrics)
 	s.cmd.Stdout, s.cmd.Stderr = f, f
 	if err := s.cmd.Start(); err != nil {
@@ -185,7 +186,7 @@ func (s *lanSite) scrape(t *testing.T) map[string]float64 {
 	// The connection is made on the namespace's thread (an http.Client
 	// would dial on a goroutine of its own, outside the namespace).
 	var conn net.Conn
-	if err := s.gw.do(func() (err error) { conn, err = net.DialTimeout("tcp", s.metrics, 10*time.Second); return }); err != nil {
+	if err := s.gw.Do(func() (err error) { conn, err = net.DialTimeout("tcp", s.metrics, 10*time.Second); return }); err != nil {
 		t.Fatalf("scrape %s: %v", s.name, err)
 	}
 	defer conn.Close()
@@ -238,10 +239,10 @@ func sum(m map[string]float64, name string) float64 {
 // echoes sends count ICMP echo requests from src (in ns) to dst, one
 // every interval, and returns how many were answered within wait of the
 // last one. Unlike ping, loss is a result, not a failure.
-func echoes(t *testing.T, ns *netns, src, dst netip.Addr, count int, interval, wait time.Duration) int {
+func echoes(t *testing.T, ns *netns.NS, src, dst netip.Addr, count int, interval, wait time.Duration) int {
 	t.Helper()
 	var c *icmp.PacketConn
-	if err := ns.do(func() (err error) { c, err = icmp.ListenPacket("ip4:icmp", src.String()); return }); err != nil {
+	if err := ns.Do(func() (err error) { c, err = icmp.ListenPacket("ip4:icmp", src.String()); return }); err != nil {
 		t.Fatalf("echo: %v", err)
 	}
 	defer c.Close()
@@ -284,7 +285,7 @@ var (
 )
 
 func TestOperatorPath(t *testing.T) {
-	needRoot(t)
+	netns.NeedRoot(t, "e2e")
 	// go install, as the README says (from this checkout).
 	gobin := t.TempDir()
 	install := exec.Command("go", "install", "github.com/sabre-ipsec/sabre/cmd/sabre")
@@ -301,7 +302,7 @@ func TestOperatorPath(t *testing.T) {
 	w.installExample(t, "site-to-site/west.ike_rc")
 	e.installExample(t, "site-to-site/east.ike_rc")
 	// West forwards; east starts with forwarding off and must say so.
-	w.gw.sysctl(t, "net.ipv4.ip_forward=1")
+	w.gw.Sysctl(t, "net.ipv4.ip_forward=1")
 	w.start(t, bin)
 	e.start(t, bin)
 	// A second daemon on the same machine says what is in its way, and
@@ -310,7 +311,7 @@ func TestOperatorPath(t *testing.T) {
 		{"sabre0", `TUN device "sabre0" is busy (another sabre run or VPN has it open): name another with -tun`},
 		{"sabre9", "another IKE daemon (charon? pluto?) holds UDP 500"},
 	} {
-		out, err := exec.Command("ip", "netns", "exec", w.gw.name, bin, "run", "-rc", w.rc, "-tun", c.tun,
+		out, err := exec.Command("ip", "netns", "exec", w.gw.Name, bin, "run", "-rc", w.rc, "-tun", c.tun,
 			"-sock", filepath.Join(w.dir, "second.sock")).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), c.want) || strings.Contains(string(out), "applied") {
 			t.Errorf("second sabre run -tun %s: %v, want an error saying %q and nothing applied:\n%s", c.tun, err, c.want, out)
@@ -324,7 +325,7 @@ func TestOperatorPath(t *testing.T) {
 	}
 	for _, s := range []*lanSite{w, e} {
 		peer := map[*lanSite]*lanSite{w: e, e: w}[s]
-		route := s.gw.ip(t, "route", "show", "dev", "sabre0")
+		route := s.gw.IP(t, "route", "show", "dev", "sabre0")
 		if !strings.Contains(route, netip.PrefixFrom(peer.lanGW, 24).Masked().String()) {
 			t.Errorf("%s: no route to the peer's LAN on sabre0: %q", s.name, route)
 		}
@@ -344,7 +345,7 @@ func TestOperatorPath(t *testing.T) {
 	}
 
 	// Forwarding on: traffic flows, and a reload no longer warns.
-	e.gw.sysctl(t, "net.ipv4.ip_forward=1")
+	e.gw.Sysctl(t, "net.ipv4.ip_forward=1")
 	e.cmd.Process.Signal(syscall.SIGHUP)
 	e.waitLog(t, reReloaded, 1)
 	if n := len(reForwardWarn.FindAllString(e.logText(), -1)); n != 1 {
@@ -354,8 +355,8 @@ func TestOperatorPath(t *testing.T) {
 		t.Fatalf("ping through the tunnel: %d of 5 answered", n)
 	}
 	m1 := w.scrape(t)
-	transfer(t, w.host, w.hostAddr, e.host, e.hostAddr, 2<<20)
-	transfer(t, e.host, e.hostAddr, w.host, w.hostAddr, 1<<20)
+	netns.Transfer(t, w.host, w.hostAddr, e.host, e.hostAddr, 2<<20, time.Minute)
+	netns.Transfer(t, e.host, e.hostAddr, w.host, w.hostAddr, 1<<20, time.Minute)
 	m2 := w.scrape(t)
 	for _, name := range []string{`sabre_packets_total{direction="out"}`, `sabre_packets_total{direction="in"}`,
 		`sabre_bytes_total{direction="out"}`, `sabre_bytes_total{direction="in"}`,
@@ -396,7 +397,7 @@ func TestOperatorPath(t *testing.T) {
 	if n := <-pingDone; n != during {
 		t.Errorf("ping during the reloads: %d of %d answered", n, during)
 	}
-	transfer(t, w.host, w.hostAddr, e.host, e.hostAddr, 1<<20)
+	netns.Transfer(t, w.host, w.hostAddr, e.host, e.hostAddr, 1<<20, time.Minute)
 
 	// Stop: the ready file, the device and its routes go.
 	for _, s := range []*lanSite{w, e} {
@@ -404,10 +405,10 @@ func TestOperatorPath(t *testing.T) {
 		if _, err := os.Stat(s.ready); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s: ready file left after stop: %v", s.name, err)
 		}
-		if out, err := exec.Command("ip", "-n", s.gw.name, "link", "show", "sabre0").CombinedOutput(); err == nil {
+		if out, err := exec.Command("ip", "-n", s.gw.Name, "link", "show", "sabre0").CombinedOutput(); err == nil {
 			t.Errorf("%s: sabre0 still there after stop: %s", s.name, out)
 		}
-		if routes := s.gw.ip(t, "route", "show"); strings.Contains(routes, "10.201.") && strings.Contains(routes, "sabre0") {
+		if routes := s.gw.IP(t, "route", "show"); strings.Contains(routes, "10.201.") && strings.Contains(routes, "sabre0") {
 			t.Errorf("%s: routes into sabre0 left after stop:\n%s", s.name, routes)
 		}
 	}

@@ -12,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sabre-ipsec/sabre/internal/testutil/netns"
+	"github.com/sabre-ipsec/sabre/internal/testutil/sabre"
 )
 
 // TestREADMEGateway runs the README's gateway walkthrough as written: the
@@ -24,14 +27,14 @@ import (
 // one step the README gives in prose, copying the key from west to east,
 // the test does itself.
 func TestREADMEGateway(t *testing.T) {
-	needRoot(t)
+	netns.NeedRoot(t, "e2e")
 	for _, tool := range []string{"ping", "curl", "base64", "unshare", "sysctl"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("e2e: the README's commands need %s: %v", tool, err)
 		}
 	}
 	blocks := readmeBlocks(t)
-	bin := filepath.Dir(sabre(t))
+	bin := filepath.Dir(sabre.Binary(t, ""))
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
@@ -65,20 +68,20 @@ func TestREADMEGateway(t *testing.T) {
 		if !ok {
 			t.Fatalf("README block %d is for %q, a machine the walkthrough does not have", i+1, b.target)
 		}
-		out, err := exec.Command("ip", "netns", "exec", site.host.name, "sh", "-e", "-c", b.text).CombinedOutput()
+		out, err := exec.Command("ip", "netns", "exec", site.host.Name, "sh", "-e", "-c", b.text).CombinedOutput()
 		t.Logf("output:\n%s", out)
 		if err != nil {
 			t.Fatalf("README block %d on %s failed: %v", i+1, b.target, err)
 		}
 		peer := map[*lanSite]*lanSite{w: e, e: w}[site]
-		transfer(t, site.host, site.hostAddr, peer.host, peer.hostAddr, 1<<20)
-		transfer(t, peer.host, peer.hostAddr, site.host, site.hostAddr, 1<<20)
+		netns.Transfer(t, site.host, site.hostAddr, peer.host, peer.hostAddr, 1<<20, time.Minute)
+		netns.Transfer(t, peer.host, peer.hostAddr, site.host, site.hostAddr, 1<<20, time.Minute)
 	}
 	// The walkthrough ends with west stopped: its device and routes are gone.
-	if out, err := exec.Command("ip", "-n", w.gw.name, "link", "show", "sabre0").CombinedOutput(); err == nil {
+	if out, err := exec.Command("ip", "-n", w.gw.Name, "link", "show", "sabre0").CombinedOutput(); err == nil {
 		t.Errorf("west: sabre0 still there after the README's stop: %s", out)
 	}
-	if routes := w.gw.ip(t, "route", "show"); strings.Contains(routes, "sabre0") {
+	if routes := w.gw.IP(t, "route", "show"); strings.Contains(routes, "sabre0") {
 		t.Errorf("west: routes into sabre0 left after stop:\n%s", routes)
 	}
 }
@@ -130,9 +133,9 @@ type shell struct {
 
 // startShell starts sh in ns, with private /etc and /run (overlays on the
 // machine's) when private, PATH starting with bin, in dir.
-func startShell(t *testing.T, ns *netns, bin, dir string, private bool) *shell {
+func startShell(t *testing.T, ns *netns.NS, bin, dir string, private bool) *shell {
 	t.Helper()
-	s := &shell{name: ns.name, upper: t.TempDir()}
+	s := &shell{name: ns.Name, upper: t.TempDir()}
 	work := t.TempDir()
 	script := "exec sh"
 	if private {
@@ -148,7 +151,7 @@ func startShell(t *testing.T, ns *netns, bin, dir string, private bool) *shell {
 		}
 		script = strings.Join(mounts, " && ") + " && exec sh"
 	}
-	s.cmd = exec.Command("ip", "netns", "exec", ns.name, "unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+	s.cmd = exec.Command("ip", "netns", "exec", ns.Name, "unshare", "--mount", "--propagation", "private", "sh", "-c", script)
 	s.cmd.Dir = dir
 	s.cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

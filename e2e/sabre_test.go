@@ -1,75 +1,33 @@
 package e2e
 
 import (
-	"bytes"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/sabre-ipsec/sabre/internal/testutil/netns"
+	"github.com/sabre-ipsec/sabre/internal/testutil/sabre"
 )
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	sabreBin  string
-	buildErr  error
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
-
-// sabre builds the sabre binary once per test run and returns its path.
-func sabre(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "sabre-e2e-")
-		if buildErr != nil {
-			return
-		}
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		sabreBin = filepath.Join(binDir, "sabre")
-		cmd := exec.Command(goTool, "build", "-o", sabreBin, "github.com/sabre-ipsec/sabre/cmd/sabre")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/sabre: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return sabreBin
-}
+func TestMain(m *testing.M) { sabre.Main(m) }
 
 // site is one side of the VPN: a namespace with an outer address on the
 // veth, an inner subnet on the TUN, and a sabre daemon.
 type site struct {
 	name   string // "A" or "B"
-	ns     *netns
+	ns     *netns.NS
 	veth   string
 	outer  netip.Addr
 	inner  netip.Addr   // this host's address on sabre0 (tunnel tests)
 	subnet netip.Prefix // the inner subnet
 	sock   string
 	log    string
-	cmd    *exec.Cmd
-	done   chan error
+	d      *sabre.Daemon // once started
 }
 
 // newPair makes the two namespaces A (192.0.2.1, 10.1.0.0/24) and B
@@ -77,20 +35,19 @@ type site struct {
 // wire carries only what the test sends).
 func newPair(t *testing.T) (a, b *site) {
 	t.Helper()
-	needRoot(t)
-	id := uniqueID()
+	netns.NeedRoot(t, "e2e")
 	dir := t.TempDir()
-	a = &site{name: "A", ns: newNetns(t, "sabre-"+id+"-a"), veth: "veth-a",
+	a = &site{name: "A", ns: netns.New(t, "sabre-e2e-", "a"), veth: "veth-a",
 		outer: netip.MustParseAddr("192.0.2.1"), inner: netip.MustParseAddr("10.1.0.1"),
 		subnet: netip.MustParsePrefix("10.1.0.0/24"), sock: filepath.Join(dir, "a", "sabre.sock"), log: filepath.Join(dir, "a.log")}
-	b = &site{name: "B", ns: newNetns(t, "sabre-"+id+"-b"), veth: "veth-b",
+	b = &site{name: "B", ns: netns.New(t, "sabre-e2e-", "b"), veth: "veth-b",
 		outer: netip.MustParseAddr("192.0.2.2"), inner: netip.MustParseAddr("10.2.0.1"),
 		subnet: netip.MustParsePrefix("10.2.0.0/24"), sock: filepath.Join(dir, "b", "sabre.sock"), log: filepath.Join(dir, "b.log")}
-	runCmd(t, "ip", "link", "add", a.veth, "netns", a.ns.name, "type", "veth", "peer", "name", b.veth, "netns", b.ns.name)
+	netns.Veth(t, a.ns, a.veth, b.ns, b.veth)
 	for _, s := range []*site{a, b} {
-		s.ns.sysctl(t, "net.ipv6.conf."+s.veth+".disable_ipv6=1")
-		s.ns.ip(t, "addr", "add", s.outer.String()+"/24", "dev", s.veth)
-		s.ns.ip(t, "link", "set", s.veth, "up")
+		s.ns.Sysctl(t, "net.ipv6.conf."+s.veth+".disable_ipv6=1")
+		s.ns.IP(t, "addr", "add", s.outer.String()+"/24", "dev", s.veth)
+		s.ns.IP(t, "link", "set", s.veth, "up")
 	}
 	return a, b
 }
@@ -100,37 +57,20 @@ func newPair(t *testing.T) (a, b *site) {
 // SIGTERM and checks that it exits cleanly.
 func (s *site) start(t *testing.T, rc string, args ...string) {
 	t.Helper()
-	bin := sabre(t)
-	rcFile := s.rcPath()
+	bin := sabre.Binary(t, "")
 	s.rewriteRC(t, rc)
-	logf, err := os.Create(s.log)
+	// Registered before Start's cleanup stops the daemon, so run after it:
+	// the log is complete.
+	t.Cleanup(func() {
+		if s.d != nil && t.Failed() {
+			t.Logf("log of sabre run in %s:\n%s", s.name, s.d.LogText())
+		}
+		sabre.Keep(t, "SABRE_E2E_KEEP", s.log)
+	})
+	d, err := sabre.Start(t, "sabre run in "+s.name, s.ns.Name, bin, s.sock, s.log, append([]string{"-rc", s.rcPath()}, args...)...)
+	s.d = d
 	if err != nil {
-		t.Fatal(err)
-	}
-	argv := append([]string{"netns", "exec", s.ns.name, bin, "run", "-rc", rcFile, "-sock", s.sock}, args...)
-	s.cmd = exec.Command("ip", argv...)
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s.done = make(chan error, 1)
-	go func() { s.done <- s.cmd.Wait(); logf.Close() }()
-	t.Cleanup(func() { s.stop(t) })
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, err := s.ipsec("netstat", "-p"); err == nil {
-			break
-		}
-		select {
-		case err := <-s.done:
-			s.done <- err
-			t.Fatalf("sabre run in %s exited: %v\n%s", s.name, err, s.logText())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sabre run in %s did not open its control socket\n%s", s.name, s.logText())
-		}
-		time.Sleep(50 * time.Millisecond)
+		t.Fatalf("%v\n%s", err, d.LogText())
 	}
 }
 
@@ -145,41 +85,10 @@ func (s *site) rewriteRC(t *testing.T, rc string) {
 }
 
 // stop ends the daemon with SIGTERM and checks that it shut down cleanly.
-func (s *site) stop(t *testing.T) {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-s.done:
-		if err != nil {
-			t.Errorf("sabre run in %s: exit after SIGTERM: %v\n%s", s.name, err, s.logText())
-		}
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-		t.Errorf("sabre run in %s did not stop within 10s of SIGTERM\n%s", s.name, s.logText())
-	}
-	if t.Failed() {
-		t.Logf("log of sabre run in %s:\n%s", s.name, s.logText())
-	}
-	keep(t, s.log)
-	s.cmd = nil
-}
-
-func (s *site) logText() string {
-	b, _ := os.ReadFile(s.log)
-	return string(b)
-}
+func (s *site) stop(t *testing.T) { s.d.Stop(t) }
 
 // ipsec runs `sabre ipsec -sock ... args...` as an operator would.
-func (s *site) ipsec(args ...string) (string, error) {
-	var out bytes.Buffer
-	cmd := exec.Command(sabreBin, append([]string{"ipsec", "-sock", s.sock}, args...)...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
-}
+func (s *site) ipsec(args ...string) (string, error) { return s.d.Client("ipsec", args...) }
 
 // netstat is the JSON form of `sabre ipsec netstat -a`.
 type netstat struct {
@@ -226,8 +135,8 @@ func (n netstat) inboundSA(spi uint32) (packets, replayDrops, icvFailures uint64
 // peer's subnet into it: the operator's part of a tunnel.
 func (s *site) routeTunnel(t *testing.T, peer *site) {
 	t.Helper()
-	s.ns.ip(t, "addr", "add", s.inner.String()+"/24", "dev", "sabre0")
-	s.ns.ip(t, "route", "add", peer.subnet.String(), "dev", "sabre0")
+	s.ns.IP(t, "addr", "add", s.inner.String()+"/24", "dev", "sabre0")
+	s.ns.IP(t, "route", "add", peer.subnet.String(), "dev", "sabre0")
 }
 
 // suite is an ESP algorithm as the cli names it, with its key lengths
@@ -292,25 +201,4 @@ func ikeRC(s suite, o rcOptions, peer netip.Addr, out, in sa) string {
 	}
 	b.WriteString("\n")
 	return b.String()
-}
-
-// keep copies a file to $SABRE_E2E_KEEP if set.
-func keep(t *testing.T, path string) {
-	dir := os.Getenv("SABRE_E2E_KEEP")
-	if dir == "" {
-		return
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return
-	}
-	name := strings.NewReplacer("/", "_").Replace(t.Name()) + "-" + filepath.Base(path)
-	os.WriteFile(filepath.Join(dir, name), b, 0o644)
-}
-
-func hexKey(k []byte) string {
-	if len(k) == 0 {
-		return ""
-	}
-	return "0x" + hex.EncodeToString(k)
 }

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sabre-ipsec/sabre/internal/testutil/netns"
 )
 
 // transferSize is the TCP transfer of every case: several megabytes, so
@@ -37,8 +39,8 @@ func testTunnel(t *testing.T, s suite, encap bool) {
 	}
 	rtts := ping(t, a.ns, a.inner, b.inner, 5)
 	t.Logf("ping %v -> %v through the tunnel: 5/5 replies, avg rtt %v", a.inner, b.inner, avg(rtts).Round(time.Microsecond))
-	transfer(t, a.ns, a.inner, b.ns, b.inner, transferSize)
-	transfer(t, b.ns, b.inner, a.ns, a.inner, transferSize/4)
+	netns.Transfer(t, a.ns, a.inner, b.ns, b.inner, transferSize, 2*time.Minute)
+	netns.Transfer(t, b.ns, b.inner, a.ns, a.inner, transferSize/4, 2*time.Minute)
 
 	nb := b.netstat(t)
 	if pk, _, _, ok := nb.inboundSA(ab.spi); !ok || pk < transferSize/1500 {
@@ -145,14 +147,14 @@ func TestTransport(t *testing.T) {
 	a.start(t, ikeRC(s, rcOptions{mode: "transport", src: a.outer.String(), dst: b.outer.String()}, b.outer, ab, ba), "-fwmark", mark)
 	b.start(t, ikeRC(s, rcOptions{mode: "transport", src: b.outer.String(), dst: a.outer.String()}, a.outer, ba, ab), "-fwmark", mark)
 	for _, p := range []struct{ me, peer *site }{{a, b}, {b, a}} {
-		p.me.ns.ip(t, "route", "add", p.peer.outer.String()+"/32", "dev", "sabre0", "src", p.me.outer.String(), "table", table)
-		p.me.ns.ip(t, "rule", "add", "to", p.peer.outer.String(), "not", "fwmark", mark, "lookup", table)
+		p.me.ns.IP(t, "route", "add", p.peer.outer.String()+"/32", "dev", "sabre0", "src", p.me.outer.String(), "table", table)
+		p.me.ns.IP(t, "rule", "add", "to", p.peer.outer.String(), "not", "fwmark", mark, "lookup", table)
 	}
 
 	capt := startCapture(t, a.ns, a.veth)
 	rtts := ping(t, a.ns, a.outer, b.outer, 5)
 	t.Logf("ping %v -> %v in transport mode: 5/5 replies, avg rtt %v", a.outer, b.outer, avg(rtts).Round(time.Microsecond))
-	transfer(t, a.ns, a.outer, b.ns, b.outer, transferSize)
+	netns.Transfer(t, a.ns, a.outer, b.ns, b.outer, transferSize, 2*time.Minute)
 
 	frames := capt.Stop()
 	rows := tsharkDecode(t, frames, s, ab, ba)
@@ -180,7 +182,7 @@ func TestReloadConsoleAndShutdown(t *testing.T) {
 	a.rewriteRC(t, ikeRC(s, rcOptions{mode: "tunnel", src: a.subnet.String(), dst: b.subnet.String()}, b.outer, ab2, ba2))
 	b.rewriteRC(t, ikeRC(s, rcOptions{mode: "tunnel", src: b.subnet.String(), dst: a.subnet.String()}, a.outer, ba2, ab2))
 	for _, x := range []*site{a, b} {
-		x.cmd.Process.Signal(syscall.SIGHUP)
+		x.d.Cmd.Process.Signal(syscall.SIGHUP)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -190,7 +192,7 @@ func TestReloadConsoleAndShutdown(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("SIGHUP did not install the new SAs\nA:\n%s\nB:\n%s", a.logText(), b.logText())
+			t.Fatalf("SIGHUP did not install the new SAs\nA:\n%s\nB:\n%s", a.d.LogText(), b.d.LogText())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -203,7 +205,7 @@ func TestReloadConsoleAndShutdown(t *testing.T) {
 	}
 
 	// The console, with commands on standard input.
-	cmd := exec.Command(sabreBin, "console", "-sock", a.sock)
+	cmd := exec.Command(a.d.Bin, "console", "-sock", a.sock)
 	cmd.Stdin = strings.NewReader("ipsec policy -v -n p1\ntun\nipsec bogus\n")
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "ipsec policy -n p1") || !strings.Contains(string(out), "tun rx") {
@@ -215,7 +217,7 @@ func TestReloadConsoleAndShutdown(t *testing.T) {
 	if err == nil || !strings.Contains(msg, "daemon not running (no socket at "+a.sock+"): start it with `sabre run`") {
 		t.Errorf("sabre ipsec netstat after the daemon stopped: %v\n%s", err, msg)
 	}
-	if out, err := exec.Command("ip", "-n", a.ns.name, "link", "show", "sabre0").CombinedOutput(); err == nil {
+	if out, err := exec.Command("ip", "-n", a.ns.Name, "link", "show", "sabre0").CombinedOutput(); err == nil {
 		t.Errorf("sabre0 still exists after the daemon stopped:\n%s", out)
 	}
 }

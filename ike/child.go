@@ -304,7 +304,7 @@ func (d *Daemon) respondChild(sa *SA, in *inbound, ps []message.Payload, ni, nr 
 func (d *Daemon) respondChildSA(sa *SA, in *inbound, ps []message.Payload, ni, nr []byte, rekey bool) ([]message.Payload, *child) {
 	refuse := func(t message.NotifyType, why string) ([]message.Payload, *child) {
 		d.stats.ChildFailures.Add(1)
-		d.log.Info("Child SA refused", "ike_sa", sa.String(), "reason", why)
+		d.log.Warn("Child SA refused", "ike_sa", sa.String(), "reason", why)
 		return []message.Payload{&message.Notify{Type: t}}, nil
 	}
 	saP, ok0 := message.Find[*message.SA](ps)

@@ -235,6 +235,12 @@ type Remote struct {
 	// double (RFC 7296 §2.1).
 	Retransmit time.Duration
 	Lifetime   time.Duration // -l: IKE SA lifetime
+
+	// The doubling of Retransmit stops at RetransmitLimit (-I), and after
+	// RetransmitTries retransmissions (-t) and one more interval the
+	// request has failed. Zero values mean the defaults.
+	RetransmitTries int
+	RetransmitLimit time.Duration
 	// ForceEncap (-U) UDP-encapsulates ESP with this peer even where no
 	// NAT is, as strongSwan's encap = yes: our NAT detection is faked.
 	ForceEncap bool
@@ -245,6 +251,61 @@ const (
 	DefaultRetransmit  = 500 * time.Millisecond
 	DefaultIKELifetime = 4 * time.Hour
 )
+
+// Default retransmissions: after DefaultRetransmit a request is sent again
+// 10 times, waiting 1, 2, 4, 8, 16 and then 32 s, and it fails 191.5 s
+// after it was first sent: longer than strongSwan's default (5
+// retransmissions, 4 s timeout, base 1.8: 165 s), with the first ones
+// sooner.
+const (
+	DefaultRetransmitTries = 10
+	DefaultRetransmitLimit = 32 * time.Second
+)
+
+// Bounds of the retransmission options: -t at most MaxRetransmitTries,
+// -i and -I at most MaxRetransmitOption.
+const (
+	MaxRetransmitTries  = 100
+	MaxRetransmitOption = time.Hour
+)
+
+// retransmitSchedule returns r's retransmission settings, defaults filled
+// in.
+func (r *Remote) retransmitSchedule() (first time.Duration, tries int, limit time.Duration) {
+	first, tries, limit = r.Retransmit, r.RetransmitTries, r.RetransmitLimit
+	if first <= 0 {
+		first = DefaultRetransmit
+	}
+	if tries <= 0 {
+		tries = DefaultRetransmitTries
+	}
+	if limit <= 0 {
+		limit = DefaultRetransmitLimit
+	}
+	return first, tries, max(limit, first)
+}
+
+// RetransmitInterval is how long r waits after the n-th send of a request
+// (n from 1): the first interval doubled n-1 times, at most the limit.
+func (r *Remote) RetransmitInterval(n int) time.Duration {
+	first, _, limit := r.retransmitSchedule()
+	d := first
+	for i := 1; i < n && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
+}
+
+// GiveUpAfter is how long after its first send a request to r that gets no
+// answer fails: the intervals after the first send and each retransmission.
+func (r *Remote) GiveUpAfter() time.Duration {
+	_, tries, _ := r.retransmitSchedule()
+	var total time.Duration
+	for n := 1; n <= tries+1; n++ {
+		total += r.RetransmitInterval(n)
+	}
+	return total
+}
 
 // pskKey is a pre-shared key, shared by the copies of one Remote. It is
 // zeroed when its remote is deleted or replaced and when the daemon

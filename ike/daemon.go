@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -20,15 +21,6 @@ import (
 const (
 	IKEPort  = 500
 	NATTPort = 4500
-)
-
-// Retransmission (RFC 7296 §2.1): the first interval is the remote's -i,
-// each next one doubles up to MaxRetransmitInterval, and after MaxTries
-// sends the request has failed (with -i 500ms: about 70 s, close to
-// strongSwan's default of five retransmissions).
-const (
-	MaxTries              = 8
-	MaxRetransmitInterval = 16 * time.Second
 )
 
 // Config connects a Daemon to the IPsec engine and the network.
@@ -104,6 +96,7 @@ type Daemon struct {
 	cookieSecret [32]byte
 	unprotected  replyLimiter   // malformed.go
 	panicCleanup sync.WaitGroup // recover.go
+	logLimit     logLimiter
 }
 
 // New starts a daemon and registers it with the messaging interface.
@@ -349,7 +342,7 @@ func (d *Daemon) HandleMessage(b []byte, local, remote netip.AddrPort) {
 	m, err := message.Parse(b)
 	if err != nil {
 		d.stats.Dropped.Add(1)
-		d.log.Debug("unparsable IKE message", "from", remote, "err", err)
+		d.limitedLog(slog.LevelDebug, "unparsable IKE message", "from", remote, "err", err)
 		d.refuseUnparsable(b, err, local, remote) // malformed.go
 		return
 	}
@@ -364,7 +357,7 @@ func (d *Daemon) HandleMessage(b []byte, local, remote netip.AddrPort) {
 	sa, err := d.mgr.Checkout(SAKey{h.SPIi, h.SPIr}, remote)
 	if err != nil {
 		d.stats.Dropped.Add(1)
-		d.log.Debug("IKE message for an unknown IKE SA", "hdr", h.String(), "from", remote)
+		d.limitedLog(slog.LevelDebug, "IKE message for an unknown IKE SA", "hdr", h.String(), "from", remote)
 		return
 	}
 	defer d.checkin(sa)
@@ -495,18 +488,28 @@ func (d *Daemon) request(sa *SA, exch message.ExchangeType, payloads []message.P
 	return nil
 }
 
-func (d *Daemon) armRetransmit(sa *SA, r *request) {
-	interval := DefaultRetransmit
-	if sa.remote != nil && sa.remote.Retransmit > 0 {
-		interval = sa.remote.Retransmit
+// retransmitRemote is the remote whose retransmission settings sa follows.
+func (sa *SA) retransmitRemote() *Remote {
+	if sa.remote != nil {
+		return sa.remote
 	}
-	delay := min(interval<<(r.tries-1), MaxRetransmitInterval)
+	return &Remote{}
+}
+
+// retransmitTries is how many retransmissions a request of sa gets.
+func (sa *SA) retransmitTries() int {
+	_, tries, _ := sa.retransmitRemote().retransmitSchedule()
+	return tries
+}
+
+func (d *Daemon) armRetransmit(sa *SA, r *request) {
+	delay := sa.retransmitRemote().RetransmitInterval(r.tries)
 	key := sa.key
 	r.timer = d.cfg.AfterFunc(delay, func() { d.retransmit(key, sa.peer, r) })
 }
 
 // retransmit resends r if it is still outstanding, with exponential
-// back-off, and gives up after MaxTries (RFC 7296 §2.1, §2.4).
+// back-off, and gives up after the remote's tries (RFC 7296 §2.1, §2.4).
 func (d *Daemon) retransmit(key SAKey, peer netip.AddrPort, r *request) {
 	sa, err := d.mgr.Checkout(key, peer)
 	if err != nil {
@@ -517,8 +520,13 @@ func (d *Daemon) retransmit(key SAKey, peer netip.AddrPort, r *request) {
 	if sa.pending != r {
 		return
 	}
-	if r.tries >= MaxTries {
+	if r.tries > sa.retransmitTries() {
 		sa.pending = nil
+		why := "peer does not answer " + r.describe
+		if sa.initIgnored != "" {
+			// RFC 7296 §2.21.1: only now does an unprotected error count.
+			why += " (last response ignored: " + sa.initIgnored + ")"
+		}
 		d.log.Info("IKE peer does not answer", "exchange", r.describe, "tries", r.tries, "ike_sa", sa.String())
 		if r.describe == livenessCheck {
 			d.stats.DPDFailures.Add(1)
@@ -526,7 +534,7 @@ func (d *Daemon) retransmit(key SAKey, peer netip.AddrPort, r *request) {
 		if r.onFail != nil {
 			r.onFail(sa, errors.New("peer does not answer"))
 		}
-		d.fail(sa, "peer does not answer "+r.describe)
+		d.fail(sa, why)
 		return
 	}
 	r.tries++
@@ -543,13 +551,21 @@ func (d *Daemon) handleResponse(sa *SA, m *message.Message, raw []byte, local, r
 		d.stats.Dropped.Add(1)
 		return
 	}
+	if m.Header.Exchange == message.IKESAInit {
+		if sa.state != StateInitSent {
+			d.stats.Dropped.Add(1)
+			return
+		}
+		d.handleInitResponse(sa, r, &inbound{hdr: m.Header, raw: raw, payloads: m.Payloads, local: local, remote: remote})
+		return
+	}
 	payloads, err := sa.open(m, raw)
 	if err != nil {
 		d.stats.Dropped.Add(1)
-		d.log.Debug("undecryptable IKE response", "ike_sa", sa.String(), "err", err)
+		d.limitedLog(slog.LevelDebug, "undecryptable IKE response", "ike_sa", sa.String(), "err", err)
 		return
 	}
-	if err := message.Check(m.Header.Exchange, true, payloads); err != nil && m.Header.Exchange != message.IKESAInit {
+	if err := message.Check(m.Header.Exchange, true, payloads); err != nil {
 		d.log.Info("invalid IKE response", "ike_sa", sa.String(), "err", err)
 	}
 	d.traceInner("received", m.Header.Exchange, payloads, remote)
@@ -560,7 +576,7 @@ func (d *Daemon) handleResponse(sa *SA, m *message.Message, raw []byte, local, r
 	d.updatePeer(sa, local, remote)
 	in := &inbound{hdr: m.Header, raw: raw, payloads: payloads, local: local, remote: remote}
 	if err := r.onReply(sa, in); err != nil {
-		d.log.Info("IKE exchange failed", "exchange", r.describe, "ike_sa", sa.String(), "err", err)
+		d.log.Warn("IKE exchange failed", "exchange", r.describe, "ike_sa", sa.String(), "err", err)
 		if r.onFail != nil {
 			r.onFail(sa, err)
 		}
@@ -577,6 +593,13 @@ func (d *Daemon) handleRequest(sa *SA, m *message.Message, raw []byte, local, re
 	id := m.Header.MessageID
 	switch {
 	case id+1 == sa.nextExpected && sa.lastResponse != nil:
+		// RFC 7296 §2.1: a retransmission is bitwise identical; anything
+		// else with this message ID (a forgery, a copy with a broken ICV)
+		// gets nothing.
+		if HashMessage(raw) != sa.lastRequestHash {
+			d.stats.Dropped.Add(1)
+			return
+		}
 		d.stats.Retransmits.Add(1)
 		d.send(sa, sa.lastResponse)
 		return
@@ -588,7 +611,7 @@ func (d *Daemon) handleRequest(sa *SA, m *message.Message, raw []byte, local, re
 	var malformed *errMalformedInner
 	if err != nil && !errors.As(err, &malformed) {
 		d.stats.Dropped.Add(1)
-		d.log.Debug("undecryptable IKE request", "ike_sa", sa.String(), "err", err)
+		d.limitedLog(slog.LevelDebug, "undecryptable IKE request", "ike_sa", sa.String(), "err", err)
 		return
 	}
 	d.traceInner("received", m.Header.Exchange, payloads, remote)
@@ -619,6 +642,7 @@ func (d *Daemon) handleRequest(sa *SA, m *message.Message, raw []byte, local, re
 	}
 	sa.nextExpected++
 	sa.lastResponse = b
+	sa.lastRequestHash = HashMessage(raw)
 	d.send(sa, b)
 	if sa.state == StateDeleting && m.Header.Exchange == message.Informational {
 		d.remove(sa, "deleted by the peer")
@@ -671,15 +695,33 @@ func (d *Daemon) fail(sa *SA, why string) {
 	if sa.firstChild != nil {
 		d.cfg.Messaging.AcquireFail(sa.firstChild.policyID)
 	}
-	d.remove(sa, why)
+	d.removeAt(sa, why, slog.LevelWarn)
 }
 
 // remove deletes an IKE SA and its Child SAs from the data plane.
-func (d *Daemon) remove(sa *SA, why string) {
+func (d *Daemon) remove(sa *SA, why string) { d.removeAt(sa, why, slog.LevelInfo) }
+
+// removeAt is remove, logged at level: a failure is a warning.
+func (d *Daemon) removeAt(sa *SA, why string, level slog.Level) {
 	if sa.state == StateDead {
 		return
 	}
-	d.log.Info("IKE SA removed", "ike_sa", sa.String(), "reason", why)
+	d.log.Log(context.Background(), level, "IKE SA removed", "ike_sa", sa.String(), "reason", why)
+	d.discard(sa)
+}
+
+// removeHalfOpen removes a responder's IKE SA that never authenticated:
+// spoofed IKE_SA_INIT requests make those, so the log is rate-limited.
+func (d *Daemon) removeHalfOpen(sa *SA, why string) {
+	if sa.state == StateDead {
+		return
+	}
+	d.limitedLog(slog.LevelInfo, "half-open IKE SA removed", "ike_sa", sa.String(), "reason", why)
+	d.discard(sa)
+}
+
+// discard deletes sa and its Child SAs.
+func (d *Daemon) discard(sa *SA) {
 	for _, c := range slices.Clone(sa.children) {
 		d.deleteChildLocally(sa, c)
 	}

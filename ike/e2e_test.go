@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/sabre-ipsec/sabre/classify"
-	"github.com/sabre-ipsec/sabre/header"
+	"github.com/sabre-ipsec/sabre/internal/testutil/packet"
 	"github.com/sabre-ipsec/sabre/ipsec"
 	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/sad"
@@ -131,14 +131,7 @@ func newHost(t testing.TB, n *network, name, addr, src, dst, peer, remoteArgs st
 }
 
 func udpPacket(src, dst string, payload string) *pktbuf.Buffer {
-	b := pktbuf.DefaultPool.Get()
-	s, d := netip.MustParseAddr(src), netip.MustParseAddr(dst)
-	l := header.IPv4MinLen + header.UDPLen + len(payload)
-	p := b.Append(l)
-	header.IPv4(p).Encode(&header.IPv4Fields{TotalLength: l, TTL: 64, Protocol: header.ProtoUDP, Src: s, Dst: d})
-	header.UDP(p[20:]).Encode(1000, 2000, header.UDPLen+len(payload))
-	copy(p[28:], payload)
-	return b
+	return packet.UDPBuffer(netip.AddrPortFrom(netip.MustParseAddr(src), 1000), netip.AddrPortFrom(netip.MustParseAddr(dst), 2000), []byte(payload))
 }
 
 func waitFor(t testing.TB, what string, cond func() bool) {

@@ -14,6 +14,8 @@ func FuzzParseRemote(f *testing.F) {
 		"-n ss -z 2 -w -u -e AES256-GCM16,CHACHA20-POLY1305 -p PRFSHA384 -d ECP384,CURVE25519 -m PresharedKey -h k -r 192.0.2.2,4500 -f fqdn:gw.example -g email:me@example -i 250ms -l 3600",
 		"-n v6 -u -e AES128-CBC -a HMAC-SHA-2-256 -p HMAC-SHA-2-256 -d MODP2048 -m PSK -h s -f ipv6:fe80::1 -g keyid:0a0b",
 		"-n x -w -e",
+		"-n t -w -e AES128-GCM16 -p PRFSHA256 -d CURVE25519 -m PSK -r 192.0.2.1 -i 4 -t 5 -I 1m",
+		"-n t -u -e AES128-GCM16 -p PRFSHA256 -d CURVE25519 -m PSK -i 90",
 		"-n 00 -u -e AESGCM -p SHA -d CURVE25519 -m PreshAredKeY", // AES without a key size, found by this target
 	} {
 		f.Add(s)

@@ -147,7 +147,7 @@ func (d *Daemon) processAuthResponse(sa *SA, in *inbound) error {
 		sa.firstChild = nil
 		if err := d.completeChild(sa, cr, in, ps); err != nil {
 			d.stats.ChildFailures.Add(1)
-			d.log.Info("Child SA not established", "policy", cr.policyID, "err", err)
+			d.log.Warn("Child SA not established", "policy", cr.policyID, "err", err)
 			d.cfg.Messaging.AcquireFail(cr.policyID)
 		}
 	}
@@ -196,7 +196,7 @@ func (d *Daemon) processAuthRequest(sa *SA, in *inbound) []message.Payload {
 	peerID := Identity{Type: IDType(id.Type), Data: slices.Clone(id.Data)}
 	fail := func(why string) []message.Payload {
 		d.stats.AuthFailures.Add(1)
-		d.log.Info("IKE_AUTH refused", "ike_sa", sa.String(), "peer_id", peerID.String(), "reason", why)
+		d.log.Warn("IKE_AUTH refused", "ike_sa", sa.String(), "peer_id", peerID.String(), "reason", why)
 		sa.dropAfterReply = why // the peer gets the notification first
 		return []message.Payload{&message.Notify{Type: message.AuthenticationFailed}}
 	}

@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
@@ -8,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
 
@@ -193,63 +195,110 @@ func (d *Daemon) sendInit(sa *SA) error {
 		return err
 	}
 	sa.initRequest = b
-	sa.pending = &request{msgID: 0, exchange: message.IKESAInit, raw: b, sent: d.cfg.Now(), tries: 1,
-		onReply: d.processInitResponse, describe: "IKE_SA_INIT"}
+	sa.pending = &request{msgID: 0, exchange: message.IKESAInit, raw: b, sent: d.cfg.Now(), tries: 1, describe: "IKE_SA_INIT"}
 	d.send(sa, b)
 	d.armRetransmit(sa, sa.pending)
 	return nil
 }
 
-// processInitResponse is the initiator's IKE_SA_INIT processing.
-func (d *Daemon) processInitResponse(sa *SA, in *inbound) error {
-	ps := in.payloads
-	if n, ok := message.FindNotify(ps, message.Cookie); ok && sa.cookie == nil {
-		// RFC 7296 §2.6: repeat the request with the cookie first.
-		sa.cookie = slices.Clone(n.Data)
-		sa.nextRequest = 0
-		return d.sendInit(sa)
+// maxInitRetries bounds how often COOKIE and INVALID_KE_PAYLOAD replies
+// restart one IKE_SA_INIT (strongSwan's ike_init gives up after 5 too).
+const maxInitRetries = 5
+
+// handleInitResponse is the initiator's IKE_SA_INIT response. Nothing in
+// it is authenticated, so a response that does not complete the exchange
+// never ends it: RFC 7296 §2.21.1, the initiator keeps waiting (and
+// retransmitting) for a valid response until its retransmissions run
+// out, and acts at once only where a corrective action is defined
+// (COOKIE, INVALID_KE_PAYLOAD), a bounded number of times.
+func (d *Daemon) handleInitResponse(sa *SA, r *request, in *inbound) {
+	ignored, err := d.processInitResponse(sa, r, in)
+	switch {
+	case err != nil:
+		d.fail(sa, err.Error())
+	case ignored != "":
+		d.stats.Dropped.Add(1)
+		sa.initIgnored = ignored
+		d.limitedLog(slog.LevelInfo, "IKE_SA_INIT response ignored", "ike_sa", sa.String(), "reason", ignored)
 	}
-	if n, ok := message.FindNotify(ps, message.InvalidKEPayload); ok && len(n.Data) == 2 {
+}
+
+// processInitResponse completes IKE_SA_INIT, restarts it after a COOKIE or
+// INVALID_KE_PAYLOAD, or says why the response is ignored; err is a local
+// failure that ends the IKE SA.
+func (d *Daemon) processInitResponse(sa *SA, r *request, in *inbound) (ignored string, err error) {
+	ps := in.payloads
+	if n, ok := message.FindNotify(ps, message.Cookie); ok {
+		switch {
+		case bytes.Equal(n.Data, sa.cookie):
+			// The answer to an earlier copy of the request, or the
+			// responder still refusing it: wait for the one that counts.
+			return "a COOKIE the request already carries", nil
+		case len(n.Data) == 0 || len(n.Data) > 64:
+			return fmt.Sprintf("a COOKIE of %d octets (RFC 7296 §3.10.1: 1 to 64)", len(n.Data)), nil
+		case sa.initRetries >= maxInitRetries:
+			return fmt.Sprintf("a COOKIE after %d restarts of IKE_SA_INIT", sa.initRetries), nil
+		}
+		// RFC 7296 §2.6: repeat the request with the cookie first.
+		sa.initRetries++
+		sa.cookie = slices.Clone(n.Data)
+		return "", d.restartInit(sa, r)
+	}
+	if n, ok := message.FindNotify(ps, message.InvalidKEPayload); ok {
+		if len(n.Data) != 2 {
+			return fmt.Sprintf("an INVALID_KE_PAYLOAD with %d octets of data, not 2", len(n.Data)), nil
+		}
 		want := GroupID(binary.BigEndian.Uint16(n.Data))
-		if want == sa.group || !slices.Contains(sa.remote.Groups, want) || !SupportedGroup(want) {
-			d.fail(sa, fmt.Sprintf("peer wants DH group %v, which we do not offer", want))
-			return nil
+		switch {
+		case want == sa.group:
+			return fmt.Sprintf("an INVALID_KE_PAYLOAD asking for %v, the group the request used", want), nil
+		case !slices.Contains(sa.remote.Groups, want) || !SupportedGroup(want):
+			return fmt.Sprintf("an INVALID_KE_PAYLOAD asking for %v, which we did not propose", want), nil
+		case slices.Contains(sa.refusedGroups, want):
+			// A responder that asks for the group it refused before
+			// would make the requests ping-pong.
+			return fmt.Sprintf("an INVALID_KE_PAYLOAD asking for %v, which the peer refused before", want), nil
+		case sa.initRetries >= maxInitRetries:
+			return fmt.Sprintf("an INVALID_KE_PAYLOAD after %d restarts of IKE_SA_INIT", sa.initRetries), nil
 		}
 		d.debugf(sa, "peer wants DH group %v", want)
+		sa.initRetries++
+		sa.refusedGroups = append(sa.refusedGroups, sa.group)
 		sa.group = want
-		sa.nextRequest = 0
-		return d.sendInit(sa)
+		return "", d.restartInit(sa, r)
 	}
 	if n := firstError(ps); n != nil {
-		d.fail(sa, fmt.Sprintf("peer refused IKE_SA_INIT: %v", n.Type))
-		return nil
+		return fmt.Sprintf("peer refused IKE_SA_INIT: %v", n.Type), nil
 	}
 	saP, ok1 := message.Find[*message.SA](ps)
 	ke, ok2 := message.Find[*message.KE](ps)
 	nr, ok3 := message.Find[*message.Nonce](ps)
 	if !ok1 || !ok2 || !ok3 || len(saP.Proposals) != 1 || in.hdr.SPIr == 0 {
-		d.fail(sa, "IKE_SA_INIT response lacks SA, KE or Nr")
-		return nil
+		return "IKE_SA_INIT response lacks SA, KE, Nr or SPIr", nil
 	}
 	if !Accepts(IKEProposals(sa.remote), saP.Proposals[0]) {
-		d.fail(sa, "peer chose an IKE proposal we did not offer")
-		return nil
+		return "peer chose an IKE proposal we did not offer", nil
 	}
 	algs := Chosen(saP.Proposals[0])
 	if algs.Group != sa.group || GroupID(ke.Group) != sa.group {
-		d.fail(sa, "peer's KE group differs from the chosen proposal")
-		return nil
+		return fmt.Sprintf("peer's KE group %v or chosen group %v is not the %v of our KE", GroupID(ke.Group), algs.Group, sa.group), nil
 	}
+	// Tentatively: the keys depend on SPIr and Nr; a response whose key
+	// exchange fails leaves the SA as it was.
 	old := sa.key
 	sa.key.SPIr = in.hdr.SPIr
-	d.mgr.Rekey(old, sa.key)
 	sa.nr = slices.Clone(nr.Data)
-	sa.initResponse = slices.Clone(in.raw)
 	sa.algs = algs
 	if err := sa.deriveKeys(ke.Data); err != nil {
-		d.fail(sa, err.Error())
-		return nil
+		sa.key, sa.nr, sa.algs = old, nil, Transforms{}
+		return err.Error(), nil
 	}
+	r.timer.Stop()
+	sa.pending = nil
+	sa.nextRequest++
+	sa.lastRecv = d.cfg.Now()
+	d.mgr.Rekey(old, sa.key)
+	sa.initResponse = slices.Clone(in.raw)
 	natD := sa.detectNAT(ps, sa.key.SPIr, in.local, in.remote)
 	if natD && sa.remote.ForceEncap {
 		sa.natLocal = true // as our faked NAT-D told the peer
@@ -261,7 +310,20 @@ func (d *Daemon) processInitResponse(sa *SA, in *inbound) error {
 		sa.peer = netip.AddrPortFrom(sa.peer.Addr(), NATTPort)
 		d.log.Info("NAT detected", "ike_sa", sa.String(), "local_behind_nat", sa.natLocal, "peer_behind_nat", sa.natPeer)
 	}
-	return d.sendAuth(sa)
+	if err := d.sendAuth(sa); err != nil {
+		return "", err
+	}
+	d.next(sa)
+	return "", nil
+}
+
+// restartInit sends IKE_SA_INIT anew (after a COOKIE or
+// INVALID_KE_PAYLOAD) in place of the outstanding request r.
+func (d *Daemon) restartInit(sa *SA, r *request) error {
+	r.timer.Stop()
+	sa.pending = nil
+	sa.initIgnored = ""
+	return d.sendInit(sa)
 }
 
 // firstError returns the first error Notify (types below 16384).
@@ -325,12 +387,13 @@ func (d *Daemon) cookieFor(ni []byte, peer netip.AddrPort, spii uint64) []byte {
 // the cached response; a new request creates a half-open IKE SA.
 func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote netip.AddrPort) {
 	h := m.Header
-	if sa, err := d.mgr.Checkout(SAKey{SPIi: h.SPIi}, remote); err == nil {
-		defer d.checkin(sa) // also when a panic unwinds (recover.go)
-		if sa.lastResponse != nil && h.MessageID == 0 {
-			d.stats.Retransmits.Add(1)
-			d.send(sa, sa.lastResponse)
-		}
+	if h.SPIi == 0 {
+		// RFC 7296 §3.1: the initiator's SPI is never zero.
+		d.stats.Dropped.Add(1)
+		return
+	}
+	hash := HashMessage(raw)
+	if d.answerInitRetransmission(h.SPIi, remote, hash) {
 		return
 	}
 	if h.MessageID != 0 {
@@ -351,7 +414,7 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote
 	}
 	r := d.remoteFor(remote.Addr())
 	if r == nil {
-		d.log.Info("IKE_SA_INIT from a peer with no accepting remote", "peer", remote)
+		d.limitedLog(slog.LevelInfo, "IKE_SA_INIT from a peer with no accepting remote", "peer", remote)
 		reply(&message.Notify{Type: message.NoProposalChosen})
 		return
 	}
@@ -364,8 +427,9 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote
 		d.stats.Dropped.Add(1)
 		return
 	}
-	// Demand a cookie when many SAs are half-open (RFC 7296 §2.6).
-	if d.mgr.CookieThreshold() {
+	// Demand a cookie when many SAs are half-open, in all or from this
+	// address (RFC 7296 §2.6).
+	if d.mgr.CookieThreshold(remote.Addr()) {
 		want := d.cookieFor(ni.Data, remote, h.SPIi)
 		n, ok := message.FindNotify(m.Payloads, message.Cookie)
 		if !ok || !hmac.Equal(n.Data, want) {
@@ -376,7 +440,7 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote
 	}
 	chosen, ok := Select(IKEProposals(r), saP.Proposals)
 	if !ok {
-		d.log.Info("no acceptable IKE proposal", "peer", remote, "remote", r.Name)
+		d.limitedLog(slog.LevelWarn, "no acceptable IKE proposal", "peer", remote, "remote", r.Name)
 		reply(&message.Notify{Type: message.NoProposalChosen})
 		return
 	}
@@ -388,8 +452,19 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote
 	}
 	sa := &SA{d: d, remote: r, created: d.cfg.Now(), state: StateInitDone, local: local, peer: remote, algs: algs, group: algs.Group}
 	sa.key = SAKey{SPIi: h.SPIi, SPIr: d.mgr.NewSPI()}
-	if err := d.mgr.Add(sa.key, remote, true, sa); err != nil {
+	switch err := d.mgr.AddResponder(sa.key, remote, hash, sa); {
+	case errors.Is(err, ErrDuplicateInit):
+		// A copy of this request was processed meanwhile.
+		d.answerInitRetransmission(h.SPIi, remote, hash)
+		return
+	case errors.Is(err, ErrPeerHalfOpenLimit):
+		// strongSwan's block_threshold: ignored, not answered.
 		d.stats.HalfOpenRefused.Add(1)
+		d.limitedLog(slog.LevelInfo, "IKE_SA_INIT ignored: the peer's address holds its share of half-open IKE SAs", "peer", remote, "limit", d.mgr.MaxHalfOpenPerPeer)
+		return
+	case err != nil:
+		d.stats.HalfOpenRefused.Add(1)
+		d.limitedLog(slog.LevelWarn, "IKE_SA_INIT refused: half-open IKE SA limit reached", "peer", remote, "limit", d.mgr.MaxHalfOpen)
 		reply(&message.Notify{Type: message.TemporaryFailure})
 		return
 	}
@@ -406,7 +481,7 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote
 	sa.initRequest = slices.Clone(raw)
 	myPublic := sa.dh.PublicValue()
 	if err := sa.deriveKeys(ke.Data); err != nil {
-		d.log.Info("IKE_SA_INIT key exchange failed", "peer", remote, "err", err)
+		d.limitedLog(slog.LevelInfo, "IKE_SA_INIT key exchange failed", "peer", remote, "err", err)
 		d.remove(sa, err.Error())
 		reply(&message.Notify{Type: message.InvalidSyntax})
 		return
@@ -428,6 +503,7 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote
 	}
 	sa.initResponse = b
 	sa.lastResponse = b
+	sa.lastRequestHash = hash
 	sa.nextExpected = 1
 	sa.lastRecv = d.cfg.Now()
 	d.send(sa, b)
@@ -439,10 +515,29 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote
 	sa.timer = d.cfg.AfterFunc(halfOpenTimeout, func() {
 		if sa, err := d.mgr.Checkout(key, remote); err == nil {
 			if sa.state == StateInitDone {
-				d.remove(sa, "IKE_AUTH never came")
+				d.removeHalfOpen(sa, "IKE_AUTH never came")
 			} else {
 				d.checkin(sa)
 			}
 		}
 	})
+}
+
+// answerInitRetransmission resends the response to a copy of an
+// IKE_SA_INIT request that made an IKE SA, and reports whether there was
+// one. Once that IKE SA is authenticated its response is gone, and copies
+// are dropped: they never make a second IKE SA (RFC 7296 §2.1).
+func (d *Daemon) answerInitRetransmission(spii uint64, remote netip.AddrPort, hash InitHash) bool {
+	sa, err := d.mgr.CheckoutInit(spii, remote, hash)
+	if err != nil {
+		return false
+	}
+	defer d.checkin(sa)
+	if sa.state == StateInitDone && sa.initResponse != nil {
+		d.stats.Retransmits.Add(1)
+		d.send(sa, sa.initResponse)
+	} else {
+		d.stats.Dropped.Add(1)
+	}
+	return true
 }

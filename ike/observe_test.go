@@ -47,7 +47,8 @@ func TestChildRekeysCounted(t *testing.T) {
 // TestDPDFailureCounted: a liveness check the peer never answers deletes
 // the IKE SA and counts a DPD failure; an answered one counts nothing.
 func TestDPDFailureCounted(t *testing.T) {
-	n, a, _ := pair(t, fastSuite, fastSuite, []string{"AES128-GCM16"})
+	// -t 3 -I 100ms: the unanswered check fails within half a second.
+	n, a, _ := pair(t, fastSuite+" -t 3 -I 100ms", fastSuite, []string{"AES128-GCM16"})
 	handshake(t, a, 10*time.Second)
 	n.wg.Wait()
 	live := func() {

@@ -102,7 +102,7 @@ var processTargets = []processTarget{
 		m := w.initSent()
 		in := w.inbound(m, message.IKESAInit, true, 0, ps)
 		in.hdr.SPIr = 0x0badc0ffee0ddf00
-		w.withSA(w.a, m.b, func(sa *SA) { w.a.d.processInitResponse(sa, in) })
+		w.withSA(w.a, m.b, func(sa *SA) { w.a.d.handleInitResponse(sa, sa.pending, in) })
 	}},
 	{"processAuthResponse", message.IKEAuth, true, func(w *wire, ps []message.Payload, flags uint8) {
 		m := w.initDone()

@@ -29,7 +29,7 @@ func (d *Daemon) containSAPanic(sa *SA, b []byte, remote netip.AddrPort) {
 // containPanic is deferred first by HandleMessage, for panics outside an
 // IKE SA held there: parsing, and the responder's IKE_SA_INIT, whose new
 // SA is checked in again as the panic unwinds. That SA, found by the
-// initiator's SPI and address, is deleted.
+// request that made it (SPIi, address and hash), is deleted.
 func (d *Daemon) containPanic(b []byte, remote netip.AddrPort) {
 	r := recover()
 	if r == nil {
@@ -42,11 +42,11 @@ func (d *Daemon) containPanic(b []byte, remote netip.AddrPort) {
 	}
 	// On a goroutine of its own: HandleMessage's caller (the socket
 	// reader) must never wait for an SA that code left checked out.
-	key := SAKey{SPIi: h.SPIi}
+	spii, hash := h.SPIi, HashMessage(b)
 	d.panicCleanup.Add(1)
 	go func() {
 		defer d.panicCleanup.Done()
-		sa, err := d.mgr.Checkout(key, remote)
+		sa, err := d.mgr.CheckoutInit(spii, remote, hash)
 		if err != nil {
 			return
 		}

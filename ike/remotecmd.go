@@ -16,21 +16,26 @@ import (
 //
 //	-n name -z 2 -w -u -a <integ list> -e <encr list> -p <prf list>
 //	-d <group list> -m PresharedKey|PSK -h <psk file> -f <peer id>
-//	-g <local id> -r <peer address>[,port] -i <retransmit> -l <lifetime> -U
+//	-g <local id> -r <peer address>[,port] -i <retransmit> -l <lifetime>
+//	-t <retransmissions> -I <longest retransmission interval> -U
 //
 // Lists are comma-separated. Besides the reference's names (3DES-CBC,
 // AES128-CBC, HMAC-SHA-2-256, MODP2048) modern ones work: AES128-GCM16,
 // AES256-GCM16, CHACHA20-POLY1305, PRFSHA384, ECP256, ECP384, ECP521,
-// CURVE25519. An AEAD cipher needs no -a. -i and -l take seconds or a Go
-// duration ("500ms", "8h"). The PSK file is not read here (see LoadPSK).
+// CURVE25519. An AEAD cipher needs no -a. -i, -I and -l take seconds or a
+// Go duration ("500ms", "8h"). -t and -I are Sabre's: how many times a
+// request is retransmitted before the exchange fails, and the interval the
+// doubling of -i stops at. The PSK file is not read here (see LoadPSK).
 func ParseRemote(args []string) (Remote, error) {
 	r := Remote{Version: 2, Retransmit: DefaultRetransmit, Lifetime: DefaultIKELifetime, Port: 500}
+	r.RetransmitTries, r.RetransmitLimit = DefaultRetransmitTries, DefaultRetransmitLimit
 	need := func(i int, opt string) (string, error) {
 		if i+1 >= len(args) || strings.HasPrefix(args[i+1], "-") && len(args[i+1]) == 2 {
 			return "", fmt.Errorf("ike remote: %s needs a value", opt)
 		}
 		return args[i+1], nil
 	}
+	limitGiven := false
 	seen := map[string]bool{}
 	for i := 0; i < len(args); i++ {
 		opt := args[i]
@@ -133,9 +138,20 @@ func ParseRemote(args []string) (Remote, error) {
 				r.Port = uint16(p)
 			}
 		case "-i":
-			if r.Retransmit, err = parseSeconds(val); err != nil {
+			if r.Retransmit, err = retransmitInterval(val); err != nil {
 				return r, fmt.Errorf("ike remote: -i %q: %v", val, err)
 			}
+		case "-I":
+			limitGiven = true
+			if r.RetransmitLimit, err = retransmitInterval(val); err != nil {
+				return r, fmt.Errorf("ike remote: -I %q: %v", val, err)
+			}
+		case "-t":
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 1 || n > MaxRetransmitTries {
+				return r, fmt.Errorf("ike remote: -t %q: want a number of retransmissions from 1 to %d", val, MaxRetransmitTries)
+			}
+			r.RetransmitTries = n
 		case "-l":
 			if r.Lifetime, err = parseSeconds(val); err != nil {
 				return r, fmt.Errorf("ike remote: -l %q: %v", val, err)
@@ -144,7 +160,23 @@ func ParseRemote(args []string) (Remote, error) {
 			return r, fmt.Errorf("ike remote: unknown option %q", opt)
 		}
 	}
+	if !limitGiven && r.RetransmitLimit < r.Retransmit {
+		r.RetransmitLimit = r.Retransmit
+	}
 	return r, r.validate()
+}
+
+// retransmitInterval parses -i or -I: a duration parseSeconds takes, at
+// most MaxRetransmitOption.
+func retransmitInterval(s string) (time.Duration, error) {
+	if n, err := strconv.ParseFloat(s, 64); err == nil && n > MaxRetransmitOption.Seconds() {
+		return 0, fmt.Errorf("longer than %v", MaxRetransmitOption)
+	}
+	d, err := parseSeconds(s)
+	if err == nil && d > MaxRetransmitOption {
+		err = fmt.Errorf("longer than %v", MaxRetransmitOption)
+	}
+	return d, err
 }
 
 // Bounds of the durations of `ike remote`: below a millisecond is no
@@ -190,6 +222,8 @@ func (r *Remote) validate() error {
 		return fmt.Errorf("ike remote %s: neither -w (initiate) nor -u (accept) given", r.Name)
 	case r.Initiate && !r.Address.IsValid():
 		return fmt.Errorf("ike remote %s: -w needs -r <peer address>", r.Name)
+	case r.RetransmitLimit < r.Retransmit:
+		return fmt.Errorf("ike remote %s: -I %v is shorter than the first interval -i %v", r.Name, r.RetransmitLimit, r.Retransmit)
 	}
 	for _, e := range r.Encr {
 		if !e.ID.IsAEAD() && len(r.Integ) == 0 {
@@ -239,7 +273,7 @@ func (r *Remote) Args() []string {
 		}
 		a = append(a, "-r", addr)
 	}
-	a = append(a, "-i", r.Retransmit.String(), "-l", r.Lifetime.String())
+	a = append(a, "-i", r.Retransmit.String(), "-t", strconv.Itoa(r.RetransmitTries), "-I", r.RetransmitLimit.String(), "-l", r.Lifetime.String())
 	if r.ForceEncap {
 		a = append(a, "-U")
 	}

@@ -133,6 +133,14 @@ type SA struct {
 	peerID         Identity
 	initialContact bool
 
+	// initRetries counts restarts of IKE_SA_INIT after COOKIE and
+	// INVALID_KE_PAYLOAD replies; refusedGroups are the groups the peer
+	// refused with INVALID_KE_PAYLOAD; initIgnored is why the last
+	// IKE_SA_INIT response was ignored.
+	initRetries   int
+	refusedGroups []GroupID
+	initIgnored   string
+
 	// Message IDs (RFC 7296 §2.2).
 	nextRequest  uint32 // ID of our next request
 	nextExpected uint32 // ID of the peer's next request
@@ -140,6 +148,9 @@ type SA struct {
 	pending      *request
 	queue        []job
 	lastRecv     time.Time
+	// lastRequestHash is the hash of the request lastResponse answers:
+	// only a bitwise copy of it is a retransmission (RFC 7296 §2.1).
+	lastRequestHash InitHash
 	// timer is the SA's one timer: the half-open timeout, then the
 	// liveness/keepalive/lifetime tick.
 	timer stopper

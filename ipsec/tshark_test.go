@@ -10,14 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 
+	"github.com/sabre-ipsec/sabre/internal/testutil/tshark"
 	"github.com/sabre-ipsec/sabre/spd"
 	"github.com/sabre-ipsec/sabre/suite"
 )
@@ -71,20 +68,6 @@ type tsharkSent struct {
 	src, dst string
 }
 
-// tsharkPath finds tshark or skips the test; in CI (where `make test`
-// installs it) a missing tshark fails instead.
-func tsharkPath(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("tshark")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("tshark is not installed (CI must install it, as `make test` does): %v", err)
-		}
-		t.Skipf("tshark is not installed: %v", err)
-	}
-	return p
-}
-
 // TestTsharkDecryptsEngineESP seals packets of several sizes and protocols
 // with every algorithm in tsharkAlgos, in tunnel (4in4, 6in6, 4in6, 6in4)
 // and transport mode over IPv4 and IPv6, with and without UDP
@@ -93,8 +76,8 @@ func tsharkPath(t *testing.T) string {
 // transport mode, its payload), with the default padding and the right
 // next header, and have a good ICV; the two tampered copies a bad one.
 func TestTsharkDecryptsEngineESP(t *testing.T) {
-	tshark := tsharkPath(t)
-	if out, err := exec.Command(tshark, "-v").Output(); err == nil {
+	bin := tshark.Path(t)
+	if out, err := exec.Command(bin, "-v").Output(); err == nil {
 		t.Logf("%s", bytes.SplitN(out, []byte("\n"), 2)[0])
 	}
 	for _, ta := range tsharkAlgos {
@@ -102,7 +85,7 @@ func TestTsharkDecryptsEngineESP(t *testing.T) {
 			t.Parallel()
 			// Tunnel mode with UDP encapsulation has its own test below.
 			sent, sas := tsharkBatch(t, ta, func(g geometry, encap bool) bool { return !encap || g.mode == spd.Transport })
-			rows := runTshark(t, tshark, ta, sent, sas)
+			rows := runTshark(t, bin, ta, sent, sas)
 			checkTshark(t, sent, rows)
 		})
 	}
@@ -112,12 +95,12 @@ func TestTsharkDecryptsEngineESP(t *testing.T) {
 // with UDP encapsulation (RFC 3948), where tshark finds a UDP header whose
 // Length field says 8 and so no ESP packet behind it.
 func TestTsharkTunnelUDPEncap(t *testing.T) {
-	tshark := tsharkPath(t)
+	bin := tshark.Path(t)
 	for _, ta := range tsharkAlgos {
 		t.Run(ta.name, func(t *testing.T) {
 			t.Parallel()
 			sent, sas := tsharkBatch(t, ta, func(g geometry, encap bool) bool { return encap && g.mode == spd.Tunnel })
-			rows := runTshark(t, tshark, ta, sent, sas)
+			rows := runTshark(t, bin, ta, sent, sas)
 			checkTshark(t, sent, rows)
 		})
 	}
@@ -303,50 +286,22 @@ var tsharkFields = []string{
 	"udp.payload", "tcp.payload",
 }
 
-// tsharkRow is one frame as tshark printed it: every occurrence of each
-// field.
-type tsharkRow map[string][]string
-
-func (r tsharkRow) last(f string) string {
-	v := r[f]
-	if len(v) == 0 {
-		return ""
-	}
-	return v[len(v)-1]
-}
-
 // runTshark writes sent to a pcap and the SAs to an esp_sa table in a
 // private Wireshark configuration directory, and runs tshark once over it.
-func runTshark(t *testing.T, tshark string, ta tsharkAlgo, sent []tsharkSent, sas []tsharkSA) []tsharkRow {
+func runTshark(t *testing.T, bin string, ta tsharkAlgo, sent []tsharkSent, sas []tsharkSA) []tshark.Row {
 	t.Helper()
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "wireshark")
-	if err := os.MkdirAll(conf, 0o700); err != nil {
-		t.Fatal(err)
+	rows := make([]tshark.ESPSA, len(sas))
+	for i, sa := range sas {
+		rows[i] = tshark.ESPSA{IPv6: sa.v6, Src: sa.src, Dst: sa.dst, SPI: sa.spi,
+			Encr: ta.encr, EncrKey: sa.encrKey, Auth: ta.auth, AuthKey: sa.intKey}
 	}
-	prefs := "esp.enable_encryption_decode: TRUE\n" +
-		"esp.enable_authentication_check: TRUE\n" +
-		// The geometries reuse SPIs and restart their sequence numbers.
-		"esp.do_esp_sequence_analysis: FALSE\n"
-	var uat strings.Builder
-	for _, sa := range sas {
-		fam := "IPv4"
-		if sa.v6 {
-			fam = "IPv6"
-		}
-		fmt.Fprintf(&uat, "%q,%q,%q,\"0x%08x\",%q,%q,%q,%q\n", fam, sa.src, sa.dst, sa.spi,
-			ta.encr, hexKey(sa.encrKey), ta.auth, hexKey(sa.intKey))
-	}
-	for name, body := range map[string]string{"preferences": prefs, "esp_sa": uat.String()} {
-		if err := os.WriteFile(filepath.Join(conf, name), []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pcap := filepath.Join(dir, "esp.pcap")
+	uat := tshark.ESPSATable(rows)
+	conf := tshark.Config(t, map[string]string{"preferences": tshark.ESPPreferences, "esp_sa": uat})
+	pcap := filepath.Join(t.TempDir(), "esp.pcap")
 	if d := os.Getenv("SABRE_TSHARK_KEEP"); d != "" {
 		// Keep the capture and the esp_sa table to open in Wireshark.
 		pcap = filepath.Join(d, ta.name+".pcap")
-		if err := os.WriteFile(filepath.Join(d, ta.name+".esp_sa"), []byte(uat.String()), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(d, ta.name+".esp_sa"), []byte(uat), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -354,75 +309,31 @@ func runTshark(t *testing.T, tshark string, ta tsharkAlgo, sent []tsharkSent, sa
 	for i, s := range sent {
 		wires[i] = s.wire
 	}
-	writePcap(t, pcap, wires)
-
-	args := []string{"-n", "-r", pcap, "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,", "-E", "separator=/t"}
-	for _, f := range tsharkFields {
-		args = append(args, "-e", f)
+	tshark.WritePcap(t, pcap, tshark.LinkRaw, tshark.RawPackets(wires))
+	got := tshark.Fields(t, bin, conf, pcap, tsharkFields)
+	if len(got) != len(sent) {
+		t.Fatalf("tshark printed %d frames, want %d", len(got), len(sent))
 	}
-	cmd := exec.Command(tshark, args...)
-	cmd.Env = append(os.Environ(), "WIRESHARK_CONFIG_DIR="+conf)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tshark %v: %v\n%s", args, err, stderr.String())
-	}
-	// A rejected esp_sa row or preference is only a warning to tshark,
-	// which then decodes without it; make it an error here.
-	for _, line := range strings.Split(stderr.String(), "\n") {
-		switch l := strings.ToLower(line); {
-		case strings.TrimSpace(l) == "", strings.HasPrefix(l, "running as user"):
-		case strings.Contains(l, "esp"), strings.Contains(l, "table"), strings.Contains(l, "preference"), strings.Contains(l, "error"):
-			t.Errorf("tshark: %s\nesp_sa:\n%s", line, uat.String())
-		default:
-			t.Logf("tshark: %s", line)
-		}
-	}
-	var rows []tsharkRow
-	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
-		cols := strings.Split(line, "\t")
-		if len(cols) != len(tsharkFields) {
-			t.Fatalf("tshark line has %d fields, want %d: %q", len(cols), len(tsharkFields), line)
-		}
-		r := tsharkRow{}
-		for i, f := range tsharkFields {
-			if cols[i] != "" {
-				r[f] = strings.Split(cols[i], ",")
-			}
-		}
-		rows = append(rows, r)
-	}
-	if len(rows) != len(sent) {
-		t.Fatalf("tshark printed %d frames, want %d", len(rows), len(sent))
-	}
-	return rows
-}
-
-func hexKey(k []byte) string {
-	if len(k) == 0 {
-		return ""
-	}
-	return "0x" + hex.EncodeToString(k)
+	return got
 }
 
 // checkTshark compares what tshark decoded with what was sent.
-func checkTshark(t *testing.T, sent []tsharkSent, rows []tsharkRow) {
+func checkTshark(t *testing.T, sent []tsharkSent, rows []tshark.Row) {
 	t.Helper()
 	for i, s := range sent {
 		r := rows[i]
-		if got := r.last("esp.spi"); got != fmt.Sprintf("0x%08x", s.spi) {
+		if got := r.Last("esp.spi"); got != fmt.Sprintf("0x%08x", s.spi) {
 			t.Errorf("%s: tshark SPI %q", s.what, got)
 			continue
 		}
 		if s.corrupt {
-			if r.last("esp.icv_bad") != "1" || r.last("esp.icv_good") == "1" {
-				t.Errorf("%s: tshark did not flag the ICV bad: good %q bad %q", s.what, r.last("esp.icv_good"), r.last("esp.icv_bad"))
+			if r.Last("esp.icv_bad") != "1" || r.Last("esp.icv_good") == "1" {
+				t.Errorf("%s: tshark did not flag the ICV bad: good %q bad %q", s.what, r.Last("esp.icv_good"), r.Last("esp.icv_bad"))
 			}
 			continue
 		}
-		if r.last("esp.icv_good") != "1" || r.last("esp.icv_bad") != "0" {
-			t.Errorf("%s: tshark ICV good %q bad %q", s.what, r.last("esp.icv_good"), r.last("esp.icv_bad"))
+		if r.Last("esp.icv_good") != "1" || r.Last("esp.icv_bad") != "0" {
+			t.Errorf("%s: tshark ICV good %q bad %q", s.what, r.Last("esp.icv_good"), r.Last("esp.icv_bad"))
 		}
 		// The decrypted data is the payload with the ESP trailer.
 		want, next := s.inner, uint8(4)
@@ -436,7 +347,7 @@ func checkTshark(t *testing.T, sent []tsharkSent, rows []tsharkRow) {
 			}
 			want, next = s.inner[hl:], s.proto
 		}
-		dec, err := hex.DecodeString(r.last("esp.decrypted_data"))
+		dec, err := hex.DecodeString(r.Last("esp.decrypted_data"))
 		if err != nil || len(dec) < len(want)+2 || !bytes.Equal(dec[:len(want)], want) {
 			t.Errorf("%s: tshark decrypted\n%x\nwant %x followed by the trailer", s.what, dec, want)
 			continue
@@ -450,10 +361,10 @@ func checkTshark(t *testing.T, sent []tsharkSent, rows []tsharkRow) {
 				t.Errorf("%s: pad byte %d is %d, want the RFC 4303 §2.4 default %d", s.what, j, b, j+1)
 			}
 		}
-		if got := r.last("esp.pad_len"); !numIs(got, padLen) {
+		if got := r.Last("esp.pad_len"); !numIs(got, padLen) {
 			t.Errorf("%s: tshark pad length %q, want %d", s.what, got, padLen)
 		}
-		if got := r.last("esp.protocol"); !numIs(got, int(next)) {
+		if got := r.Last("esp.protocol"); !numIs(got, int(next)) {
 			t.Errorf("%s: tshark next header %q, want %d", s.what, got, next)
 		}
 		// tshark dissected the inner packet: its addresses and protocol
@@ -462,14 +373,14 @@ func checkTshark(t *testing.T, sent []tsharkSent, rows []tsharkRow) {
 		if s.innerV6 {
 			srcF, dstF, protoF = "ipv6.src", "ipv6.dst", "ipv6.nxt"
 		}
-		if got, want := r.last(srcF), netip.MustParseAddr(s.src).String(); got != want {
+		if got, want := r.Last(srcF), netip.MustParseAddr(s.src).String(); got != want {
 			t.Errorf("%s: tshark inner source %q, want %q", s.what, got, want)
 		}
-		if got, want := r.last(dstF), netip.MustParseAddr(s.dst).String(); got != want {
+		if got, want := r.Last(dstF), netip.MustParseAddr(s.dst).String(); got != want {
 			t.Errorf("%s: tshark inner destination %q, want %q", s.what, got, want)
 		}
 		if s.tunnel {
-			if got := r.last(protoF); !numIs(got, int(s.proto)) {
+			if got := r.Last(protoF); !numIs(got, int(s.proto)) {
 				t.Errorf("%s: tshark inner protocol %q, want %d", s.what, got, s.proto)
 			}
 		}
@@ -478,7 +389,7 @@ func checkTshark(t *testing.T, sent []tsharkSent, rows []tsharkRow) {
 			if s.proto == uint8(layers.IPProtocolTCP) {
 				f = "tcp.payload"
 			}
-			if got := r.last(f); got != hex.EncodeToString(s.payload) {
+			if got := r.Last(f); got != hex.EncodeToString(s.payload) {
 				t.Errorf("%s: tshark %s\n%s\nwant %x", s.what, f, got, s.payload)
 			}
 		}
@@ -490,28 +401,4 @@ func checkTshark(t *testing.T, sent []tsharkSent, rows []tsharkRow) {
 func numIs(s string, n int) bool {
 	v, err := strconv.ParseInt(s, 0, 64)
 	return err == nil && v == int64(n)
-}
-
-// writePcap writes pkts as a pcap file of raw IP packets.
-func writePcap(t *testing.T, path string, pkts [][]byte) {
-	t.Helper()
-	fh, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	w := pcapgo.NewWriter(fh)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeRaw); err != nil {
-		t.Fatal(err)
-	}
-	ts := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i, p := range pkts {
-		ci := gopacket.CaptureInfo{Timestamp: ts.Add(time.Duration(i) * time.Millisecond), CaptureLength: len(p), Length: len(p)}
-		if err := w.WritePacket(ci, p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := fh.Close(); err != nil {
-		t.Fatal(err)
-	}
 }

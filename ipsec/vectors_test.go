@@ -1,19 +1,18 @@
 package ipsec
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/binary"
 	"encoding/hex"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sabre-ipsec/sabre/classify"
+	"github.com/sabre-ipsec/sabre/internal/testutil/vectors"
 	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
 	"github.com/sabre-ipsec/sabre/suite"
@@ -64,38 +63,9 @@ type espVector struct {
 // "name: value" lines, "#" comments.
 func vectorFile(t *testing.T, name string) []map[string]string {
 	t.Helper()
-	fh, err := os.Open(filepath.Join("..", "suite", "testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
 	var vs []map[string]string
-	var cur map[string]string
-	sc := bufio.NewScanner(fh)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case strings.HasPrefix(line, "#"):
-			continue
-		case line == "":
-			cur = nil
-			continue
-		}
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			t.Fatalf("%s: line %q is not \"name: value\"", name, line)
-		}
-		if cur == nil {
-			cur = map[string]string{}
-			vs = append(vs, cur)
-		}
-		cur[strings.TrimSpace(k)] = strings.TrimSpace(v)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(vs) == 0 {
-		t.Fatalf("%s: no vectors", name)
+	for _, v := range vectors.Read(t, filepath.Join("..", "suite", "testdata", name)) {
+		vs = append(vs, v.Fields)
 	}
 	return vs
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"testing"
+
+	"github.com/sabre-ipsec/sabre/internal/testutil/vectors"
 )
 
 // TestAESGCMMcGrew reproduces the ESP packets of draft-mcgrew-gcm-test-01
@@ -11,9 +13,9 @@ import (
 // send the leading 12 and 8 octets of the same tag (RFC 4106 §6, SP 800-38D
 // §7.1 step 7).
 func TestAESGCMMcGrew(t *testing.T) {
-	for _, v := range readVectors(t, "draft-mcgrew-gcm-test-01.txt") {
-		nonce, seqb := v.bytes(t, "nonce"), v.bytes(t, "seq")
-		key := append(v.bytes(t, "key"), nonce[:4]...)
+	for _, v := range vectors.Read(t, "testdata/draft-mcgrew-gcm-test-01.txt") {
+		nonce, seqb := v.Bytes(t, "nonce"), v.Bytes(t, "seq")
+		key := append(v.Bytes(t, "key"), nonce[:4]...)
 		var seq uint64
 		esn := len(seqb) == 8
 		if esn {
@@ -21,11 +23,11 @@ func TestAESGCMMcGrew(t *testing.T) {
 		} else {
 			seq = uint64(binary.BigEndian.Uint32(seqb))
 		}
-		want := v.bytes(t, "esp")
+		want := v.Bytes(t, "esp")
 		for _, id := range []EncrID{EncrAESGCM16, EncrAESGCM12, EncrAESGCM8} {
 			e := mustESP(t, ESPConfig{Encr: id, EncrKey: key})
-			esp := espPacket(e, binary.BigEndian.Uint32(v.bytes(t, "spi")), seq, nonce[4:], v.bytes(t, "plaintext"))
-			sealOpen(t, "draft-mcgrew-gcm-test-01 vector "+v.str(t, "vector")+" "+e.Name(), e, esp, seq, esn, want[:len(esp)])
+			esp := espPacket(e, binary.BigEndian.Uint32(v.Bytes(t, "spi")), seq, nonce[4:], v.Bytes(t, "plaintext"))
+			sealOpen(t, "draft-mcgrew-gcm-test-01 vector "+v.Str(t, "vector")+" "+e.Name(), e, esp, seq, esn, want[:len(esp)])
 		}
 	}
 }
@@ -33,13 +35,13 @@ func TestAESGCMMcGrew(t *testing.T) {
 // TestChaCha20Poly1305RFC7634 reproduces the ESP example of RFC 7634
 // Appendix A.
 func TestChaCha20Poly1305RFC7634(t *testing.T) {
-	for _, v := range readVectors(t, "rfc7634-chacha20-poly1305-esp.txt") {
-		e := mustESP(t, ESPConfig{Encr: EncrChaCha20Poly1305, EncrKey: append(v.bytes(t, "key"), v.bytes(t, "salt")...)})
-		seq := uint64(binary.BigEndian.Uint32(v.bytes(t, "seq")))
-		spi := binary.BigEndian.Uint32(v.bytes(t, "spi"))
-		esp := espPacket(e, spi, seq, v.bytes(t, "iv"), v.bytes(t, "plaintext"))
-		want := append(append(append([]byte(nil), v.bytes(t, "spi")...), v.bytes(t, "seq")...), v.bytes(t, "iv")...)
-		want = append(want, v.bytes(t, "ciphertext")...)
+	for _, v := range vectors.Read(t, "testdata/rfc7634-chacha20-poly1305-esp.txt") {
+		e := mustESP(t, ESPConfig{Encr: EncrChaCha20Poly1305, EncrKey: append(v.Bytes(t, "key"), v.Bytes(t, "salt")...)})
+		seq := uint64(binary.BigEndian.Uint32(v.Bytes(t, "seq")))
+		spi := binary.BigEndian.Uint32(v.Bytes(t, "spi"))
+		esp := espPacket(e, spi, seq, v.Bytes(t, "iv"), v.Bytes(t, "plaintext"))
+		want := append(append(append([]byte(nil), v.Bytes(t, "spi")...), v.Bytes(t, "seq")...), v.Bytes(t, "iv")...)
+		want = append(want, v.Bytes(t, "ciphertext")...)
 		sealOpen(t, "RFC 7634 Appendix A", e, esp, seq, false, want)
 	}
 }

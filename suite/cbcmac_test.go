@@ -4,17 +4,19 @@ import (
 	"bytes"
 	"crypto/rand"
 	"testing"
+
+	"github.com/sabre-ipsec/sabre/internal/testutil/vectors"
 )
 
 // TestXCBCKnownAnswers checks AES-XCBC-MAC against RFC 3566 §4.6 (the full
 // 128-bit MAC, and the 96-bit ICV through the integrity transform) and
 // AES-XCBC-PRF-128 against RFC 4434 §5.
 func TestXCBCKnownAnswers(t *testing.T) {
-	for _, v := range readVectors(t, "rfc3566-aes-xcbc.txt") {
-		key, msg, want := v.bytes(t, "key"), v.bytes(t, "msg"), v.bytes(t, "mac")
-		if v.str(t, "rfc") == "4434" {
+	for _, v := range vectors.Read(t, "testdata/rfc3566-aes-xcbc.txt") {
+		key, msg, want := v.Bytes(t, "key"), v.Bytes(t, "msg"), v.Bytes(t, "mac")
+		if v.Str(t, "rfc") == "4434" {
 			if got := XCBCPRF128(key, msg); !bytes.Equal(got, want) {
-				t.Errorf("RFC 4434 case %s: PRF %x, want %x", v.str(t, "case"), got, want)
+				t.Errorf("RFC 4434 case %s: PRF %x, want %x", v.Str(t, "case"), got, want)
 			}
 			continue
 		}
@@ -24,10 +26,10 @@ func TestXCBCKnownAnswers(t *testing.T) {
 		}
 		m.Write(msg)
 		if got := m.Sum(nil); !bytes.Equal(got, want) {
-			t.Errorf("RFC 3566 case %s: MAC %x, want %x", v.str(t, "case"), got, want)
+			t.Errorf("RFC 3566 case %s: MAC %x, want %x", v.Str(t, "case"), got, want)
 		}
 		if got := XCBCPRF128(key, msg); !bytes.Equal(got, want) {
-			t.Errorf("RFC 3566 case %s: PRF with 16-octet key %x, want %x", v.str(t, "case"), got, want)
+			t.Errorf("RFC 3566 case %s: PRF with 16-octet key %x, want %x", v.Str(t, "case"), got, want)
 		}
 		checkICV(t, IntegAESXCBC96, key, msg, want[:12])
 	}
@@ -37,11 +39,11 @@ func TestXCBCKnownAnswers(t *testing.T) {
 // ICV of RFC 4494 through the integrity transform) and AES-CMAC-PRF-128
 // against RFC 4615 §4.
 func TestCMACKnownAnswers(t *testing.T) {
-	for _, v := range readVectors(t, "rfc4493-aes-cmac.txt") {
-		key, msg, want := v.bytes(t, "key"), v.bytes(t, "msg"), v.bytes(t, "mac")
-		if v.str(t, "rfc") == "4615" {
+	for _, v := range vectors.Read(t, "testdata/rfc4493-aes-cmac.txt") {
+		key, msg, want := v.Bytes(t, "key"), v.Bytes(t, "msg"), v.Bytes(t, "mac")
+		if v.Str(t, "rfc") == "4615" {
 			if got := CMACPRF128(key, msg); !bytes.Equal(got, want) {
-				t.Errorf("RFC 4615 case %s: PRF %x, want %x", v.str(t, "case"), got, want)
+				t.Errorf("RFC 4615 case %s: PRF %x, want %x", v.Str(t, "case"), got, want)
 			}
 			continue
 		}
@@ -51,7 +53,7 @@ func TestCMACKnownAnswers(t *testing.T) {
 		}
 		m.Write(msg)
 		if got := m.Sum(nil); !bytes.Equal(got, want) {
-			t.Errorf("RFC 4493 example %s: MAC %x, want %x", v.str(t, "case"), got, want)
+			t.Errorf("RFC 4493 example %s: MAC %x, want %x", v.Str(t, "case"), got, want)
 		}
 		checkICV(t, IntegAESCMAC96, key, msg, want[:12])
 	}

@@ -5,6 +5,8 @@ import (
 	"crypto/cipher"
 	"encoding/binary"
 	"testing"
+
+	"github.com/sabre-ipsec/sabre/internal/testutil/vectors"
 )
 
 // TestAESCTRRFC3686 reproduces RFC 3686 §6 test vectors #1-#9 through ESP,
@@ -12,15 +14,15 @@ import (
 // code finds less or more room than GCM's 16-octet tag needs.
 func TestAESCTRRFC3686(t *testing.T) {
 	integs := []IntegID{IntegHMACSHA196, IntegAESCMAC96, IntegHMACSHA256128, IntegHMACSHA512256}
-	for _, v := range readVectors(t, "rfc3686-aes-ctr.txt") {
-		key := append(v.bytes(t, "key"), v.bytes(t, "nonce")...)
+	for _, v := range vectors.Read(t, "testdata/rfc3686-aes-ctr.txt") {
+		key := append(v.Bytes(t, "key"), v.Bytes(t, "nonce")...)
 		for _, in := range integs {
 			n, _ := IntegKeyLen(in)
 			e := mustESP(t, ESPConfig{Encr: EncrAESCTR, EncrKey: key, Integ: in, IntegKey: randBytes(n)})
-			iv := v.bytes(t, "iv")
-			esp := espPacket(e, 7, 9, iv, v.bytes(t, "plaintext"))
-			want := append(append(esp[:8:8], iv...), v.bytes(t, "ciphertext")...)
-			sealOpen(t, "RFC 3686 vector "+v.str(t, "vector")+" "+e.Name(), e, esp, 9, false, want)
+			iv := v.Bytes(t, "iv")
+			esp := espPacket(e, 7, 9, iv, v.Bytes(t, "plaintext"))
+			want := append(append(esp[:8:8], iv...), v.Bytes(t, "ciphertext")...)
+			sealOpen(t, "RFC 3686 vector "+v.Str(t, "vector")+" "+e.Name(), e, esp, 9, false, want)
 		}
 	}
 }

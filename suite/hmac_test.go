@@ -9,7 +9,10 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"hash"
+	"path/filepath"
 	"testing"
+
+	"github.com/sabre-ipsec/sabre/internal/testutil/vectors"
 )
 
 var hashes = map[string]func() hash.Hash{
@@ -30,21 +33,21 @@ func hmacOf(h func() hash.Hash, key, data []byte) []byte {
 // RFC 4231 §4 (SHA-2), including the truncated case 5.
 func TestHMACKnownAnswers(t *testing.T) {
 	for _, file := range []string{"rfc2202-hmac.txt", "rfc4231-hmac-sha2.txt"} {
-		for _, v := range readVectors(t, file) {
-			h := hashes[v.str(t, "hash")]
-			key, data := v.bytes(t, "key"), v.bytes(t, "data")
+		for _, v := range vectors.Read(t, filepath.Join("testdata", file)) {
+			h := hashes[v.Str(t, "hash")]
+			key, data := v.Bytes(t, "key"), v.Bytes(t, "data")
 			got := hmacOf(h, key, data)
-			if v.has("mac") {
-				if want := v.bytes(t, "mac"); !bytes.Equal(got, want) {
-					t.Errorf("%s %s case %s: HMAC %x, want %x", file, v.str(t, "hash"), v.str(t, "case"), got, want)
+			if v.Has("mac") {
+				if want := v.Bytes(t, "mac"); !bytes.Equal(got, want) {
+					t.Errorf("%s %s case %s: HMAC %x, want %x", file, v.Str(t, "hash"), v.Str(t, "case"), got, want)
 				}
-			} else if want := v.bytes(t, "trunc"); !bytes.Equal(got[:len(want)], want) {
-				t.Errorf("%s %s case %s: truncated HMAC %x, want %x", file, v.str(t, "hash"), v.str(t, "case"), got[:len(want)], want)
+			} else if want := v.Bytes(t, "trunc"); !bytes.Equal(got[:len(want)], want) {
+				t.Errorf("%s %s case %s: truncated HMAC %x, want %x", file, v.Str(t, "hash"), v.Str(t, "case"), got[:len(want)], want)
 			}
 			m := hmac.New(h, key)
 			m.Write(data)
 			if std := m.Sum(nil); !bytes.Equal(got, std) {
-				t.Errorf("%s case %s: differs from crypto/hmac", file, v.str(t, "case"))
+				t.Errorf("%s case %s: differs from crypto/hmac", file, v.Str(t, "case"))
 			}
 		}
 	}
@@ -56,31 +59,31 @@ func TestHMACKnownAnswers(t *testing.T) {
 func TestHMACICVKnownAnswers(t *testing.T) {
 	ids := map[string]IntegID{"sha256": IntegHMACSHA256128, "sha384": IntegHMACSHA384192, "sha512": IntegHMACSHA512256,
 		"md5": IntegHMACMD596, "sha1": IntegHMACSHA196}
-	check := func(file string, v vector, id IntegID, want []byte) {
-		in, err := newIntegrity(id, v.bytes(t, "key"), false)
+	check := func(file string, v vectors.Vector, id IntegID, want []byte) {
+		in, err := newIntegrity(id, v.Bytes(t, "key"), false)
 		if err != nil {
-			t.Fatalf("%s %s: %v", file, v.id, err)
+			t.Fatalf("%s %s: %v", file, v.ID, err)
 		}
 		if in.icvLen != len(want) {
 			t.Fatalf("%s %v: ICV length %d, want %d", file, id, in.icvLen, len(want))
 		}
 		s := in.newState()
 		s.reset()
-		s.write(v.bytes(t, "data"))
+		s.write(v.Bytes(t, "data"))
 		got := make([]byte, in.icvLen)
 		s.sum(got)
 		if !bytes.Equal(got, want) {
-			t.Errorf("%s %v case %s: ICV %x, want %x", file, id, v.str(t, "case"), got, want)
+			t.Errorf("%s %v case %s: ICV %x, want %x", file, id, v.Str(t, "case"), got, want)
 		}
 	}
-	for _, v := range readVectors(t, "rfc4868-hmac-sha2.txt") {
-		check("rfc4868", v, ids[v.str(t, "hash")], v.bytes(t, "icv"))
+	for _, v := range vectors.Read(t, "testdata/rfc4868-hmac-sha2.txt") {
+		check("rfc4868", v, ids[v.Str(t, "hash")], v.Bytes(t, "icv"))
 	}
 	n := 0
-	for _, v := range readVectors(t, "rfc2202-hmac.txt") {
-		id := ids[v.str(t, "hash")]
-		if want, _ := IntegKeyLen(id); len(v.bytes(t, "key")) == want {
-			check("rfc2202", v, id, v.bytes(t, "mac")[:12])
+	for _, v := range vectors.Read(t, "testdata/rfc2202-hmac.txt") {
+		id := ids[v.Str(t, "hash")]
+		if want, _ := IntegKeyLen(id); len(v.Bytes(t, "key")) == want {
+			check("rfc2202", v, id, v.Bytes(t, "mac")[:12])
 			n++
 		}
 	}

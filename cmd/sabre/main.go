@@ -1,7 +1,8 @@
 // Command sabre is Sabre's binary: the daemon (`sabre run`, a userspace
 // IPsec VPN on a TUN device), its clients (`sabre ipsec`, `sabre ike`,
 // `sabre console`, which talk to it over its control socket) and the
-// in-process demo (`sabre demo`: two gVisor hosts, IKEv2 and ESP).
+// in-process demo (`sabre demo`: two gVisor hosts, IKEv2 and ESP; package
+// ports/gvisor/demo, left out by -tags sabre_nodemo).
 package main
 
 import (

@@ -103,7 +103,7 @@ func TestMalformedAnsweredAsStrongSwan(t *testing.T) {
 func exchangeRaw(t *testing.T, h *host, req []byte, to interface{ String() string }) []byte {
 	t.Helper()
 	var resp []byte
-	err := h.ns.do(func() error {
+	err := h.ns.Do(func() error {
 		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(h.outer.String()), Port: 5000})
 		if err != nil {
 			return err

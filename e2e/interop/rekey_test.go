@@ -16,6 +16,8 @@ import (
 
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+
+	"github.com/sabre-ipsec/sabre/internal/testutil/netns"
 )
 
 // rekeyTraffic is how long traffic runs through the rekeys of each case.
@@ -55,14 +57,14 @@ func TestChildRekeyUnderTraffic(t *testing.T) {
 		// Delete for it; losing the first copy of each Delete makes that
 		// last a retransmission interval (-i, 500 ms), not a round trip.
 		nft := needNft(t)
-		right.ns.nft(t, nft, dropEveryOtherInformationalRequest)
+		right.ns.Nft(t, nft, dropEveryOtherInformationalRequest)
 		runRekeyTraffic(t, left, right, s)
 		if n := strings.Count(readFile(s.log), `msg="rekeying Child SA"`); n < 4 {
 			t.Errorf("Sabre started %d rekeys in %v, want at least 4 (-K 3)", n, rekeyTraffic)
 		} else {
 			t.Logf("Sabre started %d rekeys", n)
 		}
-		out := right.ns.exec(t, nft, "list", "table", "inet", "rekeyloss")
+		out := right.ns.Exec(t, nft, "list", "table", "inet", "rekeyloss")
 		if m := reCounter.FindStringSubmatch(out); m == nil || m[1] == "0" {
 			t.Errorf("no INFORMATIONAL request from Sabre was dropped:\n%s", out)
 		} else {
@@ -188,7 +190,7 @@ type pingStream struct {
 	reading  chan struct{}
 }
 
-func startPings(t *testing.T, ns *netns, src, dst netip.Addr, until time.Time) *pingStream {
+func startPings(t *testing.T, ns *netns.NS, src, dst netip.Addr, until time.Time) *pingStream {
 	t.Helper()
 	s := &pingStream{p: newPinger(t, ns, src), src: src, dst: dst, answered: map[int]bool{}, reading: make(chan struct{})}
 	s.sending.Add(1)
@@ -284,9 +286,9 @@ func nonZero(m map[string]uint64) map[string]uint64 {
 // streamTCP sends random bytes over one TCP connection from src (in
 // namespace from) to dst (in namespace to) until the deadline and checks
 // that exactly those bytes arrived; it returns how many it sent.
-func streamTCP(from *netns, src netip.Addr, to *netns, dst netip.Addr, until time.Time) (int64, error) {
+func streamTCP(from *netns.NS, src netip.Addr, to *netns.NS, dst netip.Addr, until time.Time) (int64, error) {
 	var ln net.Listener
-	if err := to.do(func() (err error) { ln, err = net.Listen("tcp4", netip.AddrPortFrom(dst, 0).String()); return }); err != nil {
+	if err := to.Do(func() (err error) { ln, err = net.Listen("tcp4", netip.AddrPortFrom(dst, 0).String()); return }); err != nil {
 		return 0, err
 	}
 	defer ln.Close()
@@ -310,7 +312,7 @@ func streamTCP(from *netns, src netip.Addr, to *netns, dst netip.Addr, until tim
 	}()
 	var c net.Conn
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}, Timeout: 10 * time.Second}
-	if err := from.do(func() (err error) { c, err = d.Dial("tcp4", ln.Addr().String()); return }); err != nil {
+	if err := from.Do(func() (err error) { c, err = d.Dial("tcp4", ln.Addr().String()); return }); err != nil {
 		return 0, fmt.Errorf("connect: %w", err)
 	}
 	c.SetDeadline(until.Add(time.Minute))

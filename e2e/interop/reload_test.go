@@ -64,7 +64,7 @@ func TestSabreReloadKeepsTunnel(t *testing.T) {
 		}
 	}()
 	for i := 1; i <= 5; i++ {
-		if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		if err := s.d.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
 		waitLogCount(t, s, "ike_rc reloaded", i)
@@ -92,7 +92,7 @@ func TestSabreReloadKeepsTunnel(t *testing.T) {
 	if err := os.WriteFile(s.rc, []byte(changed), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.cmd.Process.Signal(syscall.SIGHUP)
+	s.d.Cmd.Process.Signal(syscall.SIGHUP)
 	waitLogCount(t, s, "ike_rc reloaded", 6)
 	if log := readFile(s.log); !strings.Contains(log, "reloaded: 1 part unchanged, 1 changed, 0 added, 0 removed") {
 		t.Errorf("log:\n%s", tail(log, 20))

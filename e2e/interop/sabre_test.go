@@ -1,65 +1,24 @@
 package interop
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sabre-ipsec/sabre/internal/testutil/sabre"
 )
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	sabreBin  string
-	buildErr  error
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { sabre.Main(m) }
 
 // sabrePath builds the sabre binary once per test run, or returns
 // $SABRE_INTEROP_BIN if set (a binary built elsewhere).
-func sabrePath(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		if p := os.Getenv("SABRE_INTEROP_BIN"); p != "" {
-			sabreBin = p
-			return
-		}
-		binDir, buildErr = os.MkdirTemp("", "sabre-interop-")
-		if buildErr != nil {
-			return
-		}
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		sabreBin = filepath.Join(binDir, "sabre")
-		cmd := exec.Command(goTool, "build", "-o", sabreBin, "github.com/sabre-ipsec/sabre/cmd/sabre")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/sabre: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return sabreBin
-}
+func sabrePath(t *testing.T) string { return sabre.Binary(t, "SABRE_INTEROP_BIN") }
 
 // noIKE is the skip message of the Sabre cases while `sabre run` does
 // not run IKE.
@@ -69,10 +28,9 @@ const noIKE = "sabre run has no IKE yet"
 type sabred struct {
 	h    *host
 	rc   string
-	sock string
-	log  string
-	cmd  *exec.Cmd
-	done chan error
+	sock string // its control socket
+	log  string // its standard output and error
+	d    *sabre.Daemon
 }
 
 // startSabre runs `sabre run -rc <rc> -tun sabre0 -sock ...` in h's
@@ -86,49 +44,24 @@ func startSabre(t *testing.T, h, peer *host, rc string, args ...string) *sabred 
 	if err := os.WriteFile(s.rc, []byte(rc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logf, err := os.Create(s.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	argv := append([]string{"netns", "exec", h.ns.name, bin, "run", "-rc", s.rc, "-tun", "sabre0", "-sock", s.sock, "-v"}, args...)
-	s.cmd = exec.Command("ip", argv...)
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatal(err)
-	}
-	s.done = make(chan error, 1)
-	go func() { s.done <- s.cmd.Wait(); logf.Close() }()
-	t.Cleanup(func() { s.stop(t) })
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, err := s.client("ipsec", "netstat", "-p"); err == nil {
-			break
-		}
-		select {
-		case err := <-s.done:
-			s.done <- err
-			s.cmd = nil
-			log := readFile(s.log)
-			for _, m := range []string{"not available in this build", "no IKE daemon"} {
-				if strings.Contains(log, m) {
-					t.Skipf("%s: the daemon refused the ike_rc: %s", noIKE, rcOut(firstLine(log, m)))
-				}
+	d, err := sabre.Start(t, "sabre run in "+h.role, h.ns.Name, bin, s.sock, s.log,
+		append([]string{"-rc", s.rc, "-tun", "sabre0", "-v"}, args...)...)
+	s.d = d
+	if err != nil { // it exited (sabre.ErrExited)
+		log := d.LogText()
+		for _, m := range []string{"not available in this build", "no IKE daemon"} {
+			if strings.Contains(log, m) {
+				t.Skipf("%s: the daemon refused the ike_rc: %s", noIKE, rcOut(firstLine(log, m)))
 			}
-			t.Fatalf("sabre run in %s exited: %v\n%s\nike_rc:\n%s", h.role, err, log, rc)
-		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sabre run in %s did not open its control socket\n%s", h.role, readFile(s.log))
-		}
-		time.Sleep(50 * time.Millisecond)
+		t.Fatalf("%v\n%s\nike_rc:\n%s", err, log, rc)
 	}
-	if log := readFile(s.log); strings.Contains(log, "not applied") {
+	t.Cleanup(func() { s.stop(t) }) // before the daemon's own cleanup, which then finds it stopped
+	if log := d.LogText(); strings.Contains(log, "not applied") {
 		t.Skipf("%s: the daemon says %s", noIKE, rcOut(firstLine(log, "not applied")))
 	}
-	h.ns.ip(t, "addr", "add", netip.PrefixFrom(h.inner, h.subnet.Bits()).String(), "dev", "sabre0")
-	h.ns.ip(t, "route", "add", peer.subnet.String(), "dev", "sabre0")
+	h.ns.IP(t, "addr", "add", netip.PrefixFrom(h.inner, h.subnet.Bits()).String(), "dev", "sabre0")
+	h.ns.IP(t, "route", "add", peer.subnet.String(), "dev", "sabre0")
 	return s
 }
 
@@ -156,23 +89,11 @@ func rcOut(line string) string {
 
 // stop ends the daemon with SIGTERM and checks that it shut down cleanly.
 func (s *sabred) stop(t *testing.T) {
-	if s.cmd == nil {
+	if !s.d.Stop(t) {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-s.done:
-		if err != nil {
-			t.Errorf("sabre run in %s: exit after SIGTERM: %v", s.h.role, err)
-		}
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-		t.Errorf("sabre run in %s did not stop within 10 s of SIGTERM", s.h.role)
-	}
-	s.cmd = nil
 	if t.Failed() {
-		t.Logf("log of sabre run in %s:\n%s\nike_rc:\n%s", s.h.role, tail(readFile(s.log), 150), readFile(s.rc))
+		t.Logf("log of sabre run in %s:\n%s\nike_rc:\n%s", s.h.role, tail(s.d.LogText(), 150), readFile(s.rc))
 	}
 	keep(t, s.log)
 	keep(t, s.rc)
@@ -180,11 +101,7 @@ func (s *sabred) stop(t *testing.T) {
 
 // client runs `sabre ipsec|ike -sock ... args...` as an operator would.
 func (s *sabred) client(family string, args ...string) (string, error) {
-	var out bytes.Buffer
-	cmd := exec.Command(sabreBin, append([]string{family, "-sock", s.sock}, args...)...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
+	return s.d.Client(family, args...)
 }
 
 // sabreSA is an SA of `sabre ipsec netstat -c -j`.

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/sabre-ipsec/sabre/internal/testutil/netns"
 )
 
 // Where Debian (and most distributions) put strongSwan.
@@ -43,7 +45,7 @@ var swan strongSwan
 // kernel-libipsec plugin are installed (CI installs them).
 func needStrongSwan(t *testing.T) {
 	t.Helper()
-	needRoot(t)
+	netns.NeedRoot(t, "interop")
 	if swan.charon != "" {
 		return
 	}
@@ -140,7 +142,7 @@ func startCharon(t *testing.T, h *host, o charonOptions) *charon {
 	// ip netns exec, unshare (without --fork) and sh all exec, so the
 	// process is charon itself, in the new mount namespace: nsenter
 	// --target its PID reaches its /run.
-	c.cmd = exec.Command("ip", "netns", "exec", h.ns.name, "unshare", "--mount", "--propagation", "private",
+	c.cmd = exec.Command("ip", "netns", "exec", h.ns.Name, "unshare", "--mount", "--propagation", "private",
 		"sh", "-c", `mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -p /run/strongswan && exec "$0"`, swan.charon)
 	c.cmd.Env = append(os.Environ(), "STRONGSWAN_CONF="+c.conf)
 	c.cmd.Stdout, c.cmd.Stderr = outf, outf

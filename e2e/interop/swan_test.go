@@ -47,7 +47,7 @@ func TestStrongSwanPair(t *testing.T) {
 			l.terminate(t, connName)
 			r.waitNoSAs(t, 5*time.Second)
 			l.waitNoSAs(t, time.Second)
-			if out := right.ns.ip(t, "route", "show", "table", "220"); strings.Contains(out, "10.1.0.0/24") {
+			if out := right.ns.IP(t, "route", "show", "table", "220"); strings.Contains(out, "10.1.0.0/24") {
 				t.Errorf("right still routes 10.1.0.0/24 into libipsec after the delete:\n%s", out)
 			}
 		})

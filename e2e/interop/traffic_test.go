@@ -2,11 +2,9 @@ package interop
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -16,6 +14,8 @@ import (
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
+
+	"github.com/sabre-ipsec/sabre/internal/testutil/netns"
 )
 
 // transferSize is the TCP transfer of every case.
@@ -29,10 +29,10 @@ type pinger struct {
 	seq int
 }
 
-func newPinger(t *testing.T, ns *netns, src netip.Addr) *pinger {
+func newPinger(t *testing.T, ns *netns.NS, src netip.Addr) *pinger {
 	t.Helper()
 	p := &pinger{src: src}
-	if err := ns.do(func() (err error) { p.c, err = icmp.ListenPacket("ip4:icmp", src.String()); return }); err != nil {
+	if err := ns.Do(func() (err error) { p.c, err = icmp.ListenPacket("ip4:icmp", src.String()); return }); err != nil {
 		t.Fatalf("ping from %v: %v", src, err)
 	}
 	t.Cleanup(func() { p.c.Close() })
@@ -76,7 +76,7 @@ func (p *pinger) echo(dst netip.Addr, wait time.Duration) (time.Duration, error)
 // pingUntil pings dst every 250 ms until a reply comes (the first packets
 // may start the negotiation and be lost) or within passes; it returns how
 // long that took.
-func pingUntil(t *testing.T, ns *netns, src, dst netip.Addr, within time.Duration) time.Duration {
+func pingUntil(t *testing.T, ns *netns.NS, src, dst netip.Addr, within time.Duration) time.Duration {
 	t.Helper()
 	p := newPinger(t, ns, src)
 	start := time.Now()
@@ -92,7 +92,7 @@ func pingUntil(t *testing.T, ns *netns, src, dst netip.Addr, within time.Duratio
 
 // ping sends count echoes from src to dst and fails the test if a reply is
 // missing.
-func ping(t *testing.T, ns *netns, src, dst netip.Addr, count int) {
+func ping(t *testing.T, ns *netns.NS, src, dst netip.Addr, count int) {
 	t.Helper()
 	p := newPinger(t, ns, src)
 	var sum time.Duration
@@ -107,61 +107,11 @@ func ping(t *testing.T, ns *netns, src, dst netip.Addr, count int) {
 }
 
 // transfer sends size random bytes over TCP from src (in namespace from)
-// to dst (in namespace to) and checks that exactly those bytes arrived.
-func transfer(t *testing.T, from *netns, src netip.Addr, to *netns, dst netip.Addr, size int) {
+// to dst (in namespace to) and checks that exactly those bytes arrived
+// within a minute.
+func transfer(t *testing.T, from *netns.NS, src netip.Addr, to *netns.NS, dst netip.Addr, size int) {
 	t.Helper()
-	data := make([]byte, size)
-	rand.Read(data)
-	var ln net.Listener
-	if err := to.do(func() (err error) { ln, err = net.Listen("tcp4", netip.AddrPortFrom(dst, 0).String()); return }); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	type result struct {
-		n   int64
-		sum [32]byte
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- result{err: err}
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(time.Minute))
-		h := sha256.New()
-		n, err := io.Copy(h, c)
-		got <- result{n, [32]byte(h.Sum(nil)), err}
-	}()
-	var c net.Conn
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src.AsSlice()}, Timeout: 10 * time.Second}
-	if err := from.do(func() (err error) { c, err = d.Dial("tcp4", ln.Addr().String()); return }); err != nil {
-		t.Fatalf("TCP connect %v -> %v: %v", src, ln.Addr(), err)
-	}
-	start := time.Now()
-	c.SetDeadline(time.Now().Add(time.Minute))
-	if _, err := c.Write(data); err != nil {
-		c.Close()
-		t.Fatalf("TCP send %v -> %v: %v", src, dst, err)
-	}
-	c.Close()
-	var r result
-	select {
-	case r = <-got:
-	case <-time.After(time.Minute):
-		t.Fatalf("TCP transfer %v -> %v did not finish in a minute", src, dst)
-	}
-	el := time.Since(start)
-	if r.err != nil {
-		t.Fatalf("TCP receive %v -> %v: %v after %d bytes", src, dst, r.err, r.n)
-	}
-	if r.n != int64(size) || r.sum != sha256.Sum256(data) {
-		t.Fatalf("TCP transfer %v -> %v: received %d bytes (want %d), checksum match %v", src, dst, r.n, size, r.sum == sha256.Sum256(data))
-	}
-	t.Logf("TCP %v -> %v: %d MiB in %v, %.0f Mbit/s, sha256 ok", src, dst, size>>20, el.Round(time.Millisecond),
-		float64(size)*8/el.Seconds()/1e6)
+	netns.Transfer(t, from, src, to, dst, size, time.Minute)
 }
 
 // udpWatch records the UDP datagrams on one interface (an AF_PACKET
@@ -185,10 +135,10 @@ type udpSeen struct {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-func watchUDP(t *testing.T, ns *netns, ifname string) *udpWatch {
+func watchUDP(t *testing.T, ns *netns.NS, ifname string) *udpWatch {
 	t.Helper()
 	w := &udpWatch{stop: make(chan struct{}), done: make(chan struct{})}
-	err := ns.do(func() error {
+	err := ns.Do(func() error {
 		ifi, err := net.InterfaceByName(ifname)
 		if err != nil {
 			return err

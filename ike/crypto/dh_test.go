@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"testing"
 
+	"github.com/sabre-ipsec/sabre/internal/testutil/vectors"
 	"github.com/sabre-ipsec/sabre/xe"
 )
 
@@ -182,16 +183,16 @@ func TestMODPPadding(t *testing.T) {
 // RFC's i and r: the Key Exchange Data is x | y without the 0x04 octet
 // (§7) and the shared secret is the x coordinate of g^ir.
 func TestECPVectors(t *testing.T) {
-	for _, v := range readVectors(t, "rfc5903-ecp.txt") {
-		g := mustGroup(t, GroupID(v.int(t, "group")))
-		gi := append(v.bytes(t, "gix"), v.bytes(t, "giy")...)
-		gr := append(v.bytes(t, "grx"), v.bytes(t, "gry")...)
-		girx := v.bytes(t, "girx")
-		ki, err := g.NewPrivateKey(v.bytes(t, "i"))
+	for _, v := range vectors.Read(t, "testdata/rfc5903-ecp.txt") {
+		g := mustGroup(t, GroupID(v.Int(t, "group")))
+		gi := append(v.Bytes(t, "gix"), v.Bytes(t, "giy")...)
+		gr := append(v.Bytes(t, "grx"), v.Bytes(t, "gry")...)
+		girx := v.Bytes(t, "girx")
+		ki, err := g.NewPrivateKey(v.Bytes(t, "i"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		kr, err := g.NewPrivateKey(v.bytes(t, "r"))
+		kr, err := g.NewPrivateKey(v.Bytes(t, "r"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -230,22 +231,22 @@ func TestECPVectors(t *testing.T) {
 // TestX25519Vectors checks RFC 7748 §5.2 and §6.1 and RFC 8031's example.
 func TestX25519Vectors(t *testing.T) {
 	g := mustGroup(t, Curve25519)
-	for _, v := range readVectors(t, "rfc7748-x25519.txt") {
-		ref := v.str(t, "ref")
-		if v.has("scalar") {
-			k, err := g.NewPrivateKey(v.bytes(t, "scalar"))
+	for _, v := range vectors.Read(t, "testdata/rfc7748-x25519.txt") {
+		ref := v.Str(t, "ref")
+		if v.Has("scalar") {
+			k, err := g.NewPrivateKey(v.Bytes(t, "scalar"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			z, err := k.SharedSecret(v.bytes(t, "u"))
-			if want := v.bytes(t, "out"); err != nil || !bytes.Equal(z, want) {
+			z, err := k.SharedSecret(v.Bytes(t, "u"))
+			if want := v.Bytes(t, "out"); err != nil || !bytes.Equal(z, want) {
 				t.Errorf("%s: %x, %v; want %x", ref, z, err, want)
 			}
 			continue
 		}
-		ki, _ := g.NewPrivateKey(v.bytes(t, "i"))
-		kr, _ := g.NewPrivateKey(v.bytes(t, "r"))
-		gi, gr, shared := v.bytes(t, "gi"), v.bytes(t, "gr"), v.bytes(t, "shared")
+		ki, _ := g.NewPrivateKey(v.Bytes(t, "i"))
+		kr, _ := g.NewPrivateKey(v.Bytes(t, "r"))
+		gi, gr, shared := v.Bytes(t, "gi"), v.Bytes(t, "gr"), v.Bytes(t, "shared")
 		if !bytes.Equal(ki.PublicValue(), gi) || !bytes.Equal(kr.PublicValue(), gr) {
 			t.Errorf("%s: public values %x, %x; want %x, %x", ref, ki.PublicValue(), kr.PublicValue(), gi, gr)
 		}
@@ -275,7 +276,7 @@ func TestX25519LowOrder(t *testing.T) {
 		"edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
 		"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
 	} {
-		if z, err := k.SharedSecret(unhex(t, u)); !errors.Is(err, ErrInvalidKE) {
+		if z, err := k.SharedSecret(vectors.Unhex(t, u)); !errors.Is(err, ErrInvalidKE) {
 			t.Errorf("u = %s: %x, %v; want ErrInvalidKE", u, z, err)
 		}
 	}

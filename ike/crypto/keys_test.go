@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/sabre-ipsec/sabre/internal/testutil/vectors"
 	"github.com/sabre-ipsec/sabre/suite"
 	"github.com/sabre-ipsec/sabre/xe"
 )
@@ -14,20 +15,20 @@ import (
 // ACVP cases, see the file's header) through SKEYSEED, prf+ for the IKE SA
 // and Child SA keying material, and the rekey SKEYSEED.
 func TestKDFKnownAnswers(t *testing.T) {
-	for _, v := range readVectors(t, "sp800-135-ikev2-kdf.txt") {
-		t.Run(v.str(t, "name"), func(t *testing.T) {
-			p, err := NewPRF(PRFID(v.int(t, "prf")))
+	for _, v := range vectors.Read(t, "testdata/sp800-135-ikev2-kdf.txt") {
+		t.Run(v.Str(t, "name"), func(t *testing.T) {
+			p, err := NewPRF(PRFID(v.Int(t, "prf")))
 			if err != nil {
 				t.Fatal(err)
 			}
-			ni, nr, gir, girNew := v.bytes(t, "ni"), v.bytes(t, "nr"), v.bytes(t, "gir"), v.bytes(t, "girnew")
-			spii, spir := v.bytes(t, "spii"), v.bytes(t, "spir")
+			ni, nr, gir, girNew := v.Bytes(t, "ni"), v.Bytes(t, "nr"), v.Bytes(t, "gir"), v.Bytes(t, "girnew")
+			spii, spir := v.Bytes(t, "spii"), v.Bytes(t, "spir")
 
 			skeyseed := p.SKEYSEED(ni, nr, gir)
-			if want := v.bytes(t, "skeyseed"); !bytes.Equal(skeyseed, want) {
+			if want := v.Bytes(t, "skeyseed"); !bytes.Equal(skeyseed, want) {
 				t.Fatalf("SKEYSEED = %x, want %x", skeyseed, want)
 			}
-			want := v.bytes(t, "dkm")
+			want := v.Bytes(t, "dkm")
 			dkm, err := p.Plus(skeyseed, len(want), ni, nr, spii, spir)
 			if err != nil {
 				t.Fatal(err)
@@ -37,15 +38,15 @@ func TestKDFKnownAnswers(t *testing.T) {
 			}
 			skd := dkm[:p.KeyLen()]
 
-			want = v.bytes(t, "dkmchild")
+			want = v.Bytes(t, "dkmchild")
 			if got, err := Keymat(p, skd, nil, ni, nr, len(want)); err != nil || !bytes.Equal(got, want) {
 				t.Errorf("DKM(Child SA) = %x, %v; want %x", got, err, want)
 			}
-			want = v.bytes(t, "dkmchilddh")
+			want = v.Bytes(t, "dkmchilddh")
 			if got, err := Keymat(p, skd, girNew, ni, nr, len(want)); err != nil || !bytes.Equal(got, want) {
 				t.Errorf("DKM(Child SA D-H) = %x, %v; want %x", got, err, want)
 			}
-			want = v.bytes(t, "skeyseedrekey")
+			want = v.Bytes(t, "skeyseedrekey")
 			if got := p.RekeySKEYSEED(skd, girNew, ni, nr); !bytes.Equal(got, want) {
 				t.Errorf("SKEYSEED(Rekey) = %x, want %x", got, want)
 			}

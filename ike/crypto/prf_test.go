@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/sabre-ipsec/sabre/internal/testutil/vectors"
 	"github.com/sabre-ipsec/sabre/xe"
 )
 
@@ -12,24 +13,24 @@ import (
 // vectors through every PRF (see testdata/prf.txt).
 func TestPRFKnownAnswers(t *testing.T) {
 	seen := map[PRFID]bool{}
-	for _, v := range readVectors(t, "prf.txt") {
-		id := PRFID(v.int(t, "prf"))
+	for _, v := range vectors.Read(t, "testdata/prf.txt") {
+		id := PRFID(v.Int(t, "prf"))
 		p := mustPRF(t, id)
 		seen[id] = true
-		key, msg, want := v.bytes(t, "key"), v.bytes(t, "msg"), v.bytes(t, "out")
+		key, msg, want := v.Bytes(t, "key"), v.Bytes(t, "msg"), v.Bytes(t, "out")
 		if got := p.Compute(key, msg); !bytes.Equal(got, want) {
-			t.Errorf("%v %s: %x, want %x", id, v.str(t, "ref"), got, want)
+			t.Errorf("%v %s: %x, want %x", id, v.Str(t, "ref"), got, want)
 		}
 		// Split input and a reused keyed hash give the same answer.
 		if got := p.Compute(key, msg[:3], nil, msg[3:]); !bytes.Equal(got, want) {
-			t.Errorf("%v %s in parts: %x, want %x", id, v.str(t, "ref"), got, want)
+			t.Errorf("%v %s in parts: %x, want %x", id, v.Str(t, "ref"), got, want)
 		}
 		h := p.New(key)
 		h.Write([]byte("garbage"))
 		h.Reset()
 		h.Write(msg)
 		if got := h.Sum(nil); !bytes.Equal(got, want) {
-			t.Errorf("%v %s after Reset: %x, want %x", id, v.str(t, "ref"), got, want)
+			t.Errorf("%v %s after Reset: %x, want %x", id, v.Str(t, "ref"), got, want)
 		}
 		if len(want) != p.Size() {
 			t.Errorf("%v: Size %d, output %d", id, p.Size(), len(want))

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/sabre-ipsec/sabre/internal/testutil/vectors"
 	"github.com/sabre-ipsec/sabre/suite"
 	"github.com/sabre-ipsec/sabre/xe"
 )
@@ -75,9 +76,9 @@ func fakeHeader() []byte {
 // TestSKChaCha20RFC7634 reproduces the IKEv2 example of RFC 7634
 // Appendix B octet for octet, and opens it.
 func TestSKChaCha20RFC7634(t *testing.T) {
-	v := readVectors(t, "rfc7634-ikev2.txt")[0]
-	key, iv, aad := v.bytes(t, "key"), v.bytes(t, "iv"), v.bytes(t, "aad")
-	pt, ct := v.bytes(t, "plaintext"), v.bytes(t, "ciphertext")
+	v := vectors.Read(t, "testdata/rfc7634-ikev2.txt")[0]
+	key, iv, aad := v.Bytes(t, "key"), v.Bytes(t, "iv"), v.Bytes(t, "aad")
+	pt, ct := v.Bytes(t, "plaintext"), v.Bytes(t, "ciphertext")
 	sk, err := NewSKCipher(suite.EncrChaCha20Poly1305, key, suite.IntegNone, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -110,11 +111,11 @@ func TestSKChaCha20RFC7634(t *testing.T) {
 // SK bodies with 16-, 12- and 8-octet ICVs, the shorter being the leading
 // octets of the tag.
 func TestSKGCMVectors(t *testing.T) {
-	for _, v := range readVectors(t, "mcgrew-gcm.txt") {
-		nonce, aad, pt, body := v.bytes(t, "nonce"), v.bytes(t, "aad"), v.bytes(t, "plaintext"), v.bytes(t, "body")
-		key := append(v.bytes(t, "key"), nonce[:4]...)
+	for _, v := range vectors.Read(t, "testdata/mcgrew-gcm.txt") {
+		nonce, aad, pt, body := v.Bytes(t, "nonce"), v.Bytes(t, "aad"), v.Bytes(t, "plaintext"), v.Bytes(t, "body")
+		key := append(v.Bytes(t, "key"), nonce[:4]...)
 		if !bytes.Equal(body[:8], nonce[4:]) {
-			t.Fatalf("vector %s: IV in body is not the nonce's", v.str(t, "vector"))
+			t.Fatalf("vector %s: IV in body is not the nonce's", v.Str(t, "vector"))
 		}
 		// Open strips what the last octet calls padding; here that octet is
 		// ESP's Next Header, so it strips that many octets more.
@@ -130,12 +131,12 @@ func TestSKGCMVectors(t *testing.T) {
 			b := body[:len(body)-16+tc.icv]
 			got, err := sk.Open(nil, aad, b)
 			if err != nil || !bytes.Equal(got, want) {
-				t.Errorf("vector %s %v: Open = %x, %v; want %x", v.str(t, "vector"), tc.encr, got, err, want)
+				t.Errorf("vector %s %v: Open = %x, %v; want %x", v.Str(t, "vector"), tc.encr, got, err, want)
 			}
 			bad := append([]byte(nil), b...)
 			bad[len(bad)-1] ^= 1
 			if _, err := sk.Open(nil, aad, bad); !errors.Is(err, ErrIntegrity) {
-				t.Errorf("vector %s %v: bad tag: %v", v.str(t, "vector"), tc.encr, err)
+				t.Errorf("vector %s %v: bad tag: %v", v.Str(t, "vector"), tc.encr, err)
 			}
 		}
 	}

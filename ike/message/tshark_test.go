@@ -1,48 +1,26 @@
 package message
 
 import (
-	"encoding/binary"
+	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sabre-ipsec/sabre/internal/testutil/packet"
+	"github.com/sabre-ipsec/sabre/internal/testutil/tshark"
 )
 
-// udp500 wraps an IKE message in IPv4 and UDP port 500 headers.
-func udp500(msg []byte) []byte {
-	b := make([]byte, 28, 28+len(msg))
-	b[0], b[8], b[9] = 0x45, 64, 17
-	binary.BigEndian.PutUint16(b[2:], uint16(28+len(msg)))
-	copy(b[12:], []byte{192, 0, 2, 1, 192, 0, 2, 2})
-	binary.BigEndian.PutUint16(b[20:], 500)
-	binary.BigEndian.PutUint16(b[22:], 500)
-	binary.BigEndian.PutUint16(b[24:], uint16(8+len(msg)))
-	return append(b, msg...)
-}
-
-// writeIKEPcap writes IKE messages as UDP datagrams in a pcap file of raw
-// IPv4 packets (LINKTYPE_RAW).
+// writeIKEPcap writes IKE messages as UDP datagrams (port 500) in a pcap
+// file of raw IPv4 packets.
 func writeIKEPcap(t *testing.T, path string, msgs [][]byte) {
-	hdr := make([]byte, 24)
-	binary.LittleEndian.PutUint32(hdr[0:], 0xa1b2c3d4)
-	binary.LittleEndian.PutUint16(hdr[4:], 2)
-	binary.LittleEndian.PutUint16(hdr[6:], 4)
-	binary.LittleEndian.PutUint32(hdr[16:], 65535)
-	binary.LittleEndian.PutUint32(hdr[20:], 101)
-	out := hdr
+	src, dst := netip.MustParseAddrPort("192.0.2.1:500"), netip.MustParseAddrPort("192.0.2.2:500")
+	pkts := make([][]byte, len(msgs))
 	for i, m := range msgs {
-		p := udp500(m)
-		rec := make([]byte, 16)
-		binary.LittleEndian.PutUint32(rec[0:], uint32(i))
-		binary.LittleEndian.PutUint32(rec[8:], uint32(len(p)))
-		binary.LittleEndian.PutUint32(rec[12:], uint32(len(p)))
-		out = append(append(out, rec...), p...)
+		pkts[i] = packet.UDP(src, dst, m)
 	}
-	if err := os.WriteFile(path, out, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	tshark.WritePcap(t, path, tshark.LinkRaw, tshark.RawPackets(pkts))
 }
 
 // tsharkTypes lists the payload and substructure types Wireshark reports
@@ -68,10 +46,7 @@ func tsharkTypes(payloads []Payload) string {
 // Marshal builds: it must walk every payload chain as it was built and
 // report nothing malformed.
 func TestTshark(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Skip("tshark not installed (apt-get install tshark): it is the independent decoder this test checks against")
-	}
+	bin := tshark.Path(t)
 	var payloads []Payload
 	for _, c := range payloadCases {
 		// Wireshark 4.0 asserts on the empty data of ID_NULL (RFC 7619).
@@ -108,37 +83,28 @@ func TestTshark(t *testing.T) {
 	if d := os.Getenv("SABRE_KEEP_PCAP"); d != "" {
 		writeIKEPcap(t, filepath.Join(d, "ike.pcap"), wire)
 	}
-	out, err := exec.Command(tshark, "-n", "-r", pcap, "-T", "fields", "-E", "aggregator=,",
-		"-e", "isakmp.typepayload", "-e", "_ws.expert.severity").Output()
-	if err != nil {
-		t.Fatalf("tshark: %v\n%s", err, out)
+	rows := tshark.Fields(t, bin, "", pcap, []string{"isakmp.typepayload", "_ws.expert.severity"})
+	if len(rows) != len(msgs) {
+		t.Fatalf("tshark printed %d lines for %d messages: %v", len(rows), len(msgs), rows)
 	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != len(msgs) {
-		t.Fatalf("tshark printed %d lines for %d messages:\n%s", len(lines), len(msgs), out)
-	}
-	for i, line := range lines {
-		f := strings.Split(line, "\t")
-		if want := tsharkTypes(msgs[i].Payloads); f[0] != want {
-			t.Errorf("message %d (%v): tshark saw payloads %s, want %s", i+1, msgs[i], f[0], want)
+	for i, r := range rows {
+		if got, want := strings.Join(r["isakmp.typepayload"], ","), tsharkTypes(msgs[i].Payloads); got != want {
+			t.Errorf("message %d (%v): tshark saw payloads %s, want %s", i+1, msgs[i], got, want)
 		}
 		// Expert severity 0x00800000 is an error, such as a malformed
 		// packet; the warnings are about the fixtures' made-up content.
-		for _, sev := range strings.Split(f[len(f)-1], ",") {
+		for _, sev := range r["_ws.expert.severity"] {
 			if v, _ := strconv.ParseUint(sev, 0, 32); v >= 0x00800000 {
 				t.Errorf("message %d (%v): tshark expert severity %s", i+1, msgs[i], sev)
 			}
 		}
 	}
 	// The decoded values of a few fields.
-	out, err = exec.Command(tshark, "-n", "-r", pcap, "-Y", "frame.number==7", "-T", "fields", "-E", "aggregator=,",
+	out := tshark.Run(t, bin, "", "-n", "-r", pcap, "-Y", "frame.number==7", "-T", "fields", "-E", "aggregator=,",
 		"-e", "isakmp.notify.msgtype", "-e", "isakmp.ts.start_ipv4", "-e", "isakmp.ts.end_ipv6",
-		"-e", "isakmp.id.data.fqdn", "-e", "isakmp.delete.spi", "-e", "isakmp.auth.method").Output()
-	if err != nil {
-		t.Fatalf("tshark: %v\n%s", err, out)
-	}
+		"-e", "isakmp.id.data.fqdn", "-e", "isakmp.delete.spi", "-e", "isakmp.auth.method")
 	want := "16384,16390,17,16393,40000\t10.1.0.0,10.1.0.0,10.1.0.0\t2001:db8::ffff\tmoon.strongswan.org\tc1000001,c1000002\t2,14"
-	if got := strings.TrimSpace(string(out)); got != want {
+	if got := strings.TrimSpace(out); got != want {
 		t.Errorf("tshark fields\n%q\nwant\n%q", got, want)
 	}
 }

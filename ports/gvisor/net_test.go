@@ -29,6 +29,7 @@ import (
 
 	"github.com/sabre-ipsec/sabre/classify"
 	hdr "github.com/sabre-ipsec/sabre/header"
+	"github.com/sabre-ipsec/sabre/internal/testutil/packet"
 	"github.com/sabre-ipsec/sabre/ipsec"
 	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/sad"
@@ -622,17 +623,7 @@ func listenUDP(tb testing.TB, h *host, la tcpip.FullAddress) *gonet.UDPConn {
 
 // udpPacket returns an IP packet of size bytes carrying UDP from src to dst.
 func udpPacket(src, dst netip.Addr, size int) *pktbuf.Buffer {
-	b := pktbuf.DefaultPool.Get()
-	p := b.Append(size)
-	hl := hdr.IPv4MinLen
-	if src.Is4() {
-		hdr.IPv4(p).Encode(&hdr.IPv4Fields{TotalLength: size, TTL: 64, Protocol: hdr.ProtoUDP, Src: src, Dst: dst})
-	} else {
-		hl = hdr.IPv6Len
-		hdr.IPv6(p).Encode(&hdr.IPv6Fields{PayloadLength: size - hl, NextHeader: hdr.ProtoUDP, HopLimit: 64, Src: src, Dst: dst})
-	}
-	hdr.UDP(p[hl:]).Encode(1000, 2000, size-hl)
-	return b
+	return packet.UDPBuffer(netip.AddrPortFrom(src, 1000), netip.AddrPortFrom(dst, 2000), make([]byte, size-packet.IPHeaderLen(src)-hdr.UDPLen))
 }
 
 // sendUDP sends one datagram of size bytes from a to b's port 4002.

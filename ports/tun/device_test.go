@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sabre-ipsec/sabre/classify"
+	"github.com/sabre-ipsec/sabre/internal/testutil/netns"
 	"github.com/sabre-ipsec/sabre/ipsec"
 	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
@@ -25,7 +26,7 @@ import (
 
 // host is one end of a two-namespace test tunnel.
 type host struct {
-	ns           *netns
+	ns           *netns.NS
 	outer, inner netip.Addr
 	subnet       netip.Prefix
 	engine       *ipsec.Engine
@@ -45,11 +46,10 @@ type ikeMsg struct {
 // ah the SAs are AH+ESP (AH with HMAC-SHA-256 outermost).
 func tunnelPair(t *testing.T, encap, outer6, ah bool) (a, b *host) {
 	t.Helper()
-	needRoot(t)
-	id := fmt.Sprintf("%d%d", os.Getpid()%100000, time.Now().UnixNano()%1000)
-	a = &host{ns: newNetns(t, "stun"+id+"a"), outer: netip.MustParseAddr("192.0.2.1"),
+	netns.NeedRoot(t, "tun")
+	a = &host{ns: netns.New(t, "sabre-tun-", "a"), outer: netip.MustParseAddr("192.0.2.1"),
 		inner: netip.MustParseAddr("10.1.0.1"), subnet: netip.MustParsePrefix("10.1.0.0/24")}
-	b = &host{ns: newNetns(t, "stun"+id+"b"), outer: netip.MustParseAddr("192.0.2.2"),
+	b = &host{ns: netns.New(t, "sabre-tun-", "b"), outer: netip.MustParseAddr("192.0.2.2"),
 		inner: netip.MustParseAddr("10.2.0.1"), subnet: netip.MustParsePrefix("10.2.0.0/24")}
 	bits := "/24"
 	if outer6 {
@@ -100,7 +100,7 @@ func tunnelPair(t *testing.T, encap, outer6, ah bool) (a, b *host) {
 			default:
 			}
 		}
-		err = h.me.ns.do(func() error {
+		err = h.me.ns.Do(func() error {
 			var err error
 			dev, err = Open(Config{Engine: h.me.engine, Logger: testLogger(t), IKE: handler})
 			return err
@@ -110,8 +110,8 @@ func tunnelPair(t *testing.T, encap, outer6, ah bool) (a, b *host) {
 		}
 		h.me.dev = dev
 		t.Cleanup(func() { dev.Close(); h.me.engine.Close() })
-		run(t, "ip", "-n", h.me.ns.name, "addr", "add", h.me.inner.String()+"/24", "dev", dev.Name())
-		run(t, "ip", "-n", h.me.ns.name, "route", "add", h.peer.subnet.String(), "dev", dev.Name())
+		h.me.ns.IP(t, "addr", "add", h.me.inner.String()+"/24", "dev", dev.Name())
+		h.me.ns.IP(t, "route", "add", h.peer.subnet.String(), "dev", dev.Name())
 	}
 	return a, b
 }
@@ -126,7 +126,7 @@ func TestDeviceTunnel(t *testing.T) {
 
 			// UDP echo through the tunnel.
 			var srv, cli net.PacketConn
-			if err := b.ns.do(func() (err error) { srv, err = net.ListenPacket("udp4", b.inner.String()+":7777"); return }); err != nil {
+			if err := b.ns.Do(func() (err error) { srv, err = net.ListenPacket("udp4", b.inner.String()+":7777"); return }); err != nil {
 				t.Fatal(err)
 			}
 			defer srv.Close()
@@ -140,7 +140,7 @@ func TestDeviceTunnel(t *testing.T) {
 					srv.WriteTo(buf[:n], from)
 				}
 			}()
-			if err := a.ns.do(func() (err error) { cli, err = net.ListenPacket("udp4", a.inner.String()+":0"); return }); err != nil {
+			if err := a.ns.Do(func() (err error) { cli, err = net.ListenPacket("udp4", a.inner.String()+":0"); return }); err != nil {
 				t.Fatal(err)
 			}
 			defer cli.Close()
@@ -167,7 +167,7 @@ func TestDeviceTunnel(t *testing.T) {
 			data := make([]byte, size)
 			rand.Read(data)
 			var ln net.Listener
-			if err := b.ns.do(func() (err error) { ln, err = net.Listen("tcp4", b.inner.String()+":7778"); return }); err != nil {
+			if err := b.ns.Do(func() (err error) { ln, err = net.Listen("tcp4", b.inner.String()+":7778"); return }); err != nil {
 				t.Fatal(err)
 			}
 			defer ln.Close()
@@ -184,7 +184,7 @@ func TestDeviceTunnel(t *testing.T) {
 				got <- [32]byte(h.Sum(nil))
 			}()
 			var c net.Conn
-			if err := a.ns.do(func() (err error) {
+			if err := a.ns.Do(func() (err error) {
 				c, err = net.DialTimeout("tcp4", b.inner.String()+":7778", 5*time.Second)
 				return
 			}); err != nil {

@@ -1,4 +1,4 @@
-package main
+package demo
 
 // The demo's traffic through the SAs: a TCP echo (whose first packet
 // triggers the negotiation), a ping and a TCP throughput test, all on the

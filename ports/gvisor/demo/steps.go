@@ -1,4 +1,4 @@
-package main
+package demo
 
 // The negotiation as the demo prints it, one line per step, gathered from
 // three places: the messaging interface (ACQUIRE), the link (IKE messages

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,6 +16,8 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+
+	"github.com/sabre-ipsec/sabre/internal/testutil/tshark"
 )
 
 // demoCases cover both modes, both families and several suites.
@@ -41,7 +42,7 @@ func TestDemo(t *testing.T) {
 			pcap := filepath.Join(t.TempDir(), "demo.pcap")
 			var out bytes.Buffer
 			start := time.Now()
-			err := runDemo(append(tc.args, "-t", "20ms", "-pcap", pcap), &out)
+			err := Run(append(tc.args, "-t", "20ms", "-pcap", pcap), &out)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out.String())
 			}
@@ -171,10 +172,7 @@ func checkPcap(t *testing.T, path string) {
 // exported: the echo's payload is in the inner TCP stream, and the
 // encrypted IKE messages decrypt too.
 func TestDemoTshark(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Skip("tshark not installed (make test installs it when run as root; apt-get install tshark)")
-	}
+	bin := tshark.Path(t)
 	for _, args := range [][]string{
 		{},
 		{"-mode", "transport", "-v6", "-suite", "aes128cbc-sha256"},
@@ -184,7 +182,7 @@ func TestDemoTshark(t *testing.T) {
 			dir := t.TempDir()
 			pcap, keys := filepath.Join(dir, "demo.pcap"), filepath.Join(dir, "demo.keys")
 			var out bytes.Buffer
-			if err := runDemo(append(args, "-t", "20ms", "-pcap", pcap, "-keys", keys), &out); err != nil {
+			if err := Run(append(args, "-t", "20ms", "-pcap", pcap, "-keys", keys), &out); err != nil {
 				t.Fatalf("%v\n%s", err, out.String())
 			}
 			if !strings.Contains(out.String(), "keys: "+keys+" (mode 0600: 2 ESP SAs, 1 IKE SAs;") {
@@ -200,21 +198,7 @@ func TestDemoTshark(t *testing.T) {
 			conf := wiresharkConfig(t, keys)
 			run := func(extra ...string) string {
 				t.Helper()
-				cmd := exec.Command(tshark, append([]string{"-n", "-r", pcap}, extra...)...)
-				cmd.Env = append(os.Environ(), "WIRESHARK_CONFIG_DIR="+conf)
-				var stderr bytes.Buffer
-				cmd.Stderr = &stderr
-				b, err := cmd.Output()
-				if err != nil {
-					t.Fatalf("tshark %v: %v\n%s", extra, err, stderr.String())
-				}
-				// A rejected table row is only a warning to tshark.
-				for _, l := range strings.Split(stderr.String(), "\n") {
-					if l = strings.ToLower(l); l != "" && !strings.HasPrefix(l, "running as user") {
-						t.Errorf("tshark: %s", l)
-					}
-				}
-				return string(b)
+				return tshark.Run(t, bin, conf, append([]string{"-n", "-r", pcap}, extra...)...)
 			}
 			payloads := run("-Y", "tcp.payload", "-T", "fields", "-e", "tcp.payload")
 			want := hex.EncodeToString([]byte(demoEchoMessage))
@@ -265,20 +249,11 @@ func wiresharkConfig(t *testing.T, keys string) string {
 	if tables["esp_sa"] == nil || tables["ikev2_decryption_table"] == nil {
 		t.Fatalf("keys file lacks a table:\n%s", b)
 	}
-	dir := filepath.Join(t.TempDir(), "wireshark")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	files := map[string]string{"preferences": "esp.enable_encryption_decode: TRUE\nesp.enable_authentication_check: TRUE\n"}
 	for name, body := range tables {
 		files[name] = body.String()
 	}
-	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return tshark.Config(t, files)
 }
 
 // TestDemoKeysOnlyWhenAsked: without -keys no key file is written and the
@@ -286,7 +261,7 @@ func wiresharkConfig(t *testing.T, keys string) string {
 func TestDemoKeysOnlyWhenAsked(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
-	if err := runDemo([]string{"-t", "10ms", "-dir", dir}, &out); err != nil {
+	if err := Run([]string{"-t", "10ms", "-dir", dir}, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	entries, _ := os.ReadDir(dir)
@@ -345,7 +320,7 @@ func TestDemoFlags(t *testing.T) {
 		}
 	}
 	var help bytes.Buffer
-	if err := runDemo([]string{"-h"}, &help); err != nil {
+	if err := Run([]string{"-h"}, &help); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range demoSuites {

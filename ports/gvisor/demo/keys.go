@@ -1,4 +1,4 @@
-package main
+package demo
 
 // -keys: the negotiated keys in Wireshark's formats, from the IKE
 // daemons' key export hook (ike.Daemon.SetKeyExport). Two tables of
