@@ -2,9 +2,11 @@ package ike
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/netip"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,5 +114,35 @@ func TestStatusJSONKeys(t *testing.T) {
 	check("", v)
 	if _, ok := v["children"].([]any)[0].(map[string]any)["spi_in"]; !ok {
 		t.Errorf("child keys: %s", b)
+	}
+}
+
+// TestLogLinesNameTheTunnel: every log line about an IKE SA, from
+// IKE_SA_INIT to its deletion, carries the remote's name and the SPIs, so
+// that `grep` follows one tunnel.
+func TestLogLinesNameTheTunnel(t *testing.T) {
+	n, a, b := pair(t, fastSuite, fastSuite, []string{"AES128-GCM16"})
+	var buf syncBuffer
+	a.d.log = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})).With("component", "ike")
+	sent := handshake(t, a, 10*time.Second)
+	if res, _ := b.e.Decapsulate(sent); res != ipsec.SecureTunnel {
+		t.Fatal(res)
+	}
+	n.wg.Wait()
+	a.d.Flush()
+	n.wg.Wait()
+	st := regexp.MustCompile(`ike_sa="b [0-9a-f]{16}_i [0-9a-f]{16}_r 192\.0\.2\.2:500"`)
+	lines := 0
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if !strings.Contains(l, "ike_sa=") {
+			continue
+		}
+		lines++
+		if !st.MatchString(l) {
+			t.Errorf("log line without the remote's name and SPIs: %s", l)
+		}
+	}
+	if lines < 3 {
+		t.Errorf("only %d lines about the IKE SA:\n%s", lines, buf.String())
 	}
 }

@@ -182,7 +182,13 @@ func (sa *SA) set(s State) error {
 	return fmt.Errorf("IKE SA %v: no transition from %v to %v", sa, sa.state, s)
 }
 
+// String identifies the IKE SA in logs: its remote's name, its SPIs and
+// the peer.
 func (sa *SA) String() string {
+	if sa.remote != nil && sa.remote.Name != "" {
+		// The remote's name first, so that one tunnel's lines are found by it.
+		return fmt.Sprintf("%s %016x_i %016x_r %v", sa.remote.Name, sa.key.SPIi, sa.key.SPIr, sa.peer)
+	}
 	return fmt.Sprintf("%016x_i %016x_r %v", sa.key.SPIi, sa.key.SPIr, sa.peer)
 }
 
