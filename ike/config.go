@@ -193,25 +193,7 @@ type EncrAlg struct {
 }
 
 // String returns the operator's name, which EncrByName reads back.
-func (e EncrAlg) String() string {
-	switch e.ID {
-	case suite.Encr3DES:
-		return "3DES-CBC"
-	case suite.EncrChaCha20Poly1305:
-		return "CHACHA20-POLY1305"
-	case suite.EncrAESCBC:
-		return fmt.Sprintf("AES%d-CBC", e.KeyBits)
-	case suite.EncrAESCTR:
-		return fmt.Sprintf("AES%d-CTR", e.KeyBits)
-	case suite.EncrAESGCM8:
-		return fmt.Sprintf("AES%d-GCM8", e.KeyBits)
-	case suite.EncrAESGCM12:
-		return fmt.Sprintf("AES%d-GCM12", e.KeyBits)
-	case suite.EncrAESGCM16:
-		return fmt.Sprintf("AES%d-GCM16", e.KeyBits)
-	}
-	return e.ID.String()
-}
+func (e EncrAlg) String() string { return suite.EncrName(e.ID, e.KeyBits) }
 
 // Remote is one `ike remote` entry: how to reach and authenticate a peer,
 // and the algorithms of the IKE SA with it, in order of preference.

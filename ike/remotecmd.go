@@ -281,25 +281,7 @@ func (r *Remote) Args() []string {
 }
 
 // integName is the reference's name of an integrity algorithm.
-func integName(id suite.IntegID) string {
-	switch id {
-	case suite.IntegHMACMD596:
-		return "HMAC-MD5"
-	case suite.IntegHMACSHA196:
-		return "HMAC-SHA-1"
-	case suite.IntegHMACSHA256128:
-		return "HMAC-SHA-2-256"
-	case suite.IntegHMACSHA384192:
-		return "HMAC-SHA-2-384"
-	case suite.IntegHMACSHA512256:
-		return "HMAC-SHA-2-512"
-	case suite.IntegAESXCBC96:
-		return "AES-XCBC"
-	case suite.IntegAESCMAC96:
-		return "AES-CMAC"
-	}
-	return id.String()
-}
+func integName(id suite.IntegID) string { return suite.IntegName(id) }
 
 func prfName(id PRFID) string {
 	switch id {

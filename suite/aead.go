@@ -4,7 +4,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"encoding/binary"
-	"strconv"
 	"sync"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -42,7 +41,7 @@ func newAEADESP(id EncrID, key []byte) (*aeadESP, error) {
 		if err != nil {
 			return nil, err
 		}
-		e.aead, e.name, e.icvLen = a, "chacha20poly1305", chacha20poly1305.Overhead
+		e.aead, e.name, e.icvLen = a, EncrName(EncrChaCha20Poly1305, 256), chacha20poly1305.Overhead
 	default: // AES-GCM-16, AES-GCM-12
 		if err := checkAESSaltKey(id, key, "RFC 4106 §8.1"); err != nil {
 			return nil, err
@@ -60,7 +59,7 @@ func newAEADESP(id EncrID, key []byte) (*aeadESP, error) {
 			return nil, err
 		}
 		e.aead, e.icvLen = a, icv
-		e.name = "aes" + strconv.Itoa(k*8) + "gcm" + strconv.Itoa(icv)
+		e.name = EncrName(id, k*8)
 	}
 	copy(e.salt[:], key[k:])
 	e.pool.New = func() any { return new(aeadScratch) }

@@ -20,17 +20,17 @@ var ahIntegs = []struct {
 	name  string
 	icv   int
 }{
-	{IntegHMACMD596, false, "hmac-md5-96", 12},
-	{IntegHMACSHA196, false, "hmac-sha1-96", 12},
-	{IntegAESXCBC96, false, "aes-xcbc-96", 12},
-	{IntegAESCMAC96, false, "aes-cmac-96", 12},
-	{IntegHMACSHA256128, false, "hmac-sha256-128", 16},
-	{IntegHMACSHA256128, true, "hmac-sha256-96", 12},
-	{IntegHMACSHA384192, false, "hmac-sha384-192", 24},
-	{IntegHMACSHA512256, false, "hmac-sha512-256", 32},
-	{IntegAES128GMAC, false, "aes128gmac", 24},
-	{IntegAES192GMAC, false, "aes192gmac", 24},
-	{IntegAES256GMAC, false, "aes256gmac", 24},
+	{IntegHMACMD596, false, "HMAC-MD5", 12},
+	{IntegHMACSHA196, false, "HMAC-SHA-1", 12},
+	{IntegAESXCBC96, false, "AES-XCBC", 12},
+	{IntegAESCMAC96, false, "AES-CMAC", 12},
+	{IntegHMACSHA256128, false, "HMAC-SHA-2-256", 16},
+	{IntegHMACSHA256128, true, "HMAC-SHA-2-256-96", 12},
+	{IntegHMACSHA384192, false, "HMAC-SHA-2-384", 24},
+	{IntegHMACSHA512256, false, "HMAC-SHA-2-512", 32},
+	{IntegAES128GMAC, false, "AES128-GMAC", 24},
+	{IntegAES192GMAC, false, "AES192-GMAC", 24},
+	{IntegAES256GMAC, false, "AES256-GMAC", 24},
 }
 
 func mustAH(t testing.TB, id IntegID, short bool) (AH, []byte) {

@@ -6,7 +6,6 @@ import (
 	"crypto/cipher"
 	"crypto/des"
 	"crypto/rand"
-	"strconv"
 
 	"github.com/sabre-ipsec/sabre/xe"
 )
@@ -34,7 +33,7 @@ func newAESCBC(key []byte) (*cbcCipher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cbcCipher{nm: "aes" + strconv.Itoa(len(key)*8) + "cbc", b: b}, nil
+	return &cbcCipher{nm: EncrName(EncrAESCBC, len(key)*8), b: b}, nil
 }
 
 func new3DESCBC(key []byte) (*cbcCipher, error) {
@@ -49,7 +48,7 @@ func new3DESCBC(key []byte) (*cbcCipher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cbcCipher{nm: "3des", b: b}, nil
+	return &cbcCipher{nm: EncrName(Encr3DES, 192), b: b}, nil
 }
 
 func (c *cbcCipher) name() string  { return c.nm }

@@ -5,7 +5,6 @@ import (
 	"crypto/cipher"
 	"crypto/subtle"
 	"encoding/binary"
-	"strconv"
 
 	"github.com/sabre-ipsec/sabre/xe"
 )
@@ -100,7 +99,7 @@ func newCTRCipher(key []byte) (*ctrCipher, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &ctrCipher{nm: "aes" + strconv.Itoa(k*8) + "ctr", e: e}
+	c := &ctrCipher{nm: EncrName(EncrAESCTR, k*8), e: e}
 	copy(c.nonce[:], key[k:])
 	return c, nil
 }

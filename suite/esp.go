@@ -151,7 +151,7 @@ type encAuthScratch struct {
 func newEncAuthESP(c espCipher, in *integrity) *encAuthESP {
 	e := &encAuthESP{
 		espBase: espBase{
-			name:     c.name() + "-" + in.name,
+			name:     c.name() + "/" + in.name,
 			ivLen:    c.ivLen(),
 			blockLen: c.blockLen(),
 			icvLen:   in.icvLen,

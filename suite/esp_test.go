@@ -136,19 +136,19 @@ func TestESPNames(t *testing.T) {
 		bl   int
 		icv  int
 	}{
-		{espCase{encr: EncrAESGCM16, keyBits: 128}, "aes128gcm16", 8, 4, 16},
-		{espCase{encr: EncrAESGCM12, keyBits: 192}, "aes192gcm12", 8, 4, 12},
-		{espCase{encr: EncrAESGCM8, keyBits: 256}, "aes256gcm8", 8, 4, 8},
-		{espCase{encr: EncrNullAuthAESGMAC, keyBits: 256}, "aes256gmac", 8, 4, 16},
-		{espCase{encr: EncrChaCha20Poly1305}, "chacha20poly1305", 8, 4, 16},
-		{espCase{encr: EncrAESCBC, keyBits: 256, integ: IntegHMACSHA256128}, "aes256cbc-hmac-sha256-128", 16, 16, 16},
-		{espCase{encr: EncrAESCBC, keyBits: 128, integ: IntegHMACSHA256128, short: true}, "aes128cbc-hmac-sha256-96", 16, 16, 12},
-		{espCase{encr: EncrAESCTR, keyBits: 192, integ: IntegAESXCBC96}, "aes192ctr-aes-xcbc-96", 8, 4, 12},
-		{espCase{encr: Encr3DES, integ: IntegHMACSHA196}, "3des-hmac-sha1-96", 8, 8, 12},
-		{espCase{encr: EncrNull, integ: IntegHMACMD596}, "null-hmac-md5-96", 0, 4, 12},
-		{espCase{encr: EncrNull, integ: IntegAESCMAC96}, "null-aes-cmac-96", 0, 4, 12},
-		{espCase{encr: EncrAESCBC, keyBits: 128, integ: IntegHMACSHA384192}, "aes128cbc-hmac-sha384-192", 16, 16, 24},
-		{espCase{encr: EncrAESCBC, keyBits: 128, integ: IntegHMACSHA512256}, "aes128cbc-hmac-sha512-256", 16, 16, 32},
+		{espCase{encr: EncrAESGCM16, keyBits: 128}, "AES128-GCM16", 8, 4, 16},
+		{espCase{encr: EncrAESGCM12, keyBits: 192}, "AES192-GCM12", 8, 4, 12},
+		{espCase{encr: EncrAESGCM8, keyBits: 256}, "AES256-GCM8", 8, 4, 8},
+		{espCase{encr: EncrNullAuthAESGMAC, keyBits: 256}, "AES256-GMAC", 8, 4, 16},
+		{espCase{encr: EncrChaCha20Poly1305}, "CHACHA20-POLY1305", 8, 4, 16},
+		{espCase{encr: EncrAESCBC, keyBits: 256, integ: IntegHMACSHA256128}, "AES256-CBC/HMAC-SHA-2-256", 16, 16, 16},
+		{espCase{encr: EncrAESCBC, keyBits: 128, integ: IntegHMACSHA256128, short: true}, "AES128-CBC/HMAC-SHA-2-256-96", 16, 16, 12},
+		{espCase{encr: EncrAESCTR, keyBits: 192, integ: IntegAESXCBC96}, "AES192-CTR/AES-XCBC", 8, 4, 12},
+		{espCase{encr: Encr3DES, integ: IntegHMACSHA196}, "3DES-CBC/HMAC-SHA-1", 8, 8, 12},
+		{espCase{encr: EncrNull, integ: IntegHMACMD596}, "NULL_ENC/HMAC-MD5", 0, 4, 12},
+		{espCase{encr: EncrNull, integ: IntegAESCMAC96}, "NULL_ENC/AES-CMAC", 0, 4, 12},
+		{espCase{encr: EncrAESCBC, keyBits: 128, integ: IntegHMACSHA384192}, "AES128-CBC/HMAC-SHA-2-384", 16, 16, 24},
+		{espCase{encr: EncrAESCBC, keyBits: 128, integ: IntegHMACSHA512256}, "AES128-CBC/HMAC-SHA-2-512", 16, 16, 32},
 	} {
 		e := mustESP(t, tc.c.config())
 		if e.Name() != tc.name || e.IVLen() != tc.iv || e.BlockLen() != tc.bl || e.ICVLen() != tc.icv {

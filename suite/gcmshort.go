@@ -3,7 +3,6 @@ package suite
 import (
 	"crypto/subtle"
 	"encoding/binary"
-	"strconv"
 	"sync"
 )
 
@@ -96,7 +95,7 @@ func newGCMShortESP(key []byte) (*gcmShortESP, error) {
 		return nil, err
 	}
 	e := &gcmShortESP{
-		espBase: espBase{name: "aes" + strconv.Itoa(k*8) + "gcm8", ivLen: 8, blockLen: 4, icvLen: 8},
+		espBase: espBase{name: EncrName(EncrAESGCM8, k*8), ivLen: 8, blockLen: 4, icvLen: 8},
 		g:       g,
 	}
 	copy(e.salt[:], key[k:])

@@ -5,7 +5,6 @@ import (
 	"crypto/cipher"
 	"encoding/binary"
 	"fmt"
-	"strconv"
 	"sync"
 
 	"github.com/sabre-ipsec/sabre/xe"
@@ -58,7 +57,7 @@ func newGMACESP(key []byte) (*gmacESP, error) {
 		return nil, err
 	}
 	e := &gmacESP{
-		espBase: espBase{name: "aes" + strconv.Itoa(k*8) + "gmac", ivLen: 8, blockLen: 4, icvLen: gmacICVLen},
+		espBase: espBase{name: EncrName(EncrNullAuthAESGMAC, k*8), ivLen: 8, blockLen: 4, icvLen: gmacICVLen},
 		g:       g,
 		salt:    salt,
 	}
@@ -149,7 +148,7 @@ func newGMACAH(id IntegID, key []byte) (*gmacAH, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &gmacAH{name: "aes" + strconv.Itoa(k*8) + "gmac", g: g, salt: salt}
+	a := &gmacAH{name: EncrName(EncrNullAuthAESGMAC, k*8), g: g, salt: salt}
 	a.pool.New = func() any { return new(gmacScratch) }
 	return a, nil
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
-	"strconv"
 
 	"github.com/sabre-ipsec/sabre/xe"
 )
@@ -68,11 +67,11 @@ func newIntegrity(id IntegID, key []byte, short bool) (*integrity, error) {
 	switch id {
 	case IntegHMACMD596:
 		// RFC 2403 §2: HMAC-MD5 truncated to 96 bits.
-		in.name, in.icvLen = "hmac-md5-96", 12
+		in.name, in.icvLen = IntegName(id), 12
 		in.newState, in.zero = newHMAC(md5.New, key).states()
 	case IntegHMACSHA196:
 		// RFC 2404 §2: HMAC-SHA-1 truncated to 96 bits.
-		in.name, in.icvLen = "hmac-sha1-96", 12
+		in.name, in.icvLen = IntegName(id), 12
 		in.newState, in.zero = newHMAC(sha1.New, key).states()
 	case IntegHMACSHA256128, IntegHMACSHA384192, IntegHMACSHA512256:
 		// RFC 4868 §2.3: truncated to half the hash length.
@@ -86,17 +85,20 @@ func newIntegrity(id IntegID, key []byte, short bool) (*integrity, error) {
 		if short {
 			in.icvLen = shortICVLen
 		}
-		in.name = "hmac-sha" + strconv.Itoa(bits) + "-" + strconv.Itoa(in.icvLen*8)
+		in.name = IntegName(id)
+		if short {
+			in.name += "-96" // SP_AUTH_SHA2_ICV_SHORT
+		}
 		in.newState, in.zero = newHMAC(h, key).states()
 	case IntegAESXCBC96:
 		// RFC 3566 §4: AES-XCBC-MAC truncated to 96 bits.
 		m, _ := NewXCBC(key)
-		in.name, in.icvLen = "aes-xcbc-96", 12
+		in.name, in.icvLen = IntegName(id), 12
 		in.newState, in.zero = m.k.newState, m.Zero
 	case IntegAESCMAC96:
 		// RFC 4494 §2: AES-CMAC with a 128-bit key, truncated to 96 bits.
 		m, _ := NewCMAC(key)
-		in.name, in.icvLen = "aes-cmac-96", 12
+		in.name, in.icvLen = IntegName(id), 12
 		in.newState, in.zero = m.k.newState, m.Zero
 	default: // AES-GMAC
 		return nil, xe.Errorf(xe.BadParam, "suite: %v is an AH transform and must not be used with ESP (RFC 4543 §5.3)", id)

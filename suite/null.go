@@ -4,7 +4,7 @@ package suite
 // forbids it without an integrity transform.
 type nullCipher struct{}
 
-func (nullCipher) name() string                      { return "null" }
+func (nullCipher) name() string                      { return EncrName(EncrNull, 0) }
 func (nullCipher) ivLen() int                        { return 0 }
 func (nullCipher) blockLen() int                     { return 4 } // RFC 2410 §2: block size 1; ESP aligns to 4
 func (nullCipher) fillIV([]byte, uint64)             {}
