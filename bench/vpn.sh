@@ -114,9 +114,9 @@ sabre_run() { # $1: extra addsa options
 		sleep 0.05
 	done
 	ip -n "$NSA" addr add 10.1.0.1/24 dev sabre0
-	ip -n "$NSA" route add 10.2.0.0/24 dev sabre0
+	ip -n "$NSA" route replace 10.2.0.0/24 dev sabre0
 	ip -n "$NSB" addr add 10.2.0.1/24 dev sabre0
-	ip -n "$NSB" route add 10.1.0.0/24 dev sabre0
+	ip -n "$NSB" route replace 10.1.0.0/24 dev sabre0
 	measure
 	kill "$pa" "$pb"
 	wait "$pa" "$pb" 2>/dev/null || true

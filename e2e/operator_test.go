@@ -45,6 +45,7 @@ type lanSite struct {
 	log        string
 	metrics    string // host:port inside the gateway's namespace
 	cmd        *exec.Cmd
+	notify     *net.UnixConn // systemd's notification socket, played by the test
 	done       chan error
 	stdoutFile *os.File
 }
@@ -117,6 +118,9 @@ func (s *lanSite) start(t *testing.T, bin string) {
 	s.cmd = exec.Command("ip", "netns", "exec", s.gw.Name, bin, "run", "-rc", s.rc, "-sock", filepath.Join(s.dir, "sabre.sock"),
 		"-ready-file", s.ready, "-metrics", s.metrics)
 	s.cmd.Stdout, s.cmd.Stderr = f, f
+	if s.notify != nil {
+		s.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+s.notify.LocalAddr().String())
+	}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +307,10 @@ func TestOperatorPath(t *testing.T) {
 	e.installExample(t, "site-to-site/east.ike_rc")
 	// West forwards; east starts with forwarding off and must say so.
 	w.gw.Sysctl(t, "net.ipv4.ip_forward=1")
+	// West runs as under systemd's Type=notify too.
+	w.listenNotify(t)
 	w.start(t, bin)
+	w.expectNotify(t, "READY=1")
 	e.start(t, bin)
 	// A second daemon on the same machine says what is in its way, and
 	// reports nothing as applied.
@@ -391,6 +398,8 @@ func TestOperatorPath(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	w.cmd.Process.Signal(syscall.SIGHUP)
+	w.expectNotify(t, "RELOADING=1")
+	w.expectNotify(t, "READY=1")
 	e.cmd.Process.Signal(syscall.SIGHUP)
 	w.waitLog(t, reReloaded, 1)
 	e.waitLog(t, reReloaded, 2)
@@ -402,6 +411,9 @@ func TestOperatorPath(t *testing.T) {
 	// Stop: the ready file, the device and its routes go.
 	for _, s := range []*lanSite{w, e} {
 		s.stop(t)
+		if s.notify != nil {
+			s.expectNotify(t, "STOPPING=1")
+		}
 		if _, err := os.Stat(s.ready); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s: ready file left after stop: %v", s.name, err)
 		}
@@ -451,3 +463,30 @@ type syncBuf struct {
 
 func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
 func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// listenNotify makes the socket sabre reports its state on ($NOTIFY_SOCKET,
+// sd_notify(3)), as systemd does for a Type=notify service.
+func (s *lanSite) listenNotify(t *testing.T) {
+	t.Helper()
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: filepath.Join(s.dir, "notify"), Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	s.notify = c
+}
+
+// expectNotify reads the next state notification; its first line must be
+// want.
+func (s *lanSite) expectNotify(t *testing.T, want string) {
+	t.Helper()
+	s.notify.SetReadDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 4096)
+	n, err := s.notify.Read(buf)
+	if err != nil {
+		t.Fatalf("%s: no %s notification: %v", s.name, want, err)
+	}
+	if first, _, _ := strings.Cut(string(buf[:n]), "\n"); first != want {
+		t.Fatalf("%s: notification %q, want %s first", s.name, buf[:n], want)
+	}
+}

@@ -136,7 +136,7 @@ func (n netstat) inboundSA(spi uint32) (packets, replayDrops, icvFailures uint64
 func (s *site) routeTunnel(t *testing.T, peer *site) {
 	t.Helper()
 	s.ns.IP(t, "addr", "add", s.inner.String()+"/24", "dev", "sabre0")
-	s.ns.IP(t, "route", "add", peer.subnet.String(), "dev", "sabre0")
+	s.ns.IP(t, "route", "replace", peer.subnet.String(), "dev", "sabre0")
 }
 
 // suite is an ESP algorithm as the cli names it, with its key lengths

@@ -4,12 +4,12 @@ package main
 // (ports/tun), configured by an ike_rc file and at run time through the
 // control socket (control.go).
 //
-// Start it, give the TUN an address and route the protected subnets into
-// it (Sabre installs no routes; see package ports/tun for transport mode):
+// Start it; it routes each tunnel policy's -d subnets into the TUN and
+// gives the TUN the -address prefixes, and both go with the device
+// (operator.go, setup.go; -routes=false leaves routing to the operator, and
+// transport mode needs policy routing, see package ports/tun):
 //
-//	sabre run -rc /etc/sabre/ike_rc &
-//	ip addr add 10.1.0.1/24 dev sabre0
-//	ip route add 10.2.0.0/24 dev sabre0
+//	sabre run -rc /etc/sabre/ike_rc -ready-file /run/sabre/ready &
 //	sabre ipsec netstat -a
 //
 // with an ike_rc such as

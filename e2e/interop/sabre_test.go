@@ -61,7 +61,7 @@ func startSabre(t *testing.T, h, peer *host, rc string, args ...string) *sabred 
 		t.Skipf("%s: the daemon says %s", noIKE, rcOut(firstLine(log, "not applied")))
 	}
 	h.ns.IP(t, "addr", "add", netip.PrefixFrom(h.inner, h.subnet.Bits()).String(), "dev", "sabre0")
-	h.ns.IP(t, "route", "add", peer.subnet.String(), "dev", "sabre0")
+	h.ns.IP(t, "route", "replace", peer.subnet.String(), "dev", "sabre0")
 	return s
 }
 

@@ -43,9 +43,10 @@
 //
 // # Routing (the operator's part)
 //
-// Sabre secures what the kernel routes into the TUN device; it installs no
-// routes itself. For a tunnel between 10.1.0.0/24 (here) and 10.2.0.0/24
-// (behind the peer):
+// Sabre secures what the kernel routes into the TUN device. The Device
+// installs no routes itself; `sabre run` routes its tunnel policies'
+// remote subnets into it (unless -routes=false), as below for a tunnel
+// between 10.1.0.0/24 (here) and 10.2.0.0/24 (behind the peer):
 //
 //	ip addr add 10.1.0.1/24 dev sabre0     # optional: an inner address of this host
 //	ip route add 10.2.0.0/24 dev sabre0
