@@ -211,6 +211,13 @@ func (e *Engine) openESP(b *pktbuf.Buffer, info *ipInfo, nhOff int, st *inboundS
 	if st.hadAH && sa.PolicyID() != st.policyID {
 		return Drop, e.stats.drop(xe.Errorf(xe.InboundPolicyFailure, "AH and ESP SAs belong to policies %d and %d", st.policyID, sa.PolicyID()))
 	}
+	// RFC 7296 §2.23, RFC 3948: whether ESP is UDP-encapsulated is
+	// negotiated per SA, so a packet that arrives otherwise is not for this
+	// SA (Linux: XfrmInStateMismatch). Only the presence is compared: a NAT
+	// may change the ports at any time.
+	if _, encap := sa.Encap(); encap != st.natt {
+		return Drop, e.stats.drop(encapMismatch(h.SPI(), st.natt))
+	}
 	seq, err := sa.CheckReplay(h.SequenceNumber())
 	if err != nil {
 		return Drop, e.stats.drop(err)
@@ -366,4 +373,13 @@ func fixTransportChecksum(pkt []byte, hl int, v6 bool, proto uint8) {
 		sum = 0xffff
 	}
 	binary.BigEndian.PutUint16(l4[off:], sum)
+}
+
+// encapMismatch is the drop reason for ESP whose UDP encapsulation
+// (udp: it came in UDP) is not its SA's.
+func encapMismatch(spi uint32, udp bool) error {
+	if udp {
+		return xe.Errorf(xe.EncapMismatch, "UDP-encapsulated ESP for SA %#08x, which has no UDP encapsulation", spi)
+	}
+	return xe.Errorf(xe.EncapMismatch, "plain ESP for SA %#08x, which is UDP-encapsulated", spi)
 }

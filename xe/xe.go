@@ -60,6 +60,10 @@ const (
 	FragmentError
 	// PolicyDrop: the packet matched a DROP policy, or no policy at all.
 	PolicyDrop
+	// EncapMismatch: ESP arrived UDP-encapsulated for an SA without UDP
+	// encapsulation, or plain for one with it (RFC 3948; Linux counts
+	// these as XfrmInStateMismatch).
+	EncapMismatch
 
 	NumCodes // number of codes; not a code
 )
@@ -103,6 +107,7 @@ var names = [NumCodes]string{
 	MalformedPacket:                "XE_MALFORMED_PACKET",
 	FragmentError:                  "XE_FRAGMENT_ERROR",
 	PolicyDrop:                     "XE_POLICY_DROP",
+	EncapMismatch:                  "XE_ENCAP_MISMATCH",
 }
 
 var descriptions = [NumCodes]string{
@@ -144,6 +149,7 @@ var descriptions = [NumCodes]string{
 	MalformedPacket:                "malformed packet",
 	FragmentError:                  "fragment reassembly failed",
 	PolicyDrop:                     "packet matched a DROP policy or no policy",
+	EncapMismatch:                  "ESP encapsulation (UDP or none) differs from its SA's",
 }
 
 // Name returns the reference's name of c, such as "XE_BAD_ESP_SPI".
