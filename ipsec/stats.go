@@ -24,6 +24,7 @@ type Stats struct {
 	Reassembled      atomic.Uint64
 	AcquireRequested atomic.Uint64 // ACQUIREs raised
 	AcquireQueued    atomic.Uint64 // packets held while SAs were negotiated
+	EventsDropped    atomic.Uint64 // messaging events lost (only ACQUIREs to a slow application, or unwritable)
 	Drops            [xe.NumCodes]atomic.Uint64
 }
 
@@ -34,6 +35,7 @@ type StatsSnapshot struct {
 	DummyTx, DummyRx, TFCPadded, TFCBytes    uint64
 	NATKeepalives, Fragments, Reassembled    uint64
 	AcquireRequested, AcquireQueued          uint64
+	EventsDropped                            uint64
 	// Drops maps each XE_* name with a non-zero count to the count.
 	Drops map[string]uint64
 }
@@ -48,8 +50,8 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		TFCPadded: s.TFCPadded.Load(), TFCBytes: s.TFCBytes.Load(),
 		NATKeepalives: s.NATKeepalives.Load(), Fragments: s.Fragments.Load(),
 		Reassembled: s.Reassembled.Load(), AcquireRequested: s.AcquireRequested.Load(),
-		AcquireQueued: s.AcquireQueued.Load(),
-		Drops:         map[string]uint64{},
+		AcquireQueued: s.AcquireQueued.Load(), EventsDropped: s.EventsDropped.Load(),
+		Drops: map[string]uint64{},
 	}
 	for c := range s.Drops {
 		if n := s.Drops[c].Load(); n != 0 {
