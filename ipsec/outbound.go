@@ -20,8 +20,9 @@ const maxTFCPadding = 256
 // matching policy (nil when none matched and the default applies).
 func (e *Engine) GetPolicy(pkt []byte, dir spd.Direction) (Result, *spd.Policy, error) {
 	var info ipInfo
-	if err := parseIP(pkt, &info); err != nil {
-		return Drop, nil, err
+	var d xe.Drop
+	if !validIP(pkt, &info, &d) {
+		return Drop, nil, d.Clone()
 	}
 	var key classify.Packet
 	fillKey(pkt, &info, &key)
@@ -56,7 +57,7 @@ func policyResult(p *spd.Policy, def Result) Result {
 func (e *Engine) Encapsulate(b *pktbuf.Buffer) (Result, error) {
 	pkt := b.Bytes()
 	var info ipInfo
-	if err := parseIP(pkt, &info); err != nil {
+	if err := parseIP(pkt, &info, &b.Reason); err != nil {
 		return Drop, e.stats.drop(err)
 	}
 	if info.total < len(pkt) {

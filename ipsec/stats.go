@@ -3,6 +3,7 @@ package ipsec
 import (
 	"sync/atomic"
 
+	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/xe"
 )
 
@@ -68,4 +69,11 @@ func (s *Stats) Dropped(c xe.Code) uint64 { return s.Drops[c].Load() }
 func (s *Stats) drop(err error) error {
 	s.Drops[xe.CodeOf(err)].Add(1)
 	return err
+}
+
+// dropf records why the packet in b is dropped in b.Reason, counts it, and
+// returns b.Reason as the error: dropping allocates nothing.
+func (e *Engine) dropf(b *pktbuf.Buffer, c xe.Code, format string, args ...xe.Arg) error {
+	e.stats.Drops[c].Add(1)
+	return b.Reason.Set(c, format, args...)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
 	"github.com/sabre-ipsec/sabre/suite"
+	"github.com/sabre-ipsec/sabre/xe"
 )
 
 // These tests reproduce published ESP packets octet for octet through the
@@ -404,7 +405,7 @@ func (v *espVector) openWithFraming(t *testing.T) ([]byte, uint8) {
 	}
 	defer x.Close()
 	esp := v.wireESP()
-	p, err := espOpen(esp, x, uint32(v.seq>>32), v.esn, true)
+	p, err := espOpen(esp, x, uint32(v.seq>>32), v.esn, true, new(xe.Drop))
 	if err != nil {
 		t.Fatalf("espOpen: %v", err)
 	}

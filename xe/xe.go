@@ -197,6 +197,8 @@ func CodeOf(err error) Code {
 			return e
 		case *Error:
 			return e.Code
+		case *Drop:
+			return e.Code
 		}
 		u, ok := err.(interface{ Unwrap() error })
 		if !ok {
