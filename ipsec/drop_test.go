@@ -118,3 +118,30 @@ func BenchmarkDropUnknownSPI(b *testing.B) {
 		}
 	}
 }
+
+// TestAHBadICVAllocatesNothing is TestDropAllocatesNothing for AH.
+func TestAHBadICVAllocatesNothing(t *testing.T) {
+	ha, hb := ahTransportPair(t, geometries[4])
+	buf := testPacket{src: "192.0.2.1", dst: "192.0.2.2", sport: 1, dport: 2, payloadLen: 64}.build(t)
+	if res, err := ha.e.Encapsulate(buf); res != SecureTransport {
+		t.Fatal(res, err)
+	}
+	w := bytes.Clone(buf.Bytes())
+	w[len(w)-1] ^= 1 // the payload, covered by the ICV
+	var res Result
+	var err error
+	allocs := testing.AllocsPerRun(200, func() {
+		buf.Reset(buf.Storage(), pktbuf.DefaultHeadroom, len(w))
+		copy(buf.Bytes(), w)
+		res, err = hb.e.Decapsulate(buf)
+	})
+	if res != Drop || !errors.Is(err, xe.AHDigestMismatch) {
+		t.Fatalf("Decapsulate = %v, %v; want a drop for XE_AH_DIGEST_MISMATCH", res, err)
+	}
+	if want := "ICV mismatch for SPI 0x00001001, sequence number 1"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+	if allocs != 0 {
+		t.Errorf("dropping for a bad AH ICV allocates %v times per packet", allocs)
+	}
+}

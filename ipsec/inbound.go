@@ -155,7 +155,7 @@ func (e *Engine) verifyAH(b *pktbuf.Buffer, info *ipInfo, nhOff int, st *inbound
 	if err != nil {
 		return 0, err
 	}
-	n, next, err := ahVerify(pkt, hl, info.v6, sa.AH(), uint32(seq>>32), sa.ESN())
+	n, next, err := ahVerify(pkt, hl, info.v6, sa.AH(), uint32(seq>>32), sa.ESN(), &b.Reason)
 	if err != nil {
 		sa.Counters.ICVFailures.Add(1)
 		return 0, err
