@@ -3,6 +3,11 @@
 //
 //	err := xe.Errorf(xe.BadESPSPI, "SPI %#x to %v", spi, dst)
 //	errors.Is(err, xe.BadESPSPI) // true
+//
+// On the packet path, where dropping must not allocate, a Drop kept with
+// the packet records the same detail and formats it only when asked:
+//
+//	err := b.Reason.Set(xe.BadESPSPI, "SPI %#x to %v", xe.Uint(spi), xe.Addr(dst))
 package xe
 
 import "fmt"
