@@ -145,3 +145,29 @@ func TestAHBadICVAllocatesNothing(t *testing.T) {
 		t.Errorf("dropping for a bad AH ICV allocates %v times per packet", allocs)
 	}
 }
+
+// TestStackBufferStaysOnStack: a caller's Buffer on its stack (as the
+// gVisor port keeps one) stays there although a drop's error points into
+// it: a Buffer that escaped would be one allocation per packet.
+func TestStackBufferStaysOnStack(t *testing.T) {
+	ha, hb := newPair(t, geometries[0].config(espAlgos[0]))
+	good := sealedWire(t, ha)
+	bad := bytes.Clone(good)
+	binary.BigEndian.PutUint32(bad[20:], 0xdeadbeef)
+	storage := make([]byte, pktbuf.DefaultHeadroom+len(good)+pktbuf.DefaultTailroom)
+	for _, w := range [][]byte{bad, good} {
+		var res Result
+		allocs := testing.AllocsPerRun(100, func() {
+			var b pktbuf.Buffer
+			b.Reset(storage, pktbuf.DefaultHeadroom, len(w))
+			copy(b.Bytes(), w)
+			res, _ = hb.e.Decapsulate(&b)
+			b.Reset(storage, pktbuf.DefaultHeadroom, len(w))
+			copy(b.Bytes(), w)
+			ha.e.Encapsulate(&b) // the outer packet meets no policy of A
+		})
+		if allocs != 0 {
+			t.Errorf("result %v: %v allocations per packet with the Buffer on the caller's stack", res, allocs)
+		}
+	}
+}

@@ -86,7 +86,7 @@ func FuzzEncapsulate(f *testing.F) {
 			t.Fatal(err)
 		}
 		var info ipInfo
-		if parseIP(pkt, &info, new(xe.Drop)) != nil {
+		if !validIP(pkt, &info, new(xe.Drop)) {
 			t.Fatal("secured a packet that does not parse")
 		}
 		want := pkt[:info.total]

@@ -35,8 +35,8 @@ type inboundState struct {
 func (e *Engine) Decapsulate(b *pktbuf.Buffer) (Result, error) {
 	pkt := b.Bytes()
 	var info ipInfo
-	if err := parseIP(pkt, &info, &b.Reason); err != nil {
-		return Drop, e.stats.drop(err)
+	if !validIP(pkt, &info, &b.Reason) {
+		return Drop, e.dropped(b)
 	}
 	if info.total < len(pkt) {
 		b.SetLen(info.total)
@@ -89,15 +89,15 @@ func (e *Engine) reassemble(b *pktbuf.Buffer, info *ipInfo) (Result, error) {
 	e.stats.Fragments.Add(1)
 	whole, err := e.reasm.Process(b.Bytes())
 	if err != nil {
-		return Drop, e.stats.drop(err)
+		return Drop, e.dropErr(b, err)
 	}
 	if whole == nil {
 		return Pending, nil
 	}
 	e.stats.Reassembled.Add(1)
 	b.Reset(whole.Storage(), whole.Offset(), whole.Len())
-	if err := parseIP(b.Bytes(), info, &b.Reason); err != nil {
-		return Drop, e.stats.drop(err)
+	if !validIP(b.Bytes(), info, &b.Reason) {
+		return Drop, e.dropped(b)
 	}
 	return Bypass, nil
 }
@@ -110,9 +110,9 @@ func (e *Engine) inboundSecured(b *pktbuf.Buffer, info *ipInfo, st *inboundState
 	nhOff := info.protoNHOff
 	proto := info.proto
 	if proto == header.ProtoAH {
-		var err error
-		if proto, err = e.inboundAH(b, info, nhOff, st); err != nil {
-			return Drop, e.stats.drop(err)
+		var ok bool
+		if proto, ok = e.inboundAH(b, info, nhOff, st); !ok {
+			return Drop, e.dropped(b)
 		}
 		if st.mode == sad.Tunnel && proto != header.ProtoESP {
 			return e.finishTunnel(b, 0, -1, proto, st)
@@ -125,54 +125,62 @@ func (e *Engine) inboundSecured(b *pktbuf.Buffer, info *ipInfo, st *inboundState
 }
 
 // inboundAH verifies and strips the AH header at info.pOff (RFC 4302 §3.4),
-// leaving the IP header in front of what followed it.
-func (e *Engine) inboundAH(b *pktbuf.Buffer, info *ipInfo, nhOff int, st *inboundState) (uint8, error) {
+// leaving the IP header in front of what followed it. On failure b.Reason
+// says why.
+func (e *Engine) inboundAH(b *pktbuf.Buffer, info *ipInfo, nhOff int, st *inboundState) (uint8, bool) {
 	pkt := b.Bytes()
 	hl := info.pOff
 	if len(pkt) < hl+header.AHHeaderLen {
-		return 0, b.Reason.Set(xe.MalformedPacket, "AH header truncated: %d bytes", xe.Int(len(pkt)-hl))
+		b.Reason.Set(xe.MalformedPacket, "AH header truncated: %d bytes", xe.Int(len(pkt)-hl))
+		return 0, false
 	}
 	ah := header.AH(pkt[hl:])
 	src, dst := ipAddrs(pkt, info.v6)
 	sa := e.sad.LookupInbound(ah.SPI(), sad.AH, dst)
 	if sa == nil {
-		return 0, b.Reason.Set(xe.BadAHSPI, "no inbound AH SA for SPI %#08x from %v to %v", xe.Uint(ah.SPI()), xe.Addr(src), xe.Addr(dst))
+		b.Reason.Set(xe.BadAHSPI, "no inbound AH SA for SPI %#08x from %v to %v", xe.Uint(ah.SPI()), xe.Addr(src), xe.Addr(dst))
+		return 0, false
 	}
 	if !sa.Acquire() {
-		return 0, b.Reason.Set(xe.BadAHSPI, "inbound AH SA %#08x was just deleted", xe.Uint(ah.SPI()))
+		b.Reason.Set(xe.BadAHSPI, "inbound AH SA %#08x was just deleted", xe.Uint(ah.SPI()))
+		return 0, false
 	}
-	next, err := e.verifyAH(b, info, nhOff, st, sa)
+	next, ok := e.verifyAH(b, info, nhOff, st, sa)
 	sa.Release()
-	return next, err
+	return next, ok
 }
 
 // verifyAH is inboundAH with the SA held.
-func (e *Engine) verifyAH(b *pktbuf.Buffer, info *ipInfo, nhOff int, st *inboundState, sa *sad.SA) (uint8, error) {
+func (e *Engine) verifyAH(b *pktbuf.Buffer, info *ipInfo, nhOff int, st *inboundState, sa *sad.SA) (uint8, bool) {
 	pkt := b.Bytes()
 	hl := info.pOff
 	ah := header.AH(pkt[hl:])
 	seq, err := sa.CheckReplayDrop(ah.SequenceNumber(), &b.Reason)
 	if err != nil {
-		return 0, err
+		return 0, false
 	}
-	n, next, err := ahVerify(pkt, hl, info.v6, sa.AH(), uint32(seq>>32), sa.ESN(), &b.Reason)
-	if err != nil {
-		sa.Counters.ICVFailures.Add(1)
-		return 0, err
+	n, next, ok := ahVerify(pkt, hl, info.v6, sa.AH(), uint32(seq>>32), sa.ESN(), &b.Reason)
+	if !ok {
+		if b.Reason.Code == xe.AHDigestMismatch {
+			sa.Counters.ICVFailures.Add(1)
+		}
+		return 0, false
 	}
 	// RFC 4302 §3.4.3: the window advances only for authenticated packets.
 	if err := sa.CommitReplay(seq); err != nil {
-		return 0, err
+		b.Reason.Wrap(err)
+		return 0, false
 	}
 	if err := sa.Account(len(pkt) - hl - n); err != nil {
-		return 0, err
+		b.Reason.Wrap(err)
+		return 0, false
 	}
 	st.hadAH, st.policyID, st.mode = true, sa.PolicyID(), sa.Mode()
 	st.policy = e.spd.Get(st.policyID)
 	b.MoveFront(hl, n)
 	setIPProto(b.Bytes(), info.v6, nhOff, next)
 	info.total = b.Len()
-	return next, nil
+	return next, true
 }
 
 // inboundESP verifies, decrypts and strips the ESP packet at info.pOff (or
@@ -220,25 +228,25 @@ func (e *Engine) openESP(b *pktbuf.Buffer, info *ipInfo, nhOff int, st *inboundS
 	}
 	seq, err := sa.CheckReplayDrop(h.SequenceNumber(), &b.Reason)
 	if err != nil {
-		return Drop, e.stats.drop(err)
+		return Drop, e.dropped(b)
 	}
 	if !st.hadAH {
 		st.policy = e.spd.Get(sa.PolicyID())
 	}
 	checkPad := st.policy != nil && st.policy.Flags&spd.FlagCheckESPPad != 0
-	p, err := espOpen(esp, sa.ESP(), uint32(seq>>32), sa.ESN(), checkPad, &b.Reason)
-	if err != nil {
-		if xe.CodeOf(err) == xe.ESPDigestMismatch {
+	p, ok := espOpen(esp, sa.ESP(), uint32(seq>>32), sa.ESN(), checkPad, &b.Reason)
+	if !ok {
+		if b.Reason.Code == xe.ESPDigestMismatch {
 			sa.Counters.ICVFailures.Add(1)
 		}
-		return Drop, e.stats.drop(err)
+		return Drop, e.dropped(b)
 	}
 	// RFC 4303 §3.4.3: the window advances only after the ICV verified.
 	if err := sa.CommitReplay(seq); err != nil {
-		return Drop, e.stats.drop(err)
+		return Drop, e.dropErr(b, err)
 	}
 	if err := sa.Account(p.end - p.start); err != nil {
-		return Drop, e.stats.drop(err)
+		return Drop, e.dropErr(b, err)
 	}
 	st.hadESP, st.policyID, st.mode = true, sa.PolicyID(), sa.Mode()
 	if p.next == header.ProtoNone {
@@ -272,14 +280,14 @@ func (e *Engine) finishTunnel(b *pktbuf.Buffer, start, end int, next uint8, st *
 	var info ipInfo
 	if start == 0 {
 		// AH-only tunnel: the inner packet follows the outer IP header.
-		if err := parseIP(b.Bytes(), &info, &b.Reason); err != nil {
-			return Drop, e.stats.drop(err)
+		if !validIP(b.Bytes(), &info, &b.Reason) {
+			return Drop, e.dropped(b)
 		}
 		start = info.pOff
 	}
 	b.TrimFront(start)
-	if err := parseIP(b.Bytes(), &info, &b.Reason); err != nil {
-		return Drop, e.stats.drop(err)
+	if !validIP(b.Bytes(), &info, &b.Reason) {
+		return Drop, e.dropped(b)
 	}
 	if want := uint8(header.ProtoIPv4); info.v6 {
 		want = header.ProtoIPv6
@@ -314,8 +322,8 @@ func (e *Engine) finishTunnel(b *pktbuf.Buffer, start, end int, next uint8, st *
 // against inbound policy.
 func (e *Engine) finishSecured(b *pktbuf.Buffer, st *inboundState) (Result, error) {
 	var info ipInfo
-	if err := parseIP(b.Bytes(), &info, &b.Reason); err != nil {
-		return Drop, e.stats.drop(err)
+	if !validIP(b.Bytes(), &info, &b.Reason) {
+		return Drop, e.dropped(b)
 	}
 	return e.checkInbound(b, &info, st)
 }
@@ -335,7 +343,7 @@ func (e *Engine) checkInbound(b *pktbuf.Buffer, info *ipInfo, st *inboundState) 
 		return Drop, e.dropf(b, xe.InboundPolicyFailure, "%v -> %v proto %d matches policy %d, but arrived on an SA of policy %d", xe.Addr(key.Src), xe.Addr(key.Dst), xe.Uint(key.Proto), xe.Uint(p.ID), xe.Uint(st.policyID))
 	}
 	if p.Flags&spd.FlagProtoESP != 0 && !st.hadESP || p.Flags&spd.FlagProtoAH != 0 && !st.hadAH {
-		return Drop, e.stats.drop(xe.Errorf(xe.InboundPolicyFailure, "policy %d requires %v", p.ID, p.Flags&(spd.FlagProtoESP|spd.FlagProtoAH)))
+		return Drop, e.dropErr(b, xe.Errorf(xe.InboundPolicyFailure, "policy %d requires %v", p.ID, p.Flags&(spd.FlagProtoESP|spd.FlagProtoAH)))
 	}
 	e.stats.InPackets.Add(1)
 	e.stats.InBytes.Add(uint64(len(pkt)))

@@ -25,16 +25,8 @@ type ipInfo struct {
 	firstFrag bool
 }
 
-// parseIP validates the IP header of pkt and fills info. It rejects what the
-// engine cannot safely process, recording why in d, which it returns.
-func parseIP(pkt []byte, info *ipInfo, d *xe.Drop) error {
-	if !validIP(pkt, info, d) {
-		return d
-	}
-	return nil
-}
-
-// validIP is parseIP reporting success as a bool.
+// validIP validates the IP header of pkt and fills info. It rejects what
+// the engine cannot safely process, recording why in d.
 func validIP(pkt []byte, info *ipInfo, d *xe.Drop) bool {
 	if len(pkt) == 0 {
 		d.Set(xe.MalformedPacket, "empty packet")

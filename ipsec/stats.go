@@ -71,9 +71,28 @@ func (s *Stats) drop(err error) error {
 	return err
 }
 
-// dropf records why the packet in b is dropped in b.Reason, counts it, and
-// returns b.Reason as the error: dropping allocates nothing.
+// The packet path records why it drops a packet in the packet's
+// b.Reason and returns &b.Reason, which allocates nothing. An error that
+// may be &b.Reason is only compared with nil on the way up, never passed to
+// a function that calls its methods (xe.CodeOf, stats.drop): that would
+// make every caller's buffer escape to the heap.
+
+// dropf records why the packet in b is dropped, counts it, and returns
+// b.Reason as the error.
 func (e *Engine) dropf(b *pktbuf.Buffer, c xe.Code, format string, args ...xe.Arg) error {
-	e.stats.Drops[c].Add(1)
-	return b.Reason.Set(c, format, args...)
+	b.Reason.Set(c, format, args...)
+	return e.dropped(b)
+}
+
+// dropped counts the drop already recorded in b.Reason and returns it.
+func (e *Engine) dropped(b *pktbuf.Buffer) error {
+	e.stats.Drops[b.Reason.Code].Add(1)
+	return &b.Reason
+}
+
+// dropErr records err, made elsewhere (never b.Reason itself), as the
+// reason the packet in b is dropped, counts it and returns b.Reason.
+func (e *Engine) dropErr(b *pktbuf.Buffer, err error) error {
+	b.Reason.Wrap(err)
+	return e.dropped(b)
 }

@@ -405,9 +405,10 @@ func (v *espVector) openWithFraming(t *testing.T) ([]byte, uint8) {
 	}
 	defer x.Close()
 	esp := v.wireESP()
-	p, err := espOpen(esp, x, uint32(v.seq>>32), v.esn, true, new(xe.Drop))
-	if err != nil {
-		t.Fatalf("espOpen: %v", err)
+	var d xe.Drop
+	p, ok := espOpen(esp, x, uint32(v.seq>>32), v.esn, true, &d)
+	if !ok {
+		t.Fatalf("espOpen: %v", &d)
 	}
 	return esp[p.start:p.end], p.next
 }

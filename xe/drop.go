@@ -62,15 +62,22 @@ type Drop struct {
 	format string // a constant: the detail's fmt format
 	args   [MaxArgs]Arg
 	nargs  uint8
+	err    error // set by Wrap: the reason is this error
 }
 
 // Set records code c with the detail format and args (fmt verbs, at most
 // MaxArgs values) and returns d as an error. Do not put key material in
 // the detail.
 func (d *Drop) Set(c Code, format string, args ...Arg) error {
-	d.Code, d.format = c, format
+	d.Code, d.format, d.err = c, format, nil
 	d.nargs = uint8(copy(d.args[:], args))
 	return d
+}
+
+// Wrap records err, an error made elsewhere, as the reason: d then says
+// what err says and unwraps to it. err must not be d.
+func (d *Drop) Wrap(err error) {
+	d.Code, d.format, d.nargs, d.err = CodeOf(err), "", 0, err
 }
 
 // Clone returns a copy of d that outlives d's packet.
@@ -81,6 +88,9 @@ func (d *Drop) Clone() error {
 
 // Error formats the detail as Errorf would have: "XE_NAME: detail".
 func (d *Drop) Error() string {
+	if d.err != nil {
+		return d.err.Error()
+	}
 	var vals [MaxArgs]any
 	for i := range d.nargs {
 		vals[i] = d.args[i].value()
@@ -89,4 +99,9 @@ func (d *Drop) Error() string {
 }
 
 // Unwrap lets errors.Is match the code.
-func (d *Drop) Unwrap() error { return d.Code }
+func (d *Drop) Unwrap() error {
+	if d.err != nil {
+		return d.err
+	}
+	return d.Code
+}

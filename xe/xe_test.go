@@ -70,3 +70,17 @@ func TestDropSetAllocatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestDropWrap(t *testing.T) {
+	var d Drop
+	d.Set(BadESPSPI, "SPI %d", Uint(uint8(1)))
+	inner := Errorf(SAExpired, "hard lifetime of %d bytes reached", 1000)
+	d.Wrap(inner)
+	if d.Error() != inner.Error() || !errors.Is(&d, SAExpired) || errors.Is(&d, BadESPSPI) || CodeOf(&d) != SAExpired || !errors.Is(&d, inner) {
+		t.Fatalf("wrapped Drop: %q code %v", d.Error(), CodeOf(&d))
+	}
+	d.Set(MalformedPacket, "empty packet")
+	if d.Error() != "XE_MALFORMED_PACKET: empty packet" || errors.Is(&d, SAExpired) {
+		t.Fatalf("Set after Wrap: %q", d.Error())
+	}
+}
