@@ -392,6 +392,20 @@ func (s *SA) CheckReplay(seqLow uint32) (uint64, error) {
 	return seq, err
 }
 
+// CheckReplayDrop is CheckReplay recording a failure in d, which it
+// returns as the error: the packet path's version, which allocates
+// nothing.
+func (s *SA) CheckReplayDrop(seqLow uint32, d *xe.Drop) (uint64, error) {
+	if s.replay == nil {
+		return 0, d.Set(xe.BadParam, "no replay window on outbound SA %#08x", xe.Uint(s.cfg.SPI))
+	}
+	seq, err := s.replay.CheckDrop(seqLow, d)
+	if err != nil {
+		s.Counters.ReplayDrops.Add(1)
+	}
+	return seq, err
+}
+
 // CommitReplay marks seq received once the packet's ICV verified (see
 // ReplayWindow.Commit), counting a drop in Counters.ReplayDrops.
 func (s *SA) CommitReplay(seq uint64) error {
