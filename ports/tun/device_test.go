@@ -275,7 +275,7 @@ func TestDeviceZeroLengthDatagram(t *testing.T) {
 	a, b := tunnelPair(t, true, false, false)
 	send := func(port uint16) {
 		t.Helper()
-		err := a.ns.do(func() error {
+		err := a.ns.Do(func() error {
 			c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(b.outer, port)))
 			if err != nil {
 				return err
