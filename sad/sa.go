@@ -151,8 +151,10 @@ type SA struct {
 	addedAt  atomic.Int64 // UnixNano, by the DB's clock
 
 	// Guarded by db.mu.
-	inDB   bool
-	timers []*timerEntry // time lifetimes waiting in the DB's scheduler
+	inDB         bool
+	timers       []*timerEntry // time lifetimes waiting in the DB's scheduler
+	addSeq       uint64        // add order in the DB
+	older, newer *SA           // neighbours in the DB's list in add order
 }
 
 // New validates cfg and builds its SA, Mature and in no DB. The SA owns its
