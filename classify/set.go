@@ -31,6 +31,8 @@ type Set[V any] struct {
 	base     *Tree
 	baseVals []V
 	baseIdx  map[uint32]int32 // rule ID -> index in base; shared by derived Sets
+	// scan holds the base rules as compact boxes, for Without's scan.
+	scan []scanBox
 	// gone holds the deleted base rules by index, nil when there are none.
 	gone map[int32]*fallback
 	// delta holds the rules added since base was built, nil when none.
@@ -62,7 +64,42 @@ func NewSet[V any](rules []Rule, vals []V) (*Set[V], error) {
 		}
 		idx[rules[i].ID] = int32(i)
 	}
-	return &Set[V]{base: t, baseVals: slices.Clone(vals), baseIdx: idx}, nil
+	sc := make([]scanBox, len(rules))
+	for i := range rules {
+		sc[i] = makeScanBox(&rules[i])
+	}
+	return &Set[V]{base: t, baseVals: slices.Clone(vals), baseIdx: idx, scan: sc}, nil
+}
+
+// scanBox is a rule as Without scans it: its rank key and, for IPv4, its
+// ranges; an IPv6 rule is compared through ruleBox.
+type scanBox struct {
+	key                        uint64 // priority<<32 | ID: ranks as before
+	srcLo, srcHi, dstLo, dstHi uint32
+	spLo, spHi, dpLo, dpHi     uint16
+	pLo, pHi                   uint8
+	v6                         bool
+}
+
+func makeScanBox(r *Rule) scanBox {
+	sb := scanBox{key: uint64(r.Priority)<<32 | uint64(r.ID), v6: !r.Src.Is4()}
+	if sb.v6 {
+		return sb
+	}
+	b := ruleBox(r)
+	sb.srcLo, sb.srcHi = uint32(b.lo[dimSrc].lo), uint32(b.hi[dimSrc].lo)
+	sb.dstLo, sb.dstHi = uint32(b.lo[dimDst].lo), uint32(b.hi[dimDst].lo)
+	sb.spLo, sb.spHi = uint16(b.lo[dimSrcPort].lo), uint16(b.hi[dimSrcPort].lo)
+	sb.dpLo, sb.dpHi = uint16(b.lo[dimDstPort].lo), uint16(b.hi[dimDstPort].lo)
+	sb.pLo, sb.pHi = uint8(b.lo[dimProto].lo), uint8(b.hi[dimProto].lo)
+	return sb
+}
+
+// overlaps4 reports whether some packet lies in both IPv4 rules a and b.
+func (a *scanBox) overlaps4(b *scanBox) bool {
+	return a.srcLo <= b.srcHi && b.srcLo <= a.srcHi && a.dstLo <= b.dstHi && b.dstLo <= a.dstHi &&
+		a.spLo <= b.spHi && b.spLo <= a.spHi && a.dpLo <= b.dpHi && b.dpLo <= a.dpHi &&
+		a.pLo <= b.pHi && b.pLo <= a.pHi
 }
 
 // Len returns the number of rules in s.
@@ -234,17 +271,27 @@ func (s *Set[V]) Without(ids ...uint32) (*Set[V], int) {
 // it that overlap it, deleted or not (a lookup steps past deleted ones).
 func (s *Set[V]) fallbackOf(i int32) *fallback {
 	r := &s.base.rules[i]
-	bi := ruleBox(r)
+	sr := &s.scan[i]
 	fb := &fallback{}
 	var rules []Rule
-	for j := range s.base.rules {
-		q := &s.base.rules[j]
-		if q.Src.Is4() != r.Src.Is4() || !before(r, q) {
-			continue
+	if !sr.v6 {
+		for j := range s.scan {
+			if q := &s.scan[j]; !q.v6 && q.key > sr.key && q.overlaps4(sr) {
+				rules = append(rules, s.base.rules[j])
+				fb.idx = append(fb.idx, int32(j))
+			}
 		}
-		if bq := ruleBox(q); bq.overlaps(&bi) {
-			rules = append(rules, *q)
-			fb.idx = append(fb.idx, int32(j))
+	} else {
+		bi := ruleBox(r)
+		for j := range s.base.rules {
+			q := &s.base.rules[j]
+			if !s.scan[j].v6 || s.scan[j].key <= sr.key {
+				continue
+			}
+			if bq := ruleBox(q); bq.overlaps(&bi) {
+				rules = append(rules, *q)
+				fb.idx = append(fb.idx, int32(j))
+			}
 		}
 	}
 	// The rules were valid when the base was built.

@@ -127,3 +127,75 @@ func BenchmarkAddBatch100k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPolicyAdd measures one add and one delete of a tunnel's policy
+// while the DB holds n random policies (randomPolicies: prefixes, hosts,
+// ports, wide and any/any ones): each op adds a new policy between two
+// hosts, as a responder adds one per tunnel, and deletes one added before,
+// so the DB keeps its size. Compaction runs in the background, as in use;
+// every 64 ops the timer stops until it has caught up (BenchmarkPolicyChurn
+// measures writes that never wait). The larger sizes report their time as
+// a multiple of the 10-policy time of the same run (x-held-10).
+func BenchmarkPolicyAdd(b *testing.B) {
+	benchmarkPolicyWrites(b, 64)
+}
+
+// BenchmarkPolicyChurn is BenchmarkPolicyAdd without pauses: writes as fast
+// as they go, the compaction in the background falling behind at 100,000
+// policies and holding writers back.
+func BenchmarkPolicyChurn(b *testing.B) {
+	benchmarkPolicyWrites(b, 0)
+}
+
+func benchmarkPolicyWrites(b *testing.B, pause int) {
+	var base float64
+	for _, n := range []int{10, 1000, 100_000} {
+		b.Run(fmt.Sprintf("held-%d", n), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(7, uint64(n)))
+			db := NewDB()
+			if _, err := db.AddBatch(randomPolicies(rng, n)); err != nil {
+				b.Fatal(err)
+			}
+			tunnel := func(i int) Policy {
+				src, _ := classify.SelectorFromAddr(netip.AddrFrom4([4]byte{192, 168, byte(i >> 8), byte(i)}))
+				dst, _ := classify.SelectorFromAddr(netip.AddrFrom4([4]byte{172, 16, byte(i >> 8), byte(i)}))
+				return Policy{Action: Bypass, Priority: PriorityHigh, Src: src, Dst: dst}
+			}
+			// A window of 256 tunnels: each op adds the newest and deletes the oldest.
+			var window []uint32
+			for i := range 256 {
+				id, err := db.Add(tunnel(i))
+				if err != nil {
+					b.Fatal(err)
+				}
+				window = append(window, id)
+			}
+			db.WaitCompacted()
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if pause > 0 && i%pause == 0 {
+					b.StopTimer()
+					db.WaitCompacted()
+					b.StartTimer()
+				}
+				id, err := db.Add(tunnel(256 + i%60000))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := db.Delete(window[i%256]); err != nil {
+					b.Fatal(err)
+				}
+				window[i%256] = id
+			}
+			b.StopTimer()
+			db.WaitCompacted()
+			ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			if n == 10 {
+				base = ns
+			}
+			if base > 0 {
+				b.ReportMetric(ns/base, "x-held-10")
+			}
+		})
+	}
+}
