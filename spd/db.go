@@ -491,3 +491,22 @@ func (db *DB) publish(added, deleted []*Policy) {
 		db.OnChange(added, deleted)
 	}
 }
+
+// BySelectors returns the policies that select exactly the traffic src ->
+// dst of protocol proto, by priority: one at most per priority, since two
+// that select the same traffic at one priority are refused. It finds them
+// in an index, for commands such as `ipsec addsa` that name a policy by its
+// selectors.
+func (db *DB) BySelectors(src, dst classify.Selector, proto uint8) []*Policy {
+	var found []*Policy
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	for prio := uint8(PriorityHighest); prio <= PriorityLowest; prio++ {
+		if id, ok := db.traffic[trafficKey{prio, proto, src, dst}]; ok {
+			if p := db.Get(id); p != nil {
+				found = append(found, p)
+			}
+		}
+	}
+	return found
+}

@@ -498,3 +498,32 @@ func TestWritesMatchLinear(t *testing.T) {
 	}
 	db.WaitCompacted()
 }
+
+func TestBySelectors(t *testing.T) {
+	db := NewDB()
+	src, dst := classify.MustParseSelector("10.0.0.0/8"), classify.MustParseSelector("192.168.1.1")
+	var want []*Policy
+	for _, prio := range []uint8{5, 2} {
+		id, err := db.Add(Policy{Action: Bypass, Priority: prio, Proto: 6, Src: src, Dst: dst})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append([]*Policy{db.Get(id)}, want...)
+	}
+	// Other traffic: another protocol, the mirror image.
+	if _, err := db.Add(Policy{Action: Bypass, Proto: 17, Src: src, Dst: dst}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Add(Policy{Action: Bypass, Proto: 6, Src: dst, Dst: src}); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.BySelectors(src, dst, 6); !slices.Equal(got, want) {
+		t.Errorf("BySelectors = %v, want %v", got, want)
+	}
+	if err := db.Delete(want[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.BySelectors(src, dst, 6); !slices.Equal(got, want[1:]) {
+		t.Errorf("BySelectors after a delete = %v, want %v", got, want[1:])
+	}
+}
