@@ -168,27 +168,24 @@ func (s *Set[V]) Rule(id uint32) (r Rule, v V, ok bool) {
 
 // Values returns the values of the rules in rank order.
 func (s *Set[V]) Values() []V {
-	type ranked struct {
-		r *Rule
-		v V
-	}
-	all := make([]ranked, 0, s.Len())
-	for _, i := range s.base.order {
-		if s.gone[i] == nil {
-			all = append(all, ranked{&s.base.rules[i], s.baseVals[i]})
-		}
-	}
+	vals := make([]V, 0, s.Len())
+	var delta []int32
 	if s.delta != nil {
-		for _, j := range s.delta.order {
-			all = append(all, ranked{&s.delta.rules[j], s.deltaVals[j]})
-		}
-		slices.SortStableFunc(all, func(a, b ranked) int {
-			return cmp.Or(cmp.Compare(a.r.Priority, b.r.Priority), cmp.Compare(a.r.ID, b.r.ID))
-		})
+		delta = s.delta.order
 	}
-	vals := make([]V, len(all))
-	for i := range all {
-		vals[i] = all[i].v
+	// Merge the base and the delta, both in rank order.
+	for _, i := range s.base.order {
+		if s.gone[i] != nil {
+			continue
+		}
+		for len(delta) > 0 && before(&s.delta.rules[delta[0]], &s.base.rules[i]) {
+			vals = append(vals, s.deltaVals[delta[0]])
+			delta = delta[1:]
+		}
+		vals = append(vals, s.baseVals[i])
+	}
+	for _, j := range delta {
+		vals = append(vals, s.deltaVals[j])
 	}
 	return vals
 }

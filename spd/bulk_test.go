@@ -199,3 +199,35 @@ func benchmarkPolicyWrites(b *testing.B, pause int) {
 		})
 	}
 }
+
+// BenchmarkPolicyDeleteWide measures the worst write: deleting an any/any
+// policy of high priority, and adding it back, while the DB holds n random
+// policies. Its fallback tree (see classify.Set) holds most of the DB, so
+// the delete costs about a rebuild of the trees; the compaction after each
+// op is outside the timer.
+func BenchmarkPolicyDeleteWide(b *testing.B) {
+	for _, n := range []int{1000, 100_000} {
+		b.Run(fmt.Sprintf("held-%d", n), func(b *testing.B) {
+			db := NewDB()
+			if _, err := db.AddBatch(randomPolicies(rand.New(rand.NewPCG(7, uint64(n))), n)); err != nil {
+				b.Fatal(err)
+			}
+			wide := Policy{Action: Drop, Priority: PriorityHigh, Proto: 132, Src: classify.AnyIPv4(), Dst: classify.AnyIPv4()}
+			id, err := db.Add(wide)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				b.StopTimer()
+				db.WaitCompacted()
+				b.StartTimer()
+				if err := db.Delete(id); err != nil {
+					b.Fatal(err)
+				}
+				if id, err = db.Add(wide); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
