@@ -111,15 +111,15 @@ func (s *Set[V]) Len() int {
 	return n
 }
 
-// Pending returns the number of changes since the base was built: deleted
-// base rules and added rules. Lookups slow down as it grows; Compact makes
-// it 0.
-func (s *Set[V]) Pending() int {
-	n := len(s.gone)
+// Pending returns the changes since the base was built: the rules added
+// (each With rebuilds their tree, and a lookup searches it) and the base
+// rules deleted (a lookup that finds one asks its fallback). Compact makes
+// both 0.
+func (s *Set[V]) Pending() (added, deleted int) {
 	if s.delta != nil {
-		n += s.delta.Len()
+		added = s.delta.Len()
 	}
-	return n
+	return added, len(s.gone)
 }
 
 // before reports whether a ranks before b: priority, then ID.

@@ -59,13 +59,14 @@ func TestSetMatchesLinear(t *testing.T) {
 				l := newLinear(held)
 				for _, p := range genPackets(g, pool, tc.pktsPerStep) {
 					got, gotOK := s.Lookup(&p)
+					pa, pd := s.Pending()
 					i, wantOK := l.lookup(&p)
 					var want uint32
 					if wantOK {
 						want = held[i].ID
 					}
 					if got != want || gotOK != wantOK {
-						t.Fatalf("%s: packet %v: Set says %d,%v; linear says %d,%v (%d held, %d pending)", step, p, got, gotOK, want, wantOK, len(held), s.Pending())
+						t.Fatalf("%s: packet %v: Set says %d,%v; linear says %d,%v (%d held, %d added, %d deleted pending)", step, p, got, gotOK, want, wantOK, len(held), pa, pd)
 					}
 				}
 			}
@@ -111,8 +112,8 @@ func TestSetMatchesLinear(t *testing.T) {
 					step = fmt.Sprintf("op %d: delete %v", op, del)
 				default:
 					s = s.Compact()
-					if s.Pending() != 0 {
-						t.Fatalf("op %d: %d pending after Compact", op, s.Pending())
+					if a, d := s.Pending(); a+d != 0 {
+						t.Fatalf("op %d: %d added, %d deleted pending after Compact", op, a, d)
 					}
 					step = fmt.Sprintf("op %d: compact", op)
 				}

@@ -11,12 +11,16 @@ import (
 	"github.com/sabre-ipsec/sabre/xe"
 )
 
-// maxPending is how many policies may be added or deleted since the trees
-// were last compacted before a writer waits for the compaction running in
-// the background, or compacts itself. The added policies form a delta tree
-// that every write rebuilds and every lookup also searches, so it stays
-// small.
-const maxPending = 256
+// maxAdded and maxDeleted are how many policies may be added and deleted
+// since the trees were last compacted before a writer waits for the
+// compaction running in the background, or compacts itself. The added
+// policies form a delta tree that every add rebuilds and every lookup also
+// searches, so it stays small; a deleted policy costs only the lookups that
+// find it, so more may wait.
+const (
+	maxAdded   = 256
+	maxDeleted = 1024
+)
 
 // syncBelow is the size of a DB up to which writes rebuild the trees at
 // once instead of in the background: below it a rebuild costs about as
@@ -177,7 +181,7 @@ func (db *DB) Add(p Policy) (uint32, error) {
 // AddBatch adds several policies at once. Either all are added or none.
 func (db *DB) AddBatch(ps []Policy) ([]uint32, error) {
 	db.mu.Lock()
-	db.roomLocked(len(ps))
+	db.roomLocked(len(ps), 0)
 	byID := make(map[uint32]bool, len(ps))
 	byName := make(map[string]bool)
 	traffic := make(map[trafficKey]uint32)
@@ -263,28 +267,38 @@ func (db *DB) unindexLocked(p *Policy) {
 	delete(db.traffic, trafficOf(p))
 }
 
-// roomLocked waits, if a write of k policies would let the deltas grow past
-// maxPending, for the running compaction to fold them into the trees. A
-// writer calls it first, since it lets other writers in.
-func (db *DB) roomLocked(k int) {
-	for db.compacting && k <= maxPending && db.pendingLocked()+k > maxPending {
+// roomLocked waits, if a write adding or deleting k policies would let the
+// pending changes grow past maxAdded or maxDeleted, for the running
+// compaction to fold them into the trees. A writer calls it first, since it
+// lets other writers in.
+func (db *DB) roomLocked(added, deleted int) {
+	for db.compacting && !db.fitsLocked(added, deleted) && added <= maxAdded && deleted <= maxDeleted {
 		db.compacted.Wait()
 	}
 }
 
-func (db *DB) pendingLocked() int {
+// fitsLocked reports whether added and deleted policies fit in the pending
+// changes of the trees.
+func (db *DB) fitsLocked(added, deleted int) bool {
 	s := db.snap.Load()
-	return max(s.out.Pending(), s.in.Pending())
+	a, d := s.out.Pending()
+	return a+added <= maxAdded && d+deleted <= maxDeleted
+}
+
+// pendingLocked reports whether the trees have changes to compact.
+func (db *DB) pendingLocked() bool {
+	s := db.snap.Load()
+	a, d := s.out.Pending()
+	return a+d > 0
 }
 
 // writeLocked publishes the snapshot with added and without deleted, which
 // it holds. A small write goes into the trees' deltas and a compaction is
 // started if none runs; a big one, or one that would let the deltas grow
-// past maxPending, rebuilds the trees at once.
+// past maxAdded or maxDeleted, rebuilds the trees at once.
 func (db *DB) writeLocked(added, deleted []*Policy) error {
 	s := db.snap.Load()
-	k := len(added) + len(deleted)
-	if s.out.Len()+len(added)-len(deleted) <= syncBelow || db.pendingLocked()+k > maxPending {
+	if s.out.Len()+len(added)-len(deleted) <= syncBelow || !db.fitsLocked(len(added), len(deleted)) {
 		return db.rebuildLocked(added, deleted)
 	}
 	ns, err := apply(s, change{added: added, deleted: idsOf(deleted)})
@@ -357,13 +371,14 @@ func (db *DB) rebuildLocked(added, deleted []*Policy) error {
 // if it has changes.
 func (db *DB) compactLocked() {
 	s := db.snap.Load()
-	if db.compacting || s.out.Pending()+s.in.Pending() == 0 {
+	if db.compacting || !db.pendingLocked() {
 		return
 	}
 	db.compacting = true
 	db.log = nil
 	gen := db.gen
 	go func() {
+		// One goroutine: the writers keep the other cores.
 		c := &snapshot{out: s.out.Compact(), in: s.in.Compact()}
 		// Replay the writes made meanwhile, most of them without the lock
 		// (a delete builds a fallback), the last few under it.
@@ -415,8 +430,7 @@ func (db *DB) WaitCompacted() {
 	defer db.mu.Unlock()
 	for {
 		if !db.compacting {
-			s := db.snap.Load()
-			if s.out.Pending()+s.in.Pending() == 0 {
+			if !db.pendingLocked() {
 				return
 			}
 			db.compactLocked()
@@ -464,7 +478,7 @@ func (db *DB) Flush() int {
 // lock held.
 func (db *DB) deleteWhere(find func() []*Policy, notFound func() error) error {
 	db.mu.Lock()
-	db.roomLocked(1)
+	db.roomLocked(0, 1)
 	deleted := find()
 	if len(deleted) == 0 {
 		db.mu.Unlock()
