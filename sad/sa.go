@@ -151,9 +151,11 @@ type SA struct {
 	addedAt  atomic.Int64 // UnixNano, by the DB's clock
 
 	// Guarded by db.mu.
-	inDB    bool
-	timers  []*timerEntry // time lifetimes waiting in the DB's scheduler
-	demoted bool          // never the current outbound SA again (DB.Demote)
+	inDB         bool
+	timers       []*timerEntry // time lifetimes waiting in the DB's scheduler
+	addSeq       uint64        // add order in the DB
+	older, newer *SA           // neighbours in the DB's list in add order
+	demoted      bool          // never the current outbound SA again (DB.Demote)
 }
 
 // New validates cfg and builds its SA, Mature and in no DB. The SA owns its
