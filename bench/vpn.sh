@@ -47,14 +47,38 @@ ID=$$
 NSA=sbench-$ID-a
 NSB=sbench-$ID-b
 PIDS=()
+# stop_pid stops process $1 (ours, or a charon whose PID its wrapper
+# wrote down) and waits until it has exited, at most 10 s.
+stop_pid() {
+	kill "$1" 2>/dev/null || return 0
+	for _ in $(seq 200); do
+		kill -0 "$1" 2>/dev/null || return 0
+		# a zombie has exited; its parent reaps it
+		[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ] && return 0
+		sleep 0.05
+	done
+	echo "bench/vpn.sh: PID $1 did not exit on SIGTERM; killing it" >&2
+	kill -KILL "$1" 2>/dev/null || true
+}
 cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	# The charons are not our children (each is the child of an unshare'd
+	# bash, which killing leaves charon running, reparented to init and
+	# holding our output pipe): stop them first, by the PID their wrapper
+	# recorded, and wait for them; then their wrappers end by themselves.
+	local f p
+	for f in "$WORK"/ss-*/charon.pid; do
+		[ -s "$f" ] || continue
+		p=$(cat "$f")
+		grep -qs charon "/proc/$p/cmdline" && stop_pid "$p"
+	done
+	for p in "${PIDS[@]}"; do stop_pid "$p"; done
 	wait 2>/dev/null || true
 	ip netns del "$NSA" 2>/dev/null || true
 	ip netns del "$NSB" 2>/dev/null || true
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 echo "building sabre"
 (cd "$ROOT" && "$GO" build -o "$WORK/sabre" ./cmd/sabre)
@@ -184,7 +208,8 @@ start_charon() { # $1 ns, $2 side
 	ip netns exec "$1" unshare -m bash -c "
 		mount -t tmpfs none /run
 		export STRONGSWAN_CONF=$d/strongswan.conf
-		$CHARON &
+		$CHARON >$d/charon.out 2>&1 </dev/null &
+		echo \$! >$d/charon.pid
 		for i in \$(seq 100); do [ -S /run/charon.vici ] && break; sleep 0.05; done
 		swanctl --load-all --file $d/swanctl.conf >$d/load.log 2>&1
 		touch $d/ready

@@ -47,24 +47,37 @@ func ahInsert(b *pktbuf.Buffer, hl, nhOff int, v6 bool, x suite.AH, spi uint32, 
 
 // ahVerify checks the AH header at pkt[hl:] and returns its length and next
 // header. The packet is unchanged when it returns.
-func ahVerify(pkt []byte, hl int, v6 bool, x suite.AH, seqHigh uint32, esn bool) (n int, next uint8, err error) {
+// A failure is recorded in d.
+func ahVerify(pkt []byte, hl int, v6 bool, x suite.AH, seqHigh uint32, esn bool, d *xe.Drop) (n int, next uint8, ok bool) {
 	if hl > maxAHCoveredHeader {
-		return 0, 0, xe.Errorf(xe.MalformedPacket, "%d bytes of IP headers in front of AH exceed %d", hl, maxAHCoveredHeader)
+		d.Set(xe.MalformedPacket, "%d bytes of IP headers in front of AH exceed %d", xe.Int(hl), xe.Int(maxAHCoveredHeader))
+		return 0, 0, false
 	}
 	ah := header.AH(pkt[hl:])
 	n = ah.Length()
 	if want := ahLength(x.ICVLen(), v6); n != want || len(ah) < n {
-		return 0, 0, xe.Errorf(xe.MalformedPacket, "AH length %d, want %d for %s in a %d-byte packet", n, want, x.Name(), len(ah))
+		d.Set(xe.MalformedPacket, "AH length %d, want %d for %s in a %d-byte packet", xe.Int(n), xe.Int(want), xe.Str(x.Name()), xe.Int(len(ah)))
+		return 0, 0, false
 	}
 	var saved [maxAHCoveredHeader]byte
 	var icv [header.AHHeaderLen + 64]byte
 	copy(saved[:hl], pkt[:hl])
 	copy(icv[:n], ah[:n])
 	zeroMutable(pkt[:hl], v6)
-	err = x.Verify(pkt, hl+header.AHHeaderLen, seqHigh, esn)
+	err := x.Verify(pkt, hl+header.AHHeaderLen, seqHigh, esn)
 	copy(pkt[:hl], saved[:hl])
 	copy(ah[:n], icv[:n])
-	return n, ah.NextHeader(), err
+	switch {
+	case err == xe.AHDigestMismatch:
+		// RFC 4302 §3.4.4; x returns the bare code, which allocates nothing.
+		d.Set(xe.AHDigestMismatch, "%s: ICV mismatch for SPI %#08x, sequence number %d",
+			xe.Str(x.Name()), xe.Uint(ah.SPI()), xe.Uint(ah.SequenceNumber()))
+		return 0, 0, false
+	case err != nil:
+		d.Wrap(err)
+		return 0, 0, false
+	}
+	return n, ah.NextHeader(), true
 }
 
 // zeroMutable zeroes the fields of the IP header (and IPv4 options or IPv6

@@ -47,33 +47,46 @@ type espPayload struct {
 
 // espOpen verifies and decrypts the ESP packet esp in place and locates its
 // payload. checkPad enables SP_CHECK_ESP_PAD: the padding must be the
-// default 1, 2, 3, ... sequence.
-func espOpen(esp []byte, x suite.ESP, seqHigh uint32, esn, checkPad bool) (espPayload, error) {
+// default 1, 2, 3, ... sequence. A failure is recorded in d.
+func espOpen(esp []byte, x suite.ESP, seqHigh uint32, esn, checkPad bool, d *xe.Drop) (espPayload, bool) {
 	ivLen, icvLen := x.IVLen(), x.ICVLen()
 	min := header.ESPHeaderLen + ivLen + header.ESPTrailerLen + icvLen
 	if len(esp) < min {
-		return espPayload{}, xe.Errorf(xe.MalformedPacket, "ESP packet of %d bytes is shorter than the %d that %s needs", len(esp), min, x.Name())
+		d.Set(xe.MalformedPacket, "ESP packet of %d bytes is shorter than the %d that %s needs", xe.Int(len(esp)), xe.Int(min), xe.Str(x.Name()))
+		return espPayload{}, false
 	}
 	ctLen := len(esp) - header.ESPHeaderLen - ivLen - icvLen
 	if bl := x.BlockLen(); bl > 1 && ctLen%bl != 0 {
-		return espPayload{}, xe.Errorf(xe.MalformedPacket, "ESP ciphertext of %d bytes is not a multiple of the %d-byte block", ctLen, bl)
+		d.Set(xe.MalformedPacket, "ESP ciphertext of %d bytes is not a multiple of the %d-byte block", xe.Int(ctLen), xe.Int(bl))
+		return espPayload{}, false
 	}
-	if err := x.Open(esp, seqHigh, esn); err != nil {
-		return espPayload{}, err
+	switch err := x.Open(esp, seqHigh, esn); {
+	case err == xe.ESPDigestMismatch:
+		// RFC 4303 §3.4.4.1. x returns the bare code, which allocates
+		// nothing; the packet names the SA and the sequence number.
+		h := header.ESP(esp)
+		d.Set(xe.ESPDigestMismatch, "%s: ICV mismatch for SPI %#08x, sequence number %d",
+			xe.Str(x.Name()), xe.Uint(h.SPI()), xe.Uint(h.SequenceNumber()))
+		return espPayload{}, false
+	case err != nil:
+		d.Wrap(err)
+		return espPayload{}, false
 	}
 	trailer := len(esp) - icvLen - header.ESPTrailerLen
 	padLen := int(esp[trailer])
 	start := header.ESPHeaderLen + ivLen
 	end := trailer - padLen
 	if end < start {
-		return espPayload{}, xe.Errorf(xe.BadPadData, "pad length %d exceeds the %d-byte payload", padLen, trailer-start)
+		d.Set(xe.BadPadData, "pad length %d exceeds the %d-byte payload", xe.Int(padLen), xe.Int(trailer-start))
+		return espPayload{}, false
 	}
 	if checkPad {
 		for i, v := range esp[end:trailer] {
 			if v != byte(i+1) {
-				return espPayload{}, xe.Errorf(xe.BadPadData, "pad byte %d is %d, want %d", i, v, i+1)
+				d.Set(xe.BadPadData, "pad byte %d is %d, want %d", xe.Int(i), xe.Uint(v), xe.Int(i+1))
+				return espPayload{}, false
 			}
 		}
 	}
-	return espPayload{start: start, end: end, next: esp[trailer+1]}, nil
+	return espPayload{start: start, end: end, next: esp[trailer+1]}, true
 }

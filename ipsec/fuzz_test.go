@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/sabre-ipsec/sabre/spd"
+	"github.com/sabre-ipsec/sabre/xe"
 )
 
 // fuzzReceivers are engines with fixed keys for every geometry and a few
@@ -85,7 +86,7 @@ func FuzzEncapsulate(f *testing.F) {
 			t.Fatal(err)
 		}
 		var info ipInfo
-		if parseIP(pkt, &info) != nil {
+		if !validIP(pkt, &info, new(xe.Drop)) {
 			t.Fatal("secured a packet that does not parse")
 		}
 		want := pkt[:info.total]

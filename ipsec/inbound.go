@@ -35,8 +35,8 @@ type inboundState struct {
 func (e *Engine) Decapsulate(b *pktbuf.Buffer) (Result, error) {
 	pkt := b.Bytes()
 	var info ipInfo
-	if err := parseIP(pkt, &info); err != nil {
-		return Drop, e.stats.drop(err)
+	if !validIP(pkt, &info, &b.Reason) {
+		return Drop, e.dropped(b)
 	}
 	if info.total < len(pkt) {
 		b.SetLen(info.total)
@@ -55,7 +55,7 @@ func (e *Engine) Decapsulate(b *pktbuf.Buffer) (Result, error) {
 	case header.ProtoUDP:
 		if len(pkt) >= info.pOff+header.UDPLen && e.isNATTPort(header.UDP(pkt[info.pOff:]).DstPort()) {
 			if l := header.UDP(pkt[info.pOff:]).Length(); l != len(pkt)-info.pOff {
-				return Drop, e.stats.drop(xe.Errorf(xe.MalformedPacket, "UDP length %d on NAT-T port, but %d bytes follow the IP header", l, len(pkt)-info.pOff))
+				return Drop, e.dropf(b, xe.MalformedPacket, "UDP length %d on NAT-T port, but %d bytes follow the IP header", xe.Int(l), xe.Int(len(pkt)-info.pOff))
 			}
 			switch classifyNATT(pkt[info.pOff+header.UDPLen:]) {
 			case natESP:
@@ -65,7 +65,7 @@ func (e *Engine) Decapsulate(b *pktbuf.Buffer) (Result, error) {
 				e.stats.NATKeepalives.Add(1)
 				return Consumed, nil
 			case natInvalid:
-				return Drop, e.stats.drop(xe.Errorf(xe.MalformedPacket, "%d-byte UDP payload on NAT-T port is neither ESP, IKE nor keepalive", len(pkt)-info.pOff-header.UDPLen))
+				return Drop, e.dropf(b, xe.MalformedPacket, "%d-byte UDP payload on NAT-T port is neither ESP, IKE nor keepalive", xe.Int(len(pkt)-info.pOff-header.UDPLen))
 			}
 			// natIKE: IKE's traffic, subject to policy like any other.
 		}
@@ -78,9 +78,9 @@ func (e *Engine) Decapsulate(b *pktbuf.Buffer) (Result, error) {
 		e.stats.InBypass.Add(1)
 		return Bypass, nil
 	case Drop:
-		return Drop, e.stats.drop(xe.Errorf(xe.PolicyDrop, "inbound %v -> %v proto %d", key.Src, key.Dst, key.Proto))
+		return Drop, e.dropf(b, xe.PolicyDrop, "inbound %v -> %v proto %d", xe.Addr(key.Src), xe.Addr(key.Dst), xe.Uint(key.Proto))
 	}
-	return Drop, e.stats.drop(xe.Errorf(xe.InboundExpectedSecurePacket, "cleartext %v -> %v proto %d matches SECURE policy %d", key.Src, key.Dst, key.Proto, p.ID))
+	return Drop, e.dropf(b, xe.InboundExpectedSecurePacket, "cleartext %v -> %v proto %d matches SECURE policy %d", xe.Addr(key.Src), xe.Addr(key.Dst), xe.Uint(key.Proto), xe.Uint(p.ID))
 }
 
 // reassemble hands an outer fragment to the reassembler. It returns Bypass
@@ -89,15 +89,15 @@ func (e *Engine) reassemble(b *pktbuf.Buffer, info *ipInfo) (Result, error) {
 	e.stats.Fragments.Add(1)
 	whole, err := e.reasm.Process(b.Bytes())
 	if err != nil {
-		return Drop, e.stats.drop(err)
+		return Drop, e.dropErr(b, err)
 	}
 	if whole == nil {
 		return Pending, nil
 	}
 	e.stats.Reassembled.Add(1)
 	b.Reset(whole.Storage(), whole.Offset(), whole.Len())
-	if err := parseIP(b.Bytes(), info); err != nil {
-		return Drop, e.stats.drop(err)
+	if !validIP(b.Bytes(), info, &b.Reason) {
+		return Drop, e.dropped(b)
 	}
 	return Bypass, nil
 }
@@ -110,9 +110,9 @@ func (e *Engine) inboundSecured(b *pktbuf.Buffer, info *ipInfo, st *inboundState
 	nhOff := info.protoNHOff
 	proto := info.proto
 	if proto == header.ProtoAH {
-		var err error
-		if proto, err = e.inboundAH(b, info, nhOff, st); err != nil {
-			return Drop, e.stats.drop(err)
+		var ok bool
+		if proto, ok = e.inboundAH(b, info, nhOff, st); !ok {
+			return Drop, e.dropped(b)
 		}
 		if st.mode == sad.Tunnel && proto != header.ProtoESP {
 			return e.finishTunnel(b, 0, -1, proto, st)
@@ -125,54 +125,62 @@ func (e *Engine) inboundSecured(b *pktbuf.Buffer, info *ipInfo, st *inboundState
 }
 
 // inboundAH verifies and strips the AH header at info.pOff (RFC 4302 §3.4),
-// leaving the IP header in front of what followed it.
-func (e *Engine) inboundAH(b *pktbuf.Buffer, info *ipInfo, nhOff int, st *inboundState) (uint8, error) {
+// leaving the IP header in front of what followed it. On failure b.Reason
+// says why.
+func (e *Engine) inboundAH(b *pktbuf.Buffer, info *ipInfo, nhOff int, st *inboundState) (uint8, bool) {
 	pkt := b.Bytes()
 	hl := info.pOff
 	if len(pkt) < hl+header.AHHeaderLen {
-		return 0, xe.Errorf(xe.MalformedPacket, "AH header truncated: %d bytes", len(pkt)-hl)
+		b.Reason.Set(xe.MalformedPacket, "AH header truncated: %d bytes", xe.Int(len(pkt)-hl))
+		return 0, false
 	}
 	ah := header.AH(pkt[hl:])
 	src, dst := ipAddrs(pkt, info.v6)
 	sa := e.sad.LookupInbound(ah.SPI(), sad.AH, dst)
 	if sa == nil {
-		return 0, xe.Errorf(xe.BadAHSPI, "no inbound AH SA for SPI %#08x from %v to %v", ah.SPI(), src, dst)
+		b.Reason.Set(xe.BadAHSPI, "no inbound AH SA for SPI %#08x from %v to %v", xe.Uint(ah.SPI()), xe.Addr(src), xe.Addr(dst))
+		return 0, false
 	}
 	if !sa.Acquire() {
-		return 0, xe.Errorf(xe.BadAHSPI, "inbound AH SA %#08x was just deleted", ah.SPI())
+		b.Reason.Set(xe.BadAHSPI, "inbound AH SA %#08x was just deleted", xe.Uint(ah.SPI()))
+		return 0, false
 	}
-	next, err := e.verifyAH(b, info, nhOff, st, sa)
+	next, ok := e.verifyAH(b, info, nhOff, st, sa)
 	sa.Release()
-	return next, err
+	return next, ok
 }
 
 // verifyAH is inboundAH with the SA held.
-func (e *Engine) verifyAH(b *pktbuf.Buffer, info *ipInfo, nhOff int, st *inboundState, sa *sad.SA) (uint8, error) {
+func (e *Engine) verifyAH(b *pktbuf.Buffer, info *ipInfo, nhOff int, st *inboundState, sa *sad.SA) (uint8, bool) {
 	pkt := b.Bytes()
 	hl := info.pOff
 	ah := header.AH(pkt[hl:])
-	seq, err := sa.CheckReplay(ah.SequenceNumber())
+	seq, err := sa.CheckReplayDrop(ah.SequenceNumber(), &b.Reason)
 	if err != nil {
-		return 0, err
+		return 0, false
 	}
-	n, next, err := ahVerify(pkt, hl, info.v6, sa.AH(), uint32(seq>>32), sa.ESN())
-	if err != nil {
-		sa.Counters.ICVFailures.Add(1)
-		return 0, err
+	n, next, ok := ahVerify(pkt, hl, info.v6, sa.AH(), uint32(seq>>32), sa.ESN(), &b.Reason)
+	if !ok {
+		if b.Reason.Code == xe.AHDigestMismatch {
+			sa.Counters.ICVFailures.Add(1)
+		}
+		return 0, false
 	}
 	// RFC 4302 §3.4.3: the window advances only for authenticated packets.
 	if err := sa.CommitReplay(seq); err != nil {
-		return 0, err
+		b.Reason.Wrap(err)
+		return 0, false
 	}
 	if err := sa.Account(len(pkt) - hl - n); err != nil {
-		return 0, err
+		b.Reason.Wrap(err)
+		return 0, false
 	}
 	st.hadAH, st.policyID, st.mode = true, sa.PolicyID(), sa.Mode()
 	st.policy = e.spd.Get(st.policyID)
 	b.MoveFront(hl, n)
 	setIPProto(b.Bytes(), info.v6, nhOff, next)
 	info.total = b.Len()
-	return next, nil
+	return next, true
 }
 
 // inboundESP verifies, decrypts and strips the ESP packet at info.pOff (or
@@ -186,16 +194,16 @@ func (e *Engine) inboundESP(b *pktbuf.Buffer, info *ipInfo, nhOff int, st *inbou
 	}
 	esp := pkt[espOff:]
 	if len(esp) < header.ESPHeaderLen {
-		return Drop, e.stats.drop(xe.Errorf(xe.MalformedPacket, "ESP header truncated: %d bytes", len(esp)))
+		return Drop, e.dropf(b, xe.MalformedPacket, "ESP header truncated: %d bytes", xe.Int(len(esp)))
 	}
 	h := header.ESP(esp)
 	src, dst := ipAddrs(pkt, info.v6)
 	sa := e.sad.LookupInbound(h.SPI(), sad.ESP, dst)
 	if sa == nil {
-		return Drop, e.stats.drop(xe.Errorf(xe.BadESPSPI, "no inbound ESP SA for SPI %#08x from %v to %v", h.SPI(), src, dst))
+		return Drop, e.dropf(b, xe.BadESPSPI, "no inbound ESP SA for SPI %#08x from %v to %v", xe.Uint(h.SPI()), xe.Addr(src), xe.Addr(dst))
 	}
 	if !sa.Acquire() {
-		return Drop, e.stats.drop(xe.Errorf(xe.BadESPSPI, "inbound ESP SA %#08x was just deleted", h.SPI()))
+		return Drop, e.dropf(b, xe.BadESPSPI, "inbound ESP SA %#08x was just deleted", xe.Uint(h.SPI()))
 	}
 	res, err := e.openESP(b, info, nhOff, st, sa, espOff)
 	sa.Release()
@@ -209,29 +217,36 @@ func (e *Engine) openESP(b *pktbuf.Buffer, info *ipInfo, nhOff int, st *inboundS
 	esp := pkt[espOff:]
 	h := header.ESP(esp)
 	if st.hadAH && sa.PolicyID() != st.policyID {
-		return Drop, e.stats.drop(xe.Errorf(xe.InboundPolicyFailure, "AH and ESP SAs belong to policies %d and %d", st.policyID, sa.PolicyID()))
+		return Drop, e.dropf(b, xe.InboundPolicyFailure, "AH and ESP SAs belong to policies %d and %d", xe.Uint(st.policyID), xe.Uint(sa.PolicyID()))
 	}
-	seq, err := sa.CheckReplay(h.SequenceNumber())
+	// RFC 7296 §2.23, RFC 3948: whether ESP is UDP-encapsulated is
+	// negotiated per SA, so a packet that arrives otherwise is not for this
+	// SA (Linux: XfrmInStateMismatch). Only the presence is compared: a NAT
+	// may change the ports at any time.
+	if _, encap := sa.Encap(); encap != st.natt {
+		return Drop, e.encapMismatch(b, h.SPI(), st.natt)
+	}
+	seq, err := sa.CheckReplayDrop(h.SequenceNumber(), &b.Reason)
 	if err != nil {
-		return Drop, e.stats.drop(err)
+		return Drop, e.dropped(b)
 	}
 	if !st.hadAH {
 		st.policy = e.spd.Get(sa.PolicyID())
 	}
 	checkPad := st.policy != nil && st.policy.Flags&spd.FlagCheckESPPad != 0
-	p, err := espOpen(esp, sa.ESP(), uint32(seq>>32), sa.ESN(), checkPad)
-	if err != nil {
-		if xe.CodeOf(err) == xe.ESPDigestMismatch {
+	p, ok := espOpen(esp, sa.ESP(), uint32(seq>>32), sa.ESN(), checkPad, &b.Reason)
+	if !ok {
+		if b.Reason.Code == xe.ESPDigestMismatch {
 			sa.Counters.ICVFailures.Add(1)
 		}
-		return Drop, e.stats.drop(err)
+		return Drop, e.dropped(b)
 	}
 	// RFC 4303 §3.4.3: the window advances only after the ICV verified.
 	if err := sa.CommitReplay(seq); err != nil {
-		return Drop, e.stats.drop(err)
+		return Drop, e.dropErr(b, err)
 	}
 	if err := sa.Account(p.end - p.start); err != nil {
-		return Drop, e.stats.drop(err)
+		return Drop, e.dropErr(b, err)
 	}
 	st.hadESP, st.policyID, st.mode = true, sa.PolicyID(), sa.Mode()
 	if p.next == header.ProtoNone {
@@ -265,22 +280,22 @@ func (e *Engine) finishTunnel(b *pktbuf.Buffer, start, end int, next uint8, st *
 	var info ipInfo
 	if start == 0 {
 		// AH-only tunnel: the inner packet follows the outer IP header.
-		if err := parseIP(b.Bytes(), &info); err != nil {
-			return Drop, e.stats.drop(err)
+		if !validIP(b.Bytes(), &info, &b.Reason) {
+			return Drop, e.dropped(b)
 		}
 		start = info.pOff
 	}
 	b.TrimFront(start)
-	if err := parseIP(b.Bytes(), &info); err != nil {
-		return Drop, e.stats.drop(err)
+	if !validIP(b.Bytes(), &info, &b.Reason) {
+		return Drop, e.dropped(b)
 	}
 	if want := uint8(header.ProtoIPv4); info.v6 {
 		want = header.ProtoIPv6
 		if next != want {
-			return Drop, e.stats.drop(xe.Errorf(xe.MalformedPacket, "tunnel-mode next header %d but the inner packet is IPv6", next))
+			return Drop, e.dropf(b, xe.MalformedPacket, "tunnel-mode next header %d but the inner packet is IPv6", xe.Uint(next))
 		}
 	} else if next != want {
-		return Drop, e.stats.drop(xe.Errorf(xe.MalformedPacket, "tunnel-mode next header %d but the inner packet is IPv4", next))
+		return Drop, e.dropf(b, xe.MalformedPacket, "tunnel-mode next header %d but the inner packet is IPv4", xe.Uint(next))
 	}
 	// The inner length field removes TFC padding (RFC 4303 §2.7).
 	b.SetLen(info.total)
@@ -289,7 +304,7 @@ func (e *Engine) finishTunnel(b *pktbuf.Buffer, start, end int, next uint8, st *
 	tos, _, _ := innerTOS(inner)
 	newTOS, ok := decapECN(st.outerTOS, tos, fullECN)
 	if !ok {
-		return Drop, e.stats.drop(xe.Errorf(xe.InboundPolicyFailure, "CE-marked outer header on a Not-ECT inner packet (RFC 6040)"))
+		return Drop, e.dropf(b, xe.InboundPolicyFailure, "CE-marked outer header on a Not-ECT inner packet (RFC 6040)")
 	}
 	if newTOS != tos {
 		if !info.v6 {
@@ -307,8 +322,8 @@ func (e *Engine) finishTunnel(b *pktbuf.Buffer, start, end int, next uint8, st *
 // against inbound policy.
 func (e *Engine) finishSecured(b *pktbuf.Buffer, st *inboundState) (Result, error) {
 	var info ipInfo
-	if err := parseIP(b.Bytes(), &info); err != nil {
-		return Drop, e.stats.drop(err)
+	if !validIP(b.Bytes(), &info, &b.Reason) {
+		return Drop, e.dropped(b)
 	}
 	return e.checkInbound(b, &info, st)
 }
@@ -322,13 +337,13 @@ func (e *Engine) checkInbound(b *pktbuf.Buffer, info *ipInfo, st *inboundState) 
 	fillKey(pkt, info, &key)
 	p := e.spd.Lookup(spd.Inbound, &key)
 	if p == nil || p.Action != spd.Secure {
-		return Drop, e.stats.drop(xe.Errorf(xe.InboundUnexpectedSecuredPacket, "%v -> %v proto %d arrived protected by policy %d's SA but matches no SECURE policy", key.Src, key.Dst, key.Proto, st.policyID))
+		return Drop, e.dropf(b, xe.InboundUnexpectedSecuredPacket, "%v -> %v proto %d arrived protected by policy %d's SA but matches no SECURE policy", xe.Addr(key.Src), xe.Addr(key.Dst), xe.Uint(key.Proto), xe.Uint(st.policyID))
 	}
 	if p.ID != st.policyID {
-		return Drop, e.stats.drop(xe.Errorf(xe.InboundPolicyFailure, "%v -> %v proto %d matches policy %d, but arrived on an SA of policy %d", key.Src, key.Dst, key.Proto, p.ID, st.policyID))
+		return Drop, e.dropf(b, xe.InboundPolicyFailure, "%v -> %v proto %d matches policy %d, but arrived on an SA of policy %d", xe.Addr(key.Src), xe.Addr(key.Dst), xe.Uint(key.Proto), xe.Uint(p.ID), xe.Uint(st.policyID))
 	}
 	if p.Flags&spd.FlagProtoESP != 0 && !st.hadESP || p.Flags&spd.FlagProtoAH != 0 && !st.hadAH {
-		return Drop, e.stats.drop(xe.Errorf(xe.InboundPolicyFailure, "policy %d requires %v", p.ID, p.Flags&(spd.FlagProtoESP|spd.FlagProtoAH)))
+		return Drop, e.dropErr(b, xe.Errorf(xe.InboundPolicyFailure, "policy %d requires %v", p.ID, p.Flags&(spd.FlagProtoESP|spd.FlagProtoAH)))
 	}
 	e.stats.InPackets.Add(1)
 	e.stats.InBytes.Add(uint64(len(pkt)))
@@ -366,4 +381,13 @@ func fixTransportChecksum(pkt []byte, hl int, v6 bool, proto uint8) {
 		sum = 0xffff
 	}
 	binary.BigEndian.PutUint16(l4[off:], sum)
+}
+
+// encapMismatch drops ESP whose UDP encapsulation (udp: it came in UDP)
+// is not its SA's.
+func (e *Engine) encapMismatch(b *pktbuf.Buffer, spi uint32, udp bool) error {
+	if udp {
+		return e.dropf(b, xe.EncapMismatch, "UDP-encapsulated ESP for SA %#08x, which has no UDP encapsulation", xe.Uint(spi))
+	}
+	return e.dropf(b, xe.EncapMismatch, "plain ESP for SA %#08x, which is UDP-encapsulated", xe.Uint(spi))
 }

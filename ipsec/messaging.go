@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sabre-ipsec/sabre/classify"
@@ -88,16 +87,124 @@ type Event struct {
 // AppID identifies a registered application.
 type AppID uint8
 
-// eventQueueLen bounds each application's undelivered events; an
-// application that falls further behind loses events, counted in
-// Messaging.DroppedEvents, rather than stall the packet path.
+// eventQueueLen bounds each application's undelivered ACQUIREs: an
+// application that falls further behind loses those (counted in the
+// engine's EventsDropped) rather than let a packet flood grow its queue
+// without bound; the next packet of the flow raises the ACQUIRE again. The
+// other events are never dropped: SA_EXPIRED is a rekey and SA_DELETED a
+// delete the key manager must do, and policy events are as few as the
+// policies. They are bounded by the SAs and policies there are, and an SA
+// event already waiting is not queued twice.
 const eventQueueLen = 1024
 
+// saEventKey identifies an SA event for coalescing.
+type saEventKey struct {
+	typ   MsgType
+	spi   uint32
+	proto sad.Protocol
+	dir   sad.Direction
+	dst   netip.Addr
+}
+
+// app is a registered application: its queue of undelivered events and
+// the goroutine that hands them to its handler. Queueing never blocks, so
+// neither the packet path nor the SAD waits for a slow application.
 type app struct {
 	id   AppID
 	name string
-	ch   chan Event
 	done chan struct{}
+	wake chan struct{} // capacity 1: the queue has changed
+
+	mu       sync.Mutex
+	queue    []Event // queue[head:] are undelivered, oldest first
+	head     int
+	acquires int                     // ACQUIREs in queue[head:]
+	pending  map[saEventKey]struct{} // SA events in queue[head:]
+	closed   bool
+}
+
+func newApp(id AppID, name string) *app {
+	return &app{id: id, name: name, done: make(chan struct{}), wake: make(chan struct{}, 1),
+		pending: map[saEventKey]struct{}{}}
+}
+
+func saKey(ev *Event) (saEventKey, bool) {
+	if ev.Type != MsgSAExpired && ev.Type != MsgSADeleted {
+		return saEventKey{}, false
+	}
+	return saEventKey{ev.Type, ev.SPI, ev.Protocol, ev.Direction, ev.Dst}, true
+}
+
+// enqueue queues ev and reports false if it was dropped.
+func (a *app) enqueue(ev Event) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return true
+	}
+	if ev.Type == MsgAcquire {
+		if a.acquires >= eventQueueLen {
+			return false
+		}
+		a.acquires++
+	}
+	if k, ok := saKey(&ev); ok {
+		if _, dup := a.pending[k]; dup {
+			return true // the same event is still waiting: one is enough
+		}
+		a.pending[k] = struct{}{}
+	}
+	a.queue = append(a.queue, ev)
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// next waits for the oldest undelivered event; false once the application
+// is closed and its queue delivered.
+func (a *app) next() (Event, bool) {
+	for {
+		a.mu.Lock()
+		if a.head < len(a.queue) {
+			ev := a.queue[a.head]
+			a.queue[a.head] = Event{}
+			a.head++
+			if a.head == len(a.queue) {
+				a.queue, a.head = a.queue[:0], 0
+			} else if a.head >= eventQueueLen && 2*a.head >= len(a.queue) {
+				n := copy(a.queue, a.queue[a.head:])
+				clear(a.queue[n:])
+				a.queue, a.head = a.queue[:n], 0
+			}
+			if ev.Type == MsgAcquire {
+				a.acquires--
+			}
+			if k, ok := saKey(&ev); ok {
+				delete(a.pending, k)
+			}
+			a.mu.Unlock()
+			return ev, true
+		}
+		closed := a.closed
+		a.mu.Unlock()
+		if closed {
+			return Event{}, false
+		}
+		<-a.wake
+	}
+}
+
+// close stops queueing; next delivers what is queued, then ends.
+func (a *app) close() {
+	a.mu.Lock()
+	a.closed = true
+	a.mu.Unlock()
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Messaging is the typed, in-process face of the messaging interface: one
@@ -109,9 +216,6 @@ type Messaging struct {
 	apps map[AppID]*app
 	next AppID
 
-	// DroppedEvents counts events lost because an application's queue was
-	// full.
-	DroppedEvents atomic.Uint64
 	// SPIReservation is how long GET_SPI holds an SPI for the ADD_SA that
 	// should follow (sad.DefaultReservation when zero).
 	SPIReservation time.Duration
@@ -142,11 +246,15 @@ func (m *Messaging) Register(name string, handler func(Event)) (AppID, error) {
 			m.next = 4
 		}
 		if m.apps[m.next] == nil {
-			a := &app{id: m.next, name: name, ch: make(chan Event, eventQueueLen), done: make(chan struct{})}
+			a := newApp(m.next, name)
 			m.apps[a.id] = a
 			go func() {
 				defer close(a.done)
-				for ev := range a.ch {
+				for {
+					ev, ok := a.next()
+					if !ok {
+						return
+					}
 					handler(ev)
 				}
 			}()
@@ -166,7 +274,7 @@ func (m *Messaging) Unregister(id AppID) error {
 	if a == nil {
 		return xe.Errorf(xe.BadParam, "messaging: application %d is not registered", id)
 	}
-	close(a.ch)
+	a.close()
 	<-a.done
 	return nil
 }
@@ -182,14 +290,17 @@ func (m *Messaging) Apps() map[AppID]string {
 	return out
 }
 
+// DroppedEvents returns how many events were lost: ACQUIREs beyond an
+// application's queue bound, and events the control socket could not
+// write. It is the engine's EventsDropped counter.
+func (m *Messaging) DroppedEvents() uint64 { return m.e.stats.EventsDropped.Load() }
+
 func (m *Messaging) broadcast(ev Event) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, a := range m.apps {
-		select {
-		case a.ch <- ev:
-		default:
-			m.DroppedEvents.Add(1)
+		if !a.enqueue(ev) {
+			m.e.stats.EventsDropped.Add(1)
 		}
 	}
 }

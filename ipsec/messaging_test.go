@@ -145,3 +145,84 @@ func TestMessagingRequests(t *testing.T) {
 		t.Fatalf("ACQUIRE_FAIL without negotiation: %v", err)
 	}
 }
+
+// TestSlowSubscriberKeepsSAEvents: an application that stops reading for
+// a while loses no SA_EXPIRED or SA_DELETED (each is a rekey or a delete
+// the key manager must do), however many arrive meanwhile, and gets them in
+// order; only ACQUIREs beyond the queue bound are dropped, and counted.
+func TestSlowSubscriberKeepsSAEvents(t *testing.T) {
+	ha, _ := newPair(t, geometries[0].config(espAlgos[0]))
+	m := NewMessaging(ha.e)
+	gate := make(chan struct{})
+	const n = 3 * eventQueueLen
+	got := make(chan Event, 2*n+2*eventQueueLen)
+	first := true
+	id, err := m.Register("slow", func(ev Event) {
+		if first {
+			first = false
+			<-gate // the subscriber is stuck until the flood is over
+		}
+		got <- ev
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := netip.MustParseAddr("192.0.2.1")
+	for i := range n {
+		kind := sad.SoftExpired
+		if i%2 == 1 {
+			kind = sad.Deleted
+		}
+		m.onSAEvent(sad.Event{Kind: kind, SPI: uint32(0x10000 + i), Protocol: sad.ESP, Direction: sad.Inbound, Dst: dst})
+		// A packet-driven flood of ACQUIREs besides.
+		m.onAcquire(Acquire{Policy: &spd.Policy{ID: 7}})
+	}
+	// The same SA expiring twice before delivery is one event.
+	m.onSAEvent(sad.Event{Kind: sad.SoftExpired, SPI: 0x10002, Protocol: sad.ESP, Direction: sad.Inbound, Dst: dst})
+	if d := m.DroppedEvents(); d == 0 || d > n {
+		t.Errorf("%d events dropped; want some of the %d ACQUIREs", d, n)
+	}
+	if d := ha.e.Stats().Snapshot().EventsDropped; d != m.DroppedEvents() {
+		t.Errorf("engine counter events_dropped %d, messaging %d", d, m.DroppedEvents())
+	}
+	close(gate)
+	var sa []Event
+	acquires := 0
+	timeout := time.After(time.Minute) // a failure bound only: the events are already queued
+	for len(sa) < n {
+		var ev Event
+		select {
+		case ev = <-got:
+		case <-timeout:
+			t.Fatalf("%d of %d SA events delivered (%d dropped events)", len(sa), n, m.DroppedEvents())
+		}
+		switch ev.Type {
+		case MsgAcquire:
+			acquires++
+		case MsgSAExpired, MsgSADeleted:
+			sa = append(sa, ev)
+		}
+	}
+	if err := m.Unregister(id); err != nil { // waits for the rest
+		t.Fatal(err)
+	}
+	close(got)
+	for ev := range got {
+		if ev.Type != MsgAcquire {
+			t.Errorf("extra event %v SPI %#x", ev.Type, ev.SPI)
+		}
+		acquires++
+	}
+	for i, ev := range sa {
+		want := MsgSAExpired
+		if i%2 == 1 {
+			want = MsgSADeleted
+		}
+		if ev.SPI != uint32(0x10000+i) || ev.Type != want {
+			t.Fatalf("SA event %d is %v SPI %#x, want %v SPI %#x", i, ev.Type, ev.SPI, want, 0x10000+i)
+		}
+	}
+	if uint64(acquires)+m.DroppedEvents() != n {
+		t.Errorf("%d ACQUIREs delivered + %d dropped != %d raised", acquires, m.DroppedEvents(), n)
+	}
+}

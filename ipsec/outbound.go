@@ -20,8 +20,9 @@ const maxTFCPadding = 256
 // matching policy (nil when none matched and the default applies).
 func (e *Engine) GetPolicy(pkt []byte, dir spd.Direction) (Result, *spd.Policy, error) {
 	var info ipInfo
-	if err := parseIP(pkt, &info); err != nil {
-		return Drop, nil, err
+	var d xe.Drop
+	if !validIP(pkt, &info, &d) {
+		return Drop, nil, d.Clone()
 	}
 	var key classify.Packet
 	fillKey(pkt, &info, &key)
@@ -56,8 +57,8 @@ func policyResult(p *spd.Policy, def Result) Result {
 func (e *Engine) Encapsulate(b *pktbuf.Buffer) (Result, error) {
 	pkt := b.Bytes()
 	var info ipInfo
-	if err := parseIP(pkt, &info); err != nil {
-		return Drop, e.stats.drop(err)
+	if !validIP(pkt, &info, &b.Reason) {
+		return Drop, e.dropped(b)
 	}
 	if info.total < len(pkt) {
 		b.SetLen(info.total) // link-layer padding is not part of the datagram
@@ -71,7 +72,7 @@ func (e *Engine) Encapsulate(b *pktbuf.Buffer) (Result, error) {
 		e.stats.OutBypass.Add(1)
 		return Bypass, nil
 	case Drop:
-		return Drop, e.stats.drop(xe.Errorf(xe.PolicyDrop, "outbound %v -> %v proto %d", key.Src, key.Dst, key.Proto))
+		return Drop, e.dropf(b, xe.PolicyDrop, "outbound %v -> %v proto %d", xe.Addr(key.Src), xe.Addr(key.Dst), xe.Uint(key.Proto))
 	default:
 		sess := e.sad.Session(p.ID)
 		espSA, ahSA := outboundSAs(sess)

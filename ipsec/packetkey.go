@@ -25,37 +25,42 @@ type ipInfo struct {
 	firstFrag bool
 }
 
-// parseIP validates the IP header of pkt and fills info. It rejects what the
-// engine cannot safely process.
-func parseIP(pkt []byte, info *ipInfo) error {
+// validIP validates the IP header of pkt and fills info. It rejects what
+// the engine cannot safely process, recording why in d.
+func validIP(pkt []byte, info *ipInfo, d *xe.Drop) bool {
 	if len(pkt) == 0 {
-		return xe.Errorf(xe.MalformedPacket, "empty packet")
+		d.Set(xe.MalformedPacket, "empty packet")
+		return false
 	}
 	switch pkt[0] >> 4 {
 	case 4:
 		hlen, total, ok := header.ValidIPv4(pkt)
 		if !ok {
-			return xe.Errorf(xe.MalformedPacket, "IPv4 header invalid or truncated (%d bytes)", len(pkt))
+			d.Set(xe.MalformedPacket, "IPv4 header invalid or truncated (%d bytes)", xe.Int(len(pkt)))
+			return false
 		}
 		h := header.IPv4(pkt)
 		*info = ipInfo{hlen: hlen, nhOff: 9, total: total, proto: h.Protocol(), pOff: hlen, protoNHOff: 9,
 			isFrag: h.IsFragment(), firstFrag: h.FragmentOffset() == 0}
-		return nil
+		return true
 	case 6:
 		total, ok := header.ValidIPv6(pkt)
 		if !ok {
-			return xe.Errorf(xe.MalformedPacket, "IPv6 header invalid or truncated (%d bytes)", len(pkt))
+			d.Set(xe.MalformedPacket, "IPv6 header invalid or truncated (%d bytes)", xe.Int(len(pkt)))
+			return false
 		}
 		c, ok := header.ParseIPv6Chain(pkt[:total])
 		if !ok {
-			return xe.Errorf(xe.MalformedPacket, "IPv6 extension header truncated")
+			d.Set(xe.MalformedPacket, "IPv6 extension header truncated")
+			return false
 		}
 		*info = ipInfo{v6: true, hlen: c.InsertOffset, nhOff: c.NextHeaderOffset, total: total,
 			proto: c.Proto, pOff: c.ProtoOffset, protoNHOff: c.ProtoNextHeaderOffset,
 			isFrag: c.Fragment, firstFrag: c.FragmentOffset == 0}
-		return nil
+		return true
 	}
-	return xe.Errorf(xe.MalformedPacket, "IP version %d", pkt[0]>>4)
+	d.Set(xe.MalformedPacket, "IP version %d", xe.Uint(pkt[0]>>4))
+	return false
 }
 
 // fillKey sets the classification key of the packet: addresses, protocol

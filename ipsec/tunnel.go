@@ -37,7 +37,7 @@ func (e *Engine) pushOuter(b *pktbuf.Buffer, o *outerHeader) int {
 			flags = header.IPv4FlagDF
 		}
 		h.Encode(&header.IPv4Fields{
-			TOS: o.tos, TotalLength: b.Len(), ID: uint16(e.ipID.Add(1)),
+			TOS: o.tos, TotalLength: b.Len(), ID: e.nextIPID(),
 			Flags: flags, TTL: o.ttl, Protocol: o.proto, Src: o.src, Dst: o.dst,
 		})
 		return header.IPv4MinLen
@@ -48,6 +48,17 @@ func (e *Engine) pushOuter(b *pktbuf.Buffer, o *outerHeader) int {
 		NextHeader: o.proto, HopLimit: o.ttl, Src: o.src, Dst: o.dst,
 	})
 	return header.IPv6Len
+}
+
+// nextIPID returns the next outer IPv4 Identification, never 0: a raw
+// IP_HDRINCL socket fills an ID of 0 in itself (raw(7)), after the AH ICV,
+// which covers the ID (RFC 4302 §3.3.3.1.1.1), was computed.
+func (e *Engine) nextIPID() uint16 {
+	for {
+		if id := uint16(e.ipID.Add(1)); id != 0 {
+			return id
+		}
+	}
 }
 
 // innerTOS returns the TOS/Traffic Class and DF bit of the inner packet.

@@ -16,6 +16,7 @@ import (
 	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
 	"github.com/sabre-ipsec/sabre/suite"
+	"github.com/sabre-ipsec/sabre/xe"
 )
 
 // These tests reproduce published ESP packets octet for octet through the
@@ -374,9 +375,10 @@ func (v *espVector) openWithFraming(t *testing.T) ([]byte, uint8) {
 	}
 	defer x.Close()
 	esp := v.wireESP()
-	p, err := espOpen(esp, x, uint32(v.seq>>32), v.esn, true)
-	if err != nil {
-		t.Fatalf("espOpen: %v", err)
+	var d xe.Drop
+	p, ok := espOpen(esp, x, uint32(v.seq>>32), v.esn, true, &d)
+	if !ok {
+		t.Fatalf("espOpen: %v", &d)
 	}
 	return esp[p.start:p.end], p.next
 }

@@ -173,7 +173,7 @@ func (c *wireConn) writeEvent(ev Event) {
 	b, err := EncodeEvent(Party(c.app), c.eventSeq, ev)
 	if err != nil {
 		// Too large for a message: lost, and counted as lost.
-		c.m.DroppedEvents.Add(1)
+		c.m.e.stats.EventsDropped.Add(1)
 		return
 	}
 	if c.closed.Load() {
@@ -181,7 +181,7 @@ func (c *wireConn) writeEvent(ev Event) {
 	}
 	if _, err := c.rw.Write(b); err != nil {
 		// The connection is broken; the reads will end it.
-		c.m.DroppedEvents.Add(1)
+		c.m.e.stats.EventsDropped.Add(1)
 		c.closed.Store(true)
 	}
 }

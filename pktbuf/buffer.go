@@ -4,7 +4,11 @@
 // ESP trailer and ICV behind without copying the payload.
 package pktbuf
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/sabre-ipsec/sabre/xe"
+)
 
 // DefaultHeadroom is enough for an outer IPv6 header, a UDP encapsulation
 // header, an ESP header and the largest IV, or an IPv6 header with an AH
@@ -24,6 +28,10 @@ type Buffer struct {
 	buf []byte
 	off int
 	end int
+	// Reason is why the packet was dropped: the error a hook returns with
+	// a drop points here, so that dropping allocates nothing. It is valid
+	// until the buffer holds another packet (xe.Drop.Clone keeps it).
+	Reason xe.Drop
 }
 
 // New returns a Buffer of the given headroom, packet length and tailroom.

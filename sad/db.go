@@ -1,23 +1,34 @@
 package sad
 
 import (
+	"cmp"
 	"crypto/rand"
 	"fmt"
 	"io"
-	"maps"
 	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/sabre-ipsec/sabre/internal/pubmap"
 	"github.com/sabre-ipsec/sabre/xe"
 )
 
 // DB is the Security Association Database. Lookups take no lock and
-// allocate nothing; changes copy the index under one mutex and publish it.
+// allocate nothing. Writers serialize on one mutex and change the indexes in
+// place, in amortized O(1) whatever the number of SAs: the SPI and session
+// indexes are pubmap tables, which readers probe with atomic loads.
 type DB struct {
-	idx     atomic.Pointer[index]
+	// inbound holds the inbound SAs by SPI: a uint32 key hashes faster
+	// than the whole (SPI, protocol, destination), and an SPI is shared
+	// only by an ESP and AH pair or, rarely, across local addresses.
+	inbound *pubmap.Map[SA]
+	// sessions holds each policy's Session, an immutable snapshot
+	// replaced when the policy's SAs change.
+	sessions *pubmap.Map[Session]
+	count    atomic.Int64 // SAs in the DB
+
 	clock   Clock
 	onEvent atomic.Pointer[func(Event)]
 	rand    io.Reader // crypto/rand.Reader; tests replace it
@@ -25,22 +36,16 @@ type DB struct {
 	systemClock bool
 
 	mu       sync.Mutex
-	reserved map[uint32]*SA // Larval placeholders by SPI (ReserveSPI)
-	timers   timerHeap
-	timer    Timer
-	armedFor time.Time // deadline the timer is armed for; zero if none
-	closed   bool
-}
-
-// index is an immutable snapshot of the DB's SAs.
-type index struct {
-	// inbound holds the inbound SAs by SPI: a uint32 key hashes faster
-	// than the whole (SPI, protocol, destination), and an SPI is shared
-	// only by an ESP and AH pair or, rarely, across local addresses.
-	inbound  map[uint32][]*SA
-	outbound map[saKey]*SA
-	sessions map[uint32]*Session
-	all      []*SA // in add order
+	outbound map[uint32][]*SA // outbound SAs by SPI
+	// oldest and newest end the list of SAs in add order, linked through
+	// SA.older and SA.newer.
+	oldest, newest *SA
+	seq            uint64         // add order of the last SA added
+	reserved       map[uint32]*SA // Larval placeholders by SPI (ReserveSPI)
+	timers         timerHeap
+	timer          Timer
+	armedFor       time.Time // deadline the timer is armed for; zero if none
+	closed         bool
 }
 
 // saKey identifies an SA (RFC 4301 §4.1): SPI, protocol and destination.
@@ -51,6 +56,9 @@ type saKey struct {
 }
 
 func keyOf(sa *SA) saKey { return saKey{sa.cfg.SPI, sa.cfg.Protocol, sa.Dst()} }
+
+func inboundHash(sa *SA) uint64     { return uint64(sa.cfg.SPI) }
+func sessionHash(s *Session) uint64 { return uint64(s.policyID) }
 
 // Option configures a DB.
 type Option func(*DB)
@@ -78,19 +86,17 @@ func WithClock(c Clock) Option { return func(db *DB) { db.clock = c } }
 // NewDB returns an empty DB.
 func NewDB(opts ...Option) *DB {
 	db := &DB{
+		inbound:  pubmap.New(inboundHash),
+		sessions: pubmap.New(sessionHash),
 		clock:    SystemClock{},
 		rand:     rand.Reader,
+		outbound: map[uint32][]*SA{},
 		reserved: map[uint32]*SA{},
 	}
 	for _, o := range opts {
 		o(db)
 	}
 	_, db.systemClock = db.clock.(SystemClock)
-	db.idx.Store(&index{
-		inbound:  map[uint32][]*SA{},
-		outbound: map[saKey]*SA{},
-		sessions: map[uint32]*Session{},
-	})
 	return db
 }
 
@@ -98,8 +104,9 @@ func NewDB(opts ...Option) *DB {
 // destination address, or nil. It takes no lock and allocates nothing.
 func (db *DB) LookupInbound(spi uint32, proto Protocol, dst netip.Addr) *SA {
 	dst = dst.Unmap()
-	for _, sa := range db.idx.Load().inbound[spi] {
-		if sa.cfg.Protocol == proto && sa.cfg.Local == dst {
+	p := db.inbound.Probe(uint64(spi))
+	for sa := p.Next(); sa != nil; sa = p.Next() {
+		if sa.cfg.SPI == spi && sa.cfg.Protocol == proto && sa.cfg.Local == dst {
 			return sa
 		}
 	}
@@ -109,14 +116,29 @@ func (db *DB) LookupInbound(spi uint32, proto Protocol, dst netip.Addr) *SA {
 // Session returns the session of a policy, or nil if it has no SA. It takes
 // no lock and allocates nothing.
 func (db *DB) Session(policyID uint32) *Session {
-	return db.idx.Load().sessions[policyID]
+	p := db.sessions.Probe(uint64(policyID))
+	for s := p.Next(); s != nil; s = p.Next() {
+		if s.policyID == policyID {
+			return s
+		}
+	}
+	return nil
 }
 
 // Len returns the number of SAs.
-func (db *DB) Len() int { return len(db.idx.Load().all) }
+func (db *DB) Len() int { return int(db.count.Load()) }
 
-// All returns every SA, oldest first.
-func (db *DB) All() []*SA { return slices.Clone(db.idx.Load().all) }
+// All returns every SA, oldest first. It walks them all under the write
+// lock: it serves listings, not packets.
+func (db *DB) All() []*SA {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	all := make([]*SA, 0, db.count.Load())
+	for sa := db.oldest; sa != nil; sa = sa.newer {
+		all = append(all, sa)
+	}
+	return all
+}
 
 // Add adds a Mature or Dying SA, which the DB then owns: it deletes the SA
 // and zeroes its keys at its hard lifetime or when told to. Time lifetimes
@@ -144,9 +166,8 @@ func (db *DB) Add(sa *SA) error {
 	if st := sa.State(); st != Mature && st != Dying {
 		return xe.Errorf(xe.BadParam, "add %v: SA is %v", sa, st)
 	}
-	old := db.idx.Load()
 	k := keyOf(sa)
-	exists := old.outbound[k] != nil
+	exists := db.outboundLocked(k) != nil
 	if sa.cfg.Direction == Inbound {
 		exists = db.LookupInbound(k.spi, k.proto, k.dst) != nil
 		if r := db.reserved[k.spi]; r != nil {
@@ -163,20 +184,29 @@ func (db *DB) Add(sa *SA) error {
 		return xe.Errorf(xe.Exist, "add %v: already in a DB", sa)
 	}
 
-	nix := old.clone()
 	if sa.cfg.Direction == Inbound {
-		nix.inbound[k.spi] = append(slices.Clip(nix.inbound[k.spi]), sa)
+		db.inbound.Insert(uint64(k.spi), sa)
 		if r := db.reserved[k.spi]; r != nil {
 			delete(db.reserved, k.spi)
 			db.unscheduleLocked(r)
 			r.transition(Dead)
 		}
 	} else {
-		nix.outbound[k] = sa
+		db.outbound[k.spi] = append(db.outbound[k.spi], sa)
 	}
-	nix.all = append(nix.all, sa)
+	db.seq++
+	sa.addSeq = db.seq
+	sa.older, sa.newer = db.newest, nil
+	if db.newest != nil {
+		db.newest.newer = sa
+	} else {
+		db.oldest = sa
+	}
+	db.newest = sa
 	p := sa.cfg.PolicyID
-	nix.sessions[p] = newSession(p, append(slices.Clone(nix.sessions[p].SAs()), sa))
+	old := db.Session(p)
+	db.setSessionLocked(p, old, newSession(p, append(slices.Clone(old.SAs()), sa)))
+	db.count.Add(1)
 
 	sa.inDB = true
 	now := db.clock.Now()
@@ -187,7 +217,6 @@ func (db *DB) Add(sa *SA) error {
 	if t := sa.cfg.HardLifetime.Time; t > 0 {
 		db.scheduleLocked(sa, hardTimer, now.Add(t))
 	}
-	db.idx.Store(nix)
 	// A soft limit may have been reached before Add, when no DB heard it.
 	if sa.State() == Dying {
 		ev = append(ev, newEvent(SoftExpired, sa, "already dying when added"))
@@ -195,12 +224,26 @@ func (db *DB) Add(sa *SA) error {
 	return nil
 }
 
-func (ix *index) clone() *index {
-	return &index{
-		inbound:  maps.Clone(ix.inbound),
-		outbound: maps.Clone(ix.outbound),
-		sessions: maps.Clone(ix.sessions),
-		all:      slices.Clip(ix.all), // appends copy; removals build a new slice
+// outboundLocked returns the outbound SA of key k, or nil.
+func (db *DB) outboundLocked(k saKey) *SA {
+	for _, sa := range db.outbound[k.spi] {
+		if keyOf(sa) == k {
+			return sa
+		}
+	}
+	return nil
+}
+
+// setSessionLocked replaces old, the session of policy p, with s; either
+// may be nil.
+func (db *DB) setSessionLocked(p uint32, old, s *Session) {
+	switch {
+	case old == nil && s != nil:
+		db.sessions.Insert(uint64(p), s)
+	case old != nil && s != nil:
+		db.sessions.Replace(uint64(p), old, s)
+	case old != nil:
+		db.sessions.Delete(uint64(p), old)
 	}
 }
 
@@ -209,7 +252,16 @@ func (ix *index) clone() *index {
 // xe.SANotFound if there is none.
 func (db *DB) Delete(spi uint32, proto Protocol, dst netip.Addr) error {
 	k := saKey{spi, proto, dst.Unmap()}
-	n := db.deleteWhere(Deleted, "deleted", func(sa *SA) bool { return keyOf(sa) == k })
+	n := db.deleteSAs(Deleted, "deleted", func() []*SA {
+		var v []*SA
+		if sa := db.LookupInbound(k.spi, k.proto, k.dst); sa != nil {
+			v = append(v, sa)
+		}
+		if sa := db.outboundLocked(k); sa != nil {
+			v = append(v, sa)
+		}
+		return v
+	})
 	if n == 0 {
 		return xe.Errorf(xe.SANotFound, "delete %v SA SPI %#08x to %v: not found", proto, spi, dst)
 	}
@@ -218,7 +270,13 @@ func (db *DB) Delete(spi uint32, proto Protocol, dst netip.Addr) error {
 
 // DeleteSA deletes sa. It fails with xe.SANotFound if sa is not in the DB.
 func (db *DB) DeleteSA(sa *SA) error {
-	if db.deleteWhere(Deleted, "deleted", func(x *SA) bool { return x == sa }) == 0 {
+	n := db.deleteSAs(Deleted, "deleted", func() []*SA {
+		if sa == nil || !sa.inDB || sa.db.Load() != db {
+			return nil
+		}
+		return []*SA{sa}
+	})
+	if n == 0 {
 		return xe.Errorf(xe.SANotFound, "delete %v: not in the DB", sa)
 	}
 	return nil
@@ -234,8 +292,7 @@ func (db *DB) DeleteSA(sa *SA) error {
 func (db *DB) Demote(spi uint32, proto Protocol, dst netip.Addr) error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	old := db.idx.Load()
-	sa := old.outbound[saKey{spi, proto, dst.Unmap()}]
+	sa := db.outboundLocked(saKey{spi, proto, dst.Unmap()})
 	if sa == nil {
 		return xe.Errorf(xe.SANotFound, "demote outbound %v SA SPI %#08x to %v: not found", proto, spi, dst)
 	}
@@ -243,22 +300,23 @@ func (db *DB) Demote(spi uint32, proto Protocol, dst netip.Addr) error {
 		return nil
 	}
 	sa.demoted = true
-	nix := old.clone()
+	// A new snapshot of the session: readers pick the current SA from it.
 	p := sa.cfg.PolicyID
-	nix.sessions[p] = newSession(p, nix.sessions[p].SAs())
-	db.idx.Store(nix)
+	if old := db.Session(p); old != nil {
+		db.setSessionLocked(p, old, newSession(p, old.SAs()))
+	}
 	return nil
 }
 
 // DeletePolicy deletes every SA of a policy's session and returns how many
 // it deleted.
 func (db *DB) DeletePolicy(policyID uint32) int {
-	s := db.Session(policyID)
-	if s == nil {
+	if db.Session(policyID) == nil {
 		return 0
 	}
-	return db.deleteWhere(Deleted, fmt.Sprintf("policy %d deleted", policyID),
-		func(sa *SA) bool { return sa.cfg.PolicyID == policyID })
+	return db.deleteSAs(Deleted, fmt.Sprintf("policy %d deleted", policyID), func() []*SA {
+		return slices.Clone(db.Session(policyID).SAs())
+	})
 }
 
 // DeleteSPIs deletes the SAs, in either direction, whose SPI is one of spis,
@@ -268,9 +326,28 @@ func (db *DB) DeletePolicy(policyID uint32) int {
 // deleted.
 func (db *DB) DeleteSPIs(dst netip.Addr, proto Protocol, spis ...uint32) int {
 	dst = dst.Unmap()
-	return db.deleteWhere(Deleted, "SPI deleted", func(sa *SA) bool {
-		return slices.Contains(spis, sa.cfg.SPI) && proto.matches(sa.cfg.Protocol) &&
-			(!dst.IsValid() || sa.Dst() == dst)
+	match := func(sa *SA) bool {
+		return proto.matches(sa.cfg.Protocol) && (!dst.IsValid() || sa.Dst() == dst)
+	}
+	return db.deleteSAs(Deleted, "SPI deleted", func() []*SA {
+		var v []*SA
+		for i, spi := range spis {
+			if slices.Contains(spis[:i], spi) {
+				continue
+			}
+			p := db.inbound.Probe(uint64(spi))
+			for sa := p.Next(); sa != nil; sa = p.Next() {
+				if sa.cfg.SPI == spi && match(sa) {
+					v = append(v, sa)
+				}
+			}
+			for _, sa := range db.outbound[spi] {
+				if match(sa) {
+					v = append(v, sa)
+				}
+			}
+		}
+		return v
 	})
 }
 
@@ -278,7 +355,13 @@ func (db *DB) DeleteSPIs(dst netip.Addr, proto Protocol, spis ...uint32) int {
 // many it deleted. SPI reservations stay: their negotiations may still
 // complete.
 func (db *DB) Flush() int {
-	return db.deleteWhere(Deleted, "flushed", func(*SA) bool { return true })
+	return db.deleteSAs(Deleted, "flushed", func() []*SA {
+		var v []*SA
+		for sa := db.oldest; sa != nil; sa = sa.newer {
+			v = append(v, sa)
+		}
+		return v
+	})
 }
 
 // Close flushes the DB and stops its scheduler; Add fails afterwards.
@@ -297,15 +380,12 @@ func (db *DB) Close() {
 	db.mu.Unlock()
 }
 
-// deleteWhere deletes the SAs that match and raises kind for each.
-func (db *DB) deleteWhere(kind EventKind, reason string, match func(*SA) bool) int {
+// deleteSAs deletes the SAs that find returns, called with db.mu held, and
+// raises kind for each, in the order they were added.
+func (db *DB) deleteSAs(kind EventKind, reason string, find func() []*SA) int {
 	db.mu.Lock()
-	var victims []*SA
-	for _, sa := range db.idx.Load().all {
-		if match(sa) {
-			victims = append(victims, sa)
-		}
-	}
+	victims := find()
+	slices.SortFunc(victims, func(a, b *SA) int { return cmp.Compare(a.addSeq, b.addSeq) })
 	var events []Event
 	if len(victims) > 0 {
 		for _, sa := range victims {
@@ -332,37 +412,45 @@ func (db *DB) expire(sa *SA, reason string) {
 	db.deliver([]Event{newEvent(HardExpired, sa, reason)}, []*SA{sa})
 }
 
-// removeLocked takes victims, all in the DB, out of a new index and the
+// removeLocked takes victims, all in the DB, out of the indexes and the
 // scheduler. db.mu is held.
 func (db *DB) removeLocked(victims []*SA) {
-	nix := db.idx.Load().clone()
-	policies := map[uint32]bool{}
+	var policies []uint32
 	for _, sa := range victims {
 		k := keyOf(sa)
 		if sa.cfg.Direction == Inbound {
-			rest := slices.DeleteFunc(slices.Clone(nix.inbound[k.spi]), func(x *SA) bool { return x == sa })
-			if len(rest) > 0 {
-				nix.inbound[k.spi] = rest
-			} else {
-				delete(nix.inbound, k.spi)
-			}
+			db.inbound.Delete(uint64(k.spi), sa)
 		} else {
-			delete(nix.outbound, k)
+			rest := slices.DeleteFunc(db.outbound[k.spi], func(x *SA) bool { return x == sa })
+			if len(rest) > 0 {
+				db.outbound[k.spi] = rest
+			} else {
+				delete(db.outbound, k.spi)
+			}
 		}
+		if sa.older != nil {
+			sa.older.newer = sa.newer
+		} else {
+			db.oldest = sa.newer
+		}
+		if sa.newer != nil {
+			sa.newer.older = sa.older
+		} else {
+			db.newest = sa.older
+		}
+		sa.older, sa.newer = nil, nil
 		sa.inDB = false
-		policies[sa.cfg.PolicyID] = true
+		db.count.Add(-1)
+		if !slices.Contains(policies, sa.cfg.PolicyID) {
+			policies = append(policies, sa.cfg.PolicyID)
+		}
 		db.unscheduleLocked(sa)
 	}
-	nix.all = slices.DeleteFunc(slices.Clone(nix.all), func(sa *SA) bool { return !sa.inDB })
-	for p := range policies {
-		sas := slices.DeleteFunc(slices.Clone(nix.sessions[p].SAs()), func(sa *SA) bool { return !sa.inDB })
-		if s := newSession(p, sas); s != nil {
-			nix.sessions[p] = s
-		} else {
-			delete(nix.sessions, p)
-		}
+	for _, p := range policies {
+		old := db.Session(p)
+		sas := slices.DeleteFunc(slices.Clone(old.SAs()), func(sa *SA) bool { return !sa.inDB })
+		db.setSessionLocked(p, old, newSession(p, sas))
 	}
-	db.idx.Store(nix)
 }
 
 // deliver raises events and then drops the DB's reference to the SAs it

@@ -2,6 +2,7 @@ package sad
 
 import (
 	"errors"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sync"
@@ -409,6 +410,112 @@ func TestAddRacesTwoDBs(t *testing.T) {
 		wg.Wait()
 		if ok.Load() != 1 || dbs[0].Len()+dbs[1].Len() != 1 {
 			t.Fatalf("%d DBs took the SA", ok.Load())
+		}
+	}
+}
+
+// TestDBMatchesModel applies random adds and deletes of every kind (by key,
+// by SA, by policy, by SPIs, with and without a destination) to a DB and to
+// a plain list of SAs, and after each compares every lookup, session, All
+// and Len: the indexes written in place must say what the list says.
+func TestDBMatchesModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	db := NewDB()
+	var model []*SA // in add order
+	other := netip.MustParseAddr("198.51.100.1")
+	spis := func() uint32 { return uint32(0x1000 + rng.IntN(40)) }
+	for op := range 3000 {
+		switch x := rng.IntN(10); {
+		case x < 5:
+			var c Config
+			switch rng.IntN(4) {
+			case 0:
+				c = testConfig(spis())
+			case 1:
+				c = ahConfig(spis())
+			case 2:
+				c = outbound(spis())
+			default:
+				c = testConfig(spis())
+				c.Local = other
+			}
+			c.PolicyID = uint32(rng.IntN(8))
+			sa := newSA(t, c)
+			dup := slices.ContainsFunc(model, func(x *SA) bool {
+				return keyOf(x) == keyOf(sa) && x.cfg.Direction == sa.cfg.Direction
+			})
+			err := db.Add(sa)
+			if dup != (err != nil) {
+				t.Fatalf("op %d: Add(%v) = %v, duplicate %v", op, sa, err, dup)
+			}
+			if err == nil {
+				model = append(model, sa)
+			}
+		case x < 6 && len(model) > 0:
+			sa := model[rng.IntN(len(model))]
+			k := keyOf(sa)
+			if err := db.Delete(k.spi, k.proto, k.dst); err != nil {
+				t.Fatalf("op %d: Delete(%v): %v", op, sa, err)
+			}
+			model = slices.DeleteFunc(model, func(x *SA) bool { return keyOf(x) == k })
+		case x < 7 && len(model) > 0:
+			sa := model[rng.IntN(len(model))]
+			if err := db.DeleteSA(sa); err != nil {
+				t.Fatalf("op %d: DeleteSA(%v): %v", op, sa, err)
+			}
+			model = slices.DeleteFunc(model, func(x *SA) bool { return x == sa })
+		case x < 8:
+			p := uint32(rng.IntN(8))
+			want := len(slices.DeleteFunc(slices.Clone(model), func(x *SA) bool { return x.cfg.PolicyID != p }))
+			if n := db.DeletePolicy(p); n != want {
+				t.Fatalf("op %d: DeletePolicy(%d) = %d, want %d", op, p, n, want)
+			}
+			model = slices.DeleteFunc(model, func(x *SA) bool { return x.cfg.PolicyID == p })
+		case x < 9:
+			dst := []netip.Addr{{}, hostA, hostB, other}[rng.IntN(4)]
+			proto := []Protocol{ProtocolAny, ESP, AH}[rng.IntN(3)]
+			s := []uint32{spis(), spis()}
+			s = append(s, s[0])
+			match := func(x *SA) bool {
+				return slices.Contains(s, x.cfg.SPI) && proto.matches(x.cfg.Protocol) && (!dst.IsValid() || x.Dst() == dst)
+			}
+			want := len(slices.DeleteFunc(slices.Clone(model), func(x *SA) bool { return !match(x) }))
+			if n := db.DeleteSPIs(dst, proto, s...); n != want {
+				t.Fatalf("op %d: DeleteSPIs(%v, %v, %#x) = %d, want %d", op, dst, proto, s, n, want)
+			}
+			model = slices.DeleteFunc(model, match)
+		default:
+			if rng.IntN(20) == 0 {
+				if n := db.Flush(); n != len(model) {
+					t.Fatalf("op %d: Flush = %d, want %d", op, n, len(model))
+				}
+				model = nil
+			}
+		}
+		if db.Len() != len(model) || !slices.Equal(db.All(), model) {
+			t.Fatalf("op %d: Len %d, All %v; want %v", op, db.Len(), db.All(), model)
+		}
+		for spi := uint32(0x1000); spi < 0x1000+40; spi++ {
+			for _, dst := range []netip.Addr{hostA, other} {
+				for _, proto := range []Protocol{ESP, AH} {
+					var want *SA
+					for _, x := range model {
+						if x.cfg.Direction == Inbound && x.cfg.SPI == spi && x.cfg.Protocol == proto && x.cfg.Local == dst {
+							want = x
+						}
+					}
+					if got := db.LookupInbound(spi, proto, dst); got != want {
+						t.Fatalf("op %d: LookupInbound(%#x, %v, %v) = %v, want %v", op, spi, proto, dst, got, want)
+					}
+				}
+			}
+		}
+		for p := range uint32(8) {
+			want := slices.DeleteFunc(slices.Clone(model), func(x *SA) bool { return x.cfg.PolicyID != p })
+			s := db.Session(p)
+			if !slices.Equal(s.SAs(), want) || (s != nil && s.PolicyID() != p) || (len(want) == 0) != (s == nil) {
+				t.Fatalf("op %d: Session(%d) = %v, want %v", op, p, s.SAs(), want)
+			}
 		}
 	}
 }

@@ -6,9 +6,10 @@
 // IPSecSession, §3.7): the outbound ESP and/or AH SA the engine sends on, the
 // outbound SAs a rekey replaced (kept until deleted), and the inbound SAs.
 //
-// Readers never lock: the indexes are an immutable snapshot published with
-// atomic.Pointer and replaced copy-on-write by writers under one mutex.
-// Per-SA counters, the outbound sequence number and lifetime accounting are
+// Readers never lock: the indexes by SPI and by policy are pubmap tables
+// that readers probe with atomic loads, and each Session is an immutable
+// snapshot. Writers serialize on one mutex and change the indexes in place
+// at amortized O(1), however many SAs the DB holds. Per-SA counters, the outbound sequence number and lifetime accounting are
 // atomics.
 //
 // # Per-packet use

@@ -71,13 +71,32 @@ func (w *ReplayWindow) Highest() uint64 {
 // xe.BadSequenceNumber if the number is 0, older than the window, or already
 // received. Check does not change the window.
 func (w *ReplayWindow) Check(seqLow uint32) (uint64, error) {
+	var d xe.Drop
+	seq, ok := w.check(seqLow, &d)
+	if !ok {
+		return seq, d.Clone()
+	}
+	return seq, nil
+}
+
+// CheckDrop is Check recording a failure in d, which it returns: it
+// allocates nothing.
+func (w *ReplayWindow) CheckDrop(seqLow uint32, d *xe.Drop) (uint64, error) {
+	seq, ok := w.check(seqLow, d)
+	if !ok {
+		return seq, d
+	}
+	return seq, nil
+}
+
+func (w *ReplayWindow) check(seqLow uint32, d *xe.Drop) (uint64, bool) {
 	w.mu.Lock()
-	seq, err := w.infer(seqLow)
-	if err == nil {
-		err = w.test(seq)
+	seq, ok := w.infer(seqLow, d)
+	if ok {
+		ok = w.test(seq, d)
 	}
 	w.mu.Unlock()
-	return seq, err
+	return seq, ok
 }
 
 // Commit marks seq as received, moving the window forward if seq is beyond
@@ -87,25 +106,30 @@ func (w *ReplayWindow) Commit(seq uint64) error {
 	if seq == 0 || (!w.esn && seq > math.MaxUint32) {
 		return xe.Errorf(xe.BadSequenceNumber, "sequence number %d out of range", seq)
 	}
+	var d xe.Drop
 	w.mu.Lock()
-	err := w.test(seq)
-	if err == nil {
+	ok := w.test(seq, &d)
+	if ok {
 		w.mark(seq)
 	}
 	w.mu.Unlock()
-	return err
+	if !ok {
+		return d.Clone()
+	}
+	return nil
 }
 
 // infer returns the full sequence number whose low half is seqLow.
 // RFC 4303 Appendix A2.2: with T the highest authenticated number (Th and Tl
 // its halves) and W the window, the window's bottom Bl = Tl - W + 1 decides
 // whether seqLow lies in T's 2^32 subspace, the next or the previous one.
-func (w *ReplayWindow) infer(seqLow uint32) (uint64, error) {
+func (w *ReplayWindow) infer(seqLow uint32, d *xe.Drop) (uint64, bool) {
 	if !w.esn {
 		if seqLow == 0 {
-			return 0, xe.Errorf(xe.BadSequenceNumber, "sequence number 0") // RFC 4303 §3.3.3: the first is 1
+			d.Set(xe.BadSequenceNumber, "sequence number 0") // RFC 4303 §3.3.3: the first is 1
+			return 0, false
 		}
-		return uint64(seqLow), nil
+		return uint64(seqLow), true
 	}
 	tl, th := uint32(w.last), uint32(w.last>>32)
 	bl := tl - w.inferW + 1 // wraps in case B, as the RFC intends
@@ -115,7 +139,8 @@ func (w *ReplayWindow) infer(seqLow uint32) (uint64, error) {
 		sh = th
 		if seqLow < bl {
 			if th == math.MaxUint32 {
-				return 0, xe.Errorf(xe.BadSequenceNumber, "sequence number %#x: 64-bit space exhausted", seqLow)
+				d.Set(xe.BadSequenceNumber, "sequence number %#x: 64-bit space exhausted", xe.Uint(seqLow))
+				return 0, false
 			}
 			sh = th + 1
 		}
@@ -130,24 +155,27 @@ func (w *ReplayWindow) infer(seqLow uint32) (uint64, error) {
 	}
 	seq := uint64(sh)<<32 | uint64(seqLow)
 	if seq == 0 {
-		return 0, xe.Errorf(xe.BadSequenceNumber, "sequence number 0")
+		d.Set(xe.BadSequenceNumber, "sequence number 0")
+		return 0, false
 	}
-	return seq, nil
+	return seq, true
 }
 
-// test reports whether seq may still be accepted.
-func (w *ReplayWindow) test(seq uint64) error {
+// test reports whether seq may still be accepted, recording why not in d.
+func (w *ReplayWindow) test(seq uint64, d *xe.Drop) bool {
 	if w.size == 0 || seq > w.last {
-		return nil
+		return true
 	}
 	if w.last-seq >= w.size {
-		return xe.Errorf(xe.BadSequenceNumber, "sequence number %d older than window [%d, %d]",
-			seq, w.last-w.size+1, w.last)
+		d.Set(xe.BadSequenceNumber, "sequence number %d older than window [%d, %d]",
+			xe.Uint(seq), xe.Uint(w.last-w.size+1), xe.Uint(w.last))
+		return false
 	}
 	if w.blocks[(seq>>6)&uint64(len(w.blocks)-1)]&(1<<(seq&63)) != 0 {
-		return xe.Errorf(xe.BadSequenceNumber, "sequence number %d: duplicate", seq)
+		d.Set(xe.BadSequenceNumber, "sequence number %d: duplicate", xe.Uint(seq))
+		return false
 	}
-	return nil
+	return true
 }
 
 // mark records seq, which test accepted.

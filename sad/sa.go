@@ -151,9 +151,11 @@ type SA struct {
 	addedAt  atomic.Int64 // UnixNano, by the DB's clock
 
 	// Guarded by db.mu.
-	inDB    bool
-	timers  []*timerEntry // time lifetimes waiting in the DB's scheduler
-	demoted bool          // never the current outbound SA again (DB.Demote)
+	inDB         bool
+	timers       []*timerEntry // time lifetimes waiting in the DB's scheduler
+	addSeq       uint64        // add order in the DB
+	older, newer *SA           // neighbours in the DB's list in add order
+	demoted      bool          // never the current outbound SA again (DB.Demote)
 }
 
 // New validates cfg and builds its SA, Mature and in no DB. The SA owns its
@@ -386,6 +388,20 @@ func (s *SA) CheckReplay(seqLow uint32) (uint64, error) {
 		return 0, xe.Errorf(xe.BadParam, "%v: no replay window on an outbound SA", s)
 	}
 	seq, err := s.replay.Check(seqLow)
+	if err != nil {
+		s.Counters.ReplayDrops.Add(1)
+	}
+	return seq, err
+}
+
+// CheckReplayDrop is CheckReplay recording a failure in d, which it
+// returns as the error: the packet path's version, which allocates
+// nothing.
+func (s *SA) CheckReplayDrop(seqLow uint32, d *xe.Drop) (uint64, error) {
+	if s.replay == nil {
+		return 0, d.Set(xe.BadParam, "no replay window on outbound SA %#08x", xe.Uint(s.cfg.SPI))
+	}
+	seq, err := s.replay.CheckDrop(seqLow, d)
 	if err != nil {
 		s.Counters.ReplayDrops.Add(1)
 	}

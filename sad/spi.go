@@ -44,7 +44,7 @@ func (db *DB) ReserveSPI(proto Protocol, dst netip.Addr, timeout time.Duration) 
 			return 0, xe.Errorf(xe.NoMem, "reserve SPI: random source: %v", err)
 		}
 		spi := binary.BigEndian.Uint32(b[:])
-		if spi <= 255 || len(db.idx.Load().inbound[spi]) > 0 || db.reserved[spi] != nil {
+		if spi <= 255 || db.spiInUseLocked(spi) || db.reserved[spi] != nil {
 			continue
 		}
 		r := &SA{cfg: Config{SPI: spi, Protocol: proto, Direction: Inbound, Local: dst}}
@@ -54,7 +54,7 @@ func (db *DB) ReserveSPI(proto Protocol, dst netip.Addr, timeout time.Duration) 
 		return spi, nil
 	}
 	// 64 misses means billions of SPIs are taken.
-	return 0, xe.Errorf(xe.OutOfSessions, "reserve SPI: no free SPI found in 64 tries (%d in use)", len(db.idx.Load().inbound)+len(db.reserved))
+	return 0, xe.Errorf(xe.OutOfSessions, "reserve SPI: no free SPI found in 64 tries (%d in use)", db.inbound.Len()+len(db.reserved))
 }
 
 // ReleaseSPI cancels a reservation made by ReserveSPI, as when negotiation
@@ -77,4 +77,15 @@ func (db *DB) Reserved() int {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	return len(db.reserved)
+}
+
+// spiInUseLocked reports whether an inbound SA has the SPI.
+func (db *DB) spiInUseLocked(spi uint32) bool {
+	p := db.inbound.Probe(uint64(spi))
+	for sa := p.Next(); sa != nil; sa = p.Next() {
+		if sa.cfg.SPI == spi {
+			return true
+		}
+	}
+	return false
 }

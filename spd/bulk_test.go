@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"syscall"
 	"testing"
 	"time"
 
@@ -126,4 +127,121 @@ func BenchmarkAddBatch100k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkPolicyAdd measures one add and one delete of a tunnel's policy
+// while the DB holds n random policies (randomPolicies: prefixes, hosts,
+// ports, wide and any/any ones): each op adds a new policy between two
+// hosts, as a responder adds one per tunnel, and deletes one added before,
+// so the DB keeps its size. Compaction runs in the background, as in use;
+// every 64 ops the timer stops until it has caught up (BenchmarkPolicyChurn
+// measures writes that never wait). The larger sizes report their time as
+// a multiple of the 10-policy time of the same run (x-held-10).
+func BenchmarkPolicyAdd(b *testing.B) {
+	benchmarkPolicyWrites(b, 64)
+}
+
+// BenchmarkPolicyChurn is BenchmarkPolicyAdd without pauses: writes as fast
+// as they go, the compaction in the background falling behind at 100,000
+// policies and holding writers back.
+func BenchmarkPolicyChurn(b *testing.B) {
+	benchmarkPolicyWrites(b, 0)
+}
+
+func benchmarkPolicyWrites(b *testing.B, pause int) {
+	var base float64
+	for _, n := range []int{10, 1000, 100_000} {
+		b.Run(fmt.Sprintf("held-%d", n), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(7, uint64(n)))
+			db := NewDB()
+			if _, err := db.AddBatch(randomPolicies(rng, n)); err != nil {
+				b.Fatal(err)
+			}
+			tunnel := func(i int) Policy {
+				src, _ := classify.SelectorFromAddr(netip.AddrFrom4([4]byte{192, 168, byte(i >> 8), byte(i)}))
+				dst, _ := classify.SelectorFromAddr(netip.AddrFrom4([4]byte{172, 16, byte(i >> 8), byte(i)}))
+				return Policy{Action: Bypass, Priority: PriorityHigh, Src: src, Dst: dst}
+			}
+			// A window of 256 tunnels: each op adds the newest and deletes the oldest.
+			var window []uint32
+			for i := range 256 {
+				id, err := db.Add(tunnel(i))
+				if err != nil {
+					b.Fatal(err)
+				}
+				window = append(window, id)
+			}
+			db.WaitCompacted()
+			b.ReportAllocs()
+			cpu0 := processCPU()
+			for i := 0; b.Loop(); i++ {
+				if pause > 0 && i%pause == 0 {
+					b.StopTimer()
+					db.WaitCompacted()
+					b.StartTimer()
+				}
+				id, err := db.Add(tunnel(256 + i%60000))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := db.Delete(window[i%256]); err != nil {
+					b.Fatal(err)
+				}
+				window[i%256] = id
+			}
+			b.StopTimer()
+			db.WaitCompacted()
+			// The CPU of the whole process, compactions and GC included,
+			// and not inflated by waiting for a core on a busy machine.
+			b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			if n == 10 {
+				base = ns
+			}
+			if base > 0 {
+				b.ReportMetric(ns/base, "x-held-10")
+			}
+		})
+	}
+}
+
+// BenchmarkPolicyDeleteWide measures the worst write: deleting an any/any
+// policy of high priority, and adding it back, while the DB holds n random
+// policies. Its fallback tree (see classify.Set) holds most of the DB, so
+// the delete costs about a rebuild of the trees; the compaction after each
+// op is outside the timer.
+func BenchmarkPolicyDeleteWide(b *testing.B) {
+	for _, n := range []int{1000, 100_000} {
+		b.Run(fmt.Sprintf("held-%d", n), func(b *testing.B) {
+			db := NewDB()
+			if _, err := db.AddBatch(randomPolicies(rand.New(rand.NewPCG(7, uint64(n))), n)); err != nil {
+				b.Fatal(err)
+			}
+			wide := Policy{Action: Drop, Priority: PriorityHigh, Proto: 132, Src: classify.AnyIPv4(), Dst: classify.AnyIPv4()}
+			id, err := db.Add(wide)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				b.StopTimer()
+				db.WaitCompacted()
+				b.StartTimer()
+				if err := db.Delete(id); err != nil {
+					b.Fatal(err)
+				}
+				if id, err = db.Add(wide); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// processCPU returns the user and system CPU time of the process so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -2,7 +2,10 @@ package spd
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 
@@ -366,5 +369,161 @@ func TestOnChangeOrder(t *testing.T) {
 	wg.Wait()
 	if len(bad) > 0 || len(state) != 200 {
 		t.Fatalf("%d policies seen, problems: %v", len(state), bad)
+	}
+}
+
+// TestWritesMatchLinear adds and deletes policies one by one in a DB big
+// enough to compact in the background, while a reader looks up the packet
+// of a policy that stays, and checks after each write that Lookup, Get,
+// ByName, Len and List agree with a plain list of the policies: writes
+// replayed onto a compaction that ran meanwhile included.
+func TestWritesMatchLinear(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 9))
+	// Priority 1 is left to the reader's policy.
+	all := slices.DeleteFunc(randomPolicies(rng, 3600), func(p Policy) bool { return p.Priority == PriorityHighest })
+	for i := range all {
+		all[i].Name = fmt.Sprintf("p%d", i)
+	}
+	db := NewDB()
+	ids, err := db.AddBatch(all[:2000])
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := map[uint32]bool{} // the IDs the DB must hold
+	for _, id := range ids {
+		model[id] = true
+	}
+	spare := slices.Clone(all[2000:])
+	// The reader's policy has the highest priority: it always wins for
+	// its packet.
+	stay, _ := classify.SelectorFromAddr(netip.MustParseAddr("203.0.113.7"))
+	stayID, err := db.Add(Policy{Action: Drop, Priority: PriorityHighest, Src: stay, Dst: classify.AnyIPv4()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	model[stayID] = true
+	stop := make(chan struct{})
+	readerDone := make(chan error)
+	go func() {
+		pkt := classify.Packet{Src: netip.MustParseAddr("203.0.113.7"), Dst: netip.MustParseAddr("198.51.100.1"), Proto: 6}
+		for {
+			select {
+			case <-stop:
+				readerDone <- nil
+				return
+			default:
+			}
+			if p := db.Lookup(Outbound, &pkt); p == nil || p.ID != stayID {
+				readerDone <- fmt.Errorf("lookup during writes: %v, want policy %d", p, stayID)
+				return
+			}
+		}
+	}()
+	ops := 300
+	if testing.Short() {
+		ops = 100
+	}
+	for op := range ops {
+		switch {
+		case rng.IntN(2) == 0 && len(spare) > 0:
+			p := spare[0]
+			spare = spare[1:]
+			id, err := db.Add(p)
+			if err != nil {
+				t.Fatalf("op %d: %v", op, err)
+			}
+			model[id] = true
+		default:
+			list := db.List()
+			p := list[rng.IntN(len(list))]
+			if p.ID == stayID {
+				continue
+			}
+			if err := db.Delete(p.ID); err != nil {
+				t.Fatalf("op %d: %v", op, err)
+			}
+			delete(model, p.ID)
+			q := *p
+			q.ID = 0
+			spare = append(spare, q)
+		}
+		if op%50 == 0 {
+			db.WaitCompacted()
+		}
+		list := db.List()
+		if db.Len() != len(model) || len(list) != len(model) {
+			t.Fatalf("op %d: Len %d, List %d, want %d", op, db.Len(), len(list), len(model))
+		}
+		for i, p := range list {
+			if !model[p.ID] {
+				t.Fatalf("op %d: List has policy %d, which is not in the DB", op, p.ID)
+			}
+			if i > 0 && (list[i-1].Priority > p.Priority || list[i-1].Priority == p.Priority && list[i-1].ID > p.ID) {
+				t.Fatalf("op %d: List out of order at %d", op, i)
+			}
+			if db.Get(p.ID) != p || p.Name != "" && db.ByName(p.Name) != p {
+				t.Fatalf("op %d: Get or ByName of %v", op, p)
+			}
+		}
+		for range 40 {
+			p := list[rng.IntN(len(list))]
+			pkt := &classify.Packet{Src: p.Src.From(), Dst: p.Dst.To(), Proto: 6, SrcPort: 1000, DstPort: 2000}
+			if lo, _ := p.Src.Ports(); lo != 0 {
+				pkt.SrcPort = lo
+			}
+			if lo, _ := p.Dst.Ports(); lo != 0 {
+				pkt.DstPort = lo
+			}
+			for _, dir := range []Direction{Outbound, Inbound} {
+				q := pkt
+				if dir == Inbound {
+					q = &classify.Packet{Src: pkt.Dst, Dst: pkt.Src, Proto: pkt.Proto, SrcPort: pkt.DstPort, DstPort: pkt.SrcPort}
+				}
+				var want *Policy
+				for _, c := range list {
+					if r := c.Rule(dir); r.Match(q) {
+						want = c
+						break
+					}
+				}
+				if got := db.Lookup(dir, q); got != want {
+					t.Fatalf("op %d: %v %v: got %v, want %v", op, dir, q, got, want)
+				}
+			}
+		}
+	}
+	close(stop)
+	if err := <-readerDone; err != nil {
+		t.Fatal(err)
+	}
+	db.WaitCompacted()
+}
+
+func TestBySelectors(t *testing.T) {
+	db := NewDB()
+	src, dst := classify.MustParseSelector("10.0.0.0/8"), classify.MustParseSelector("192.168.1.1")
+	var want []*Policy
+	for _, prio := range []uint8{5, 2} {
+		id, err := db.Add(Policy{Action: Bypass, Priority: prio, Proto: 6, Src: src, Dst: dst})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append([]*Policy{db.Get(id)}, want...)
+	}
+	// Other traffic: another protocol, the mirror image.
+	if _, err := db.Add(Policy{Action: Bypass, Proto: 17, Src: src, Dst: dst}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Add(Policy{Action: Bypass, Proto: 6, Src: dst, Dst: src}); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.BySelectors(src, dst, 6); !slices.Equal(got, want) {
+		t.Errorf("BySelectors = %v, want %v", got, want)
+	}
+	if err := db.Delete(want[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.BySelectors(src, dst, 6); !slices.Equal(got, want[1:]) {
+		t.Errorf("BySelectors after a delete = %v, want %v", got, want[1:])
 	}
 }

@@ -3,9 +3,10 @@
 // secure it with ESP and/or AH in transport or tunnel mode (RFC 4301 §4.4.1,
 // the reference's chapter 3.6).
 //
-// Readers never lock: the policies and their classification trees are an
-// immutable snapshot published with atomic.Pointer. Writers copy on write
-// under one mutex and rebuild the trees.
+// Readers never lock: the classification trees are an immutable snapshot
+// published with atomic.Pointer, and the indexes by ID and name are pubmap
+// tables. Writers serialize on one mutex; a write changes the trees' small
+// deltas (classify.Set) and a background compaction rebuilds the trees.
 package spd
 
 import (

@@ -3,6 +3,11 @@
 //
 //	err := xe.Errorf(xe.BadESPSPI, "SPI %#x to %v", spi, dst)
 //	errors.Is(err, xe.BadESPSPI) // true
+//
+// On the packet path, where dropping must not allocate, a Drop kept with
+// the packet records the same detail and formats it only when asked:
+//
+//	err := b.Reason.Set(xe.BadESPSPI, "SPI %#x to %v", xe.Uint(spi), xe.Addr(dst))
 package xe
 
 import "fmt"
@@ -60,6 +65,10 @@ const (
 	FragmentError
 	// PolicyDrop: the packet matched a DROP policy, or no policy at all.
 	PolicyDrop
+	// EncapMismatch: ESP arrived UDP-encapsulated for an SA without UDP
+	// encapsulation, or plain for one with it (RFC 3948; Linux counts
+	// these as XfrmInStateMismatch).
+	EncapMismatch
 
 	NumCodes // number of codes; not a code
 )
@@ -103,6 +112,7 @@ var names = [NumCodes]string{
 	MalformedPacket:                "XE_MALFORMED_PACKET",
 	FragmentError:                  "XE_FRAGMENT_ERROR",
 	PolicyDrop:                     "XE_POLICY_DROP",
+	EncapMismatch:                  "XE_ENCAP_MISMATCH",
 }
 
 var descriptions = [NumCodes]string{
@@ -144,6 +154,7 @@ var descriptions = [NumCodes]string{
 	MalformedPacket:                "malformed packet",
 	FragmentError:                  "fragment reassembly failed",
 	PolicyDrop:                     "packet matched a DROP policy or no policy",
+	EncapMismatch:                  "ESP encapsulation (UDP or none) differs from its SA's",
 }
 
 // Name returns the reference's name of c, such as "XE_BAD_ESP_SPI".
@@ -190,6 +201,8 @@ func CodeOf(err error) Code {
 		case Code:
 			return e
 		case *Error:
+			return e.Code
+		case *Drop:
 			return e.Code
 		}
 		u, ok := err.(interface{ Unwrap() error })

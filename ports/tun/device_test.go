@@ -22,6 +22,7 @@ import (
 	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
 	"github.com/sabre-ipsec/sabre/suite"
+	"github.com/sabre-ipsec/sabre/xe"
 )
 
 // host is one end of a two-namespace test tunnel.
@@ -265,4 +266,55 @@ func testLogger(t *testing.T) *slog.Logger {
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// TestDeviceZeroLengthDatagram sends empty UDP datagrams to the IKE and
+// NAT-T ports: each one is counted, on the IKE port by the IKE handler and
+// on the NAT-T port by the engine as XE_MALFORMED_PACKET.
+func TestDeviceZeroLengthDatagram(t *testing.T) {
+	a, b := tunnelPair(t, true, false, false)
+	send := func(port uint16) {
+		t.Helper()
+		err := a.ns.Do(func() error {
+			c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(b.outer, port)))
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_, err = c.Write(nil)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.After(10 * time.Second)
+	// The IKE port: the handler gets the empty message (and the daemon
+	// counts it as unparsable).
+ike:
+	for {
+		send(DefaultIKEPort)
+		select {
+		case m := <-b.ike:
+			if m.msg != "" {
+				t.Fatalf("IKE handler got %q", m.msg)
+			}
+			break ike
+		case <-time.After(200 * time.Millisecond): // neighbour discovery may lose the first
+		case <-deadline:
+			t.Fatalf("empty datagram on port %d not counted: %+v", DefaultIKEPort, b.dev.Stats().Snapshot())
+		}
+	}
+	// The NAT-T port: the engine counts it.
+	for b.engine.Stats().Dropped(xe.MalformedPacket) == 0 {
+		send(DefaultNATTPort)
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("empty datagram on port %d not counted: device %+v engine %+v", DefaultNATTPort, b.dev.Stats().Snapshot(), b.engine.Stats().Snapshot())
+		}
+	}
+	if s := b.dev.Stats().Snapshot(); s.IKERx == 0 {
+		t.Errorf("IKERx %d", s.IKERx)
+	}
 }

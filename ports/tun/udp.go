@@ -40,9 +40,6 @@ func (d *Device) routineReadUDP(u *udpConn, natt bool) {
 			if g.overflow {
 				d.stats.ReadErrors.Add(1)
 			}
-			if g.n == 0 {
-				continue
-			}
 			local := netip.AddrPortFrom(g.dst, u.port)
 			payload := r.s.storage[i][readOffset : readOffset+g.n]
 			if !natt {

@@ -174,6 +174,12 @@ func (r *udpReader) read() ([]datagram, error) {
 		if seg <= 0 || seg >= m.N {
 			seg = max(m.N, 1)
 		}
+		if m.N == 0 {
+			// An empty datagram is a datagram too: it goes on to be
+			// counted where it is dropped.
+			r.got[k] = datagram{src: src, dst: dst}
+			k++
+		}
 		for start := 0; start < m.N; start += seg {
 			end := min(start+seg, m.N)
 			if k > i {
