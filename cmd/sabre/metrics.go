@@ -114,7 +114,7 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	if c.messaging != nil {
-		counter(mEventDrops, c.messaging.DroppedEvents.Load())
+		counter(mEventDrops, c.messaging.DroppedEvents())
 	}
 	if c.ike != nil {
 		byState := map[string]int{}
