@@ -44,6 +44,7 @@ import (
 	"github.com/sabre-ipsec/sabre/header"
 	"github.com/sabre-ipsec/sabre/ike"
 	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/ipsec/messaging"
 	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/ports/tun"
 	"github.com/sabre-ipsec/sabre/sad"
@@ -219,7 +220,7 @@ func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
 	// be configured (ike_rc) before the device exists, and sends nothing
 	// until it does.
 	ikeD, err := ike.New(ike.Config{
-		Messaging: ipsec.NewMessaging(d.engine),
+		Messaging: messaging.New(d.engine),
 		Send: func(msg []byte, local, remote netip.AddrPort) error {
 			t := dev.Load()
 			if t == nil {
