@@ -40,7 +40,8 @@
 //	policy  u32 id, str name, u8 action, u8 mode, u8 priority, u8 proto,
 //	        sel src, sel dst, u32 flags, addr tunnel local, addr tunnel
 //	        remote, str remote name, list ESP algorithms, list AH
-//	        algorithms, u64 lifetime (ns), u32 replay window (spd.Policy)
+//	        algorithms, u64 lifetime (ns), u64 rekey time (ns; `ipsec
+//	        policy -K`, 0 for none), u32 replay window (spd.Policy)
 //	sa      u32 SPI, u8 protocol, u8 direction, u8 mode, u8 state,
 //	        u8 flags (1: ESN, 2: UDP encapsulation), addr local, addr
 //	        remote, [u16 encap src port, u16 encap dst port when flag 2],
@@ -62,8 +63,11 @@
 //	                 key integ in, key integ out, u32 ESP SPI in, u32 ESP
 //	                 SPI out, u32 AH SPI in, u32 AH SPI out, u8 flags
 //	                 (1: ESN, 2: UDP encapsulation), u32 replay window,
-//	                 addr local, [u16 encap src port, u16 encap dst port
-//	                 when flag 2], life soft, life hard
+//	                 addr local, addr remote (none: the policy's; the
+//	                 address a NAT presents), u8 only (0: both SAs,
+//	                 1: only inbound, 2: only outbound), [u16 encap src
+//	                 port, u16 encap dst port when flag 2], life soft,
+//	                 life hard
 //	GET_POLICY       u32 policy                        policy
 //	GET_POLICIES     u32 after (0 for the first)       policy
 //	LOOKUP_POLICY    u8 direction (1 out, 2 in), packet policy
@@ -958,6 +962,7 @@ func (w *bodyWriter) policy(field string, p *spd.Policy) {
 	w.list(field+".esp_algorithms", p.ESPAlgorithms)
 	w.list(field+".ah_algorithms", p.AHAlgorithms)
 	w.u64(uint64(p.Lifetime))
+	w.u64(uint64(p.RekeyTime))
 	w.replayWindow(field+".replay_window", p.ReplayWindow)
 }
 
@@ -989,6 +994,8 @@ func (w *bodyWriter) manualSA(m *ipsec.ManualSA) {
 	w.u8(saFlags(m.ESN, m.Encap))
 	w.replayWindow("sa.replay_window", m.ReplayWindow)
 	w.addr("sa.local", m.Local)
+	w.addr("sa.remote", m.Remote)
+	w.u8(uint8(m.Only))
 	w.encap(m.Encap)
 	w.lifetime(m.Soft)
 	w.lifetime(m.Hard)
@@ -1208,6 +1215,15 @@ func (r *bodyReader) saDirection(field string) sad.Direction {
 	return d
 }
 
+// only reads ManualSA.Only: 0 (both directions), inbound or outbound.
+func (r *bodyReader) only(field string) sad.Direction {
+	d := sad.Direction(r.u8(field))
+	if r.err == nil && d != 0 && d != sad.Inbound && d != sad.Outbound {
+		r.fail(field, "%d: none of 0 (both), 1 (inbound) and 2 (outbound)", uint8(d))
+	}
+	return d
+}
+
 func (r *bodyReader) replayWindow(field string) int {
 	v := r.u32(field)
 	if v > 1<<31-1 {
@@ -1234,6 +1250,7 @@ func (r *bodyReader) policy(field string) spd.Policy {
 		ESPAlgorithms: r.list(field + ".esp_algorithms"),
 		AHAlgorithms:  r.list(field + ".ah_algorithms"),
 		Lifetime:      time.Duration(r.u64(field + ".lifetime")),
+		RekeyTime:     time.Duration(r.u64(field + ".rekey_time")),
 		ReplayWindow:  r.replayWindow(field + ".replay_window"),
 	}
 }
@@ -1277,6 +1294,8 @@ func (r *bodyReader) manualSA(m *ipsec.ManualSA) {
 	m.ESN, encap = r.flags("sa.flags")
 	m.ReplayWindow = r.replayWindow("sa.replay_window")
 	m.Local = r.addr("sa.local")
+	m.Remote = r.addr("sa.remote")
+	m.Only = r.only("sa.only")
 	m.Encap = r.encap("sa.encap", encap)
 	m.Soft = r.lifetime("sa.soft")
 	m.Hard = r.lifetime("sa.hard")

@@ -32,7 +32,7 @@ func wirePolicy() spd.Policy {
 		Flags: spd.FlagProtoESP | spd.FlagCheckReplay | spd.FlagDFCopy, TunnelLocal: mustAddr("192.0.2.1"),
 		TunnelRemote: mustAddr("192.0.2.2"), RemoteName: "peer.example",
 		ESPAlgorithms: []string{"aes128gcm16", "chacha20poly1305"}, AHAlgorithms: []string{"sha256"},
-		Lifetime: 90 * time.Minute, ReplayWindow: 128,
+		Lifetime: 90 * time.Minute, RekeyTime: 75 * time.Minute, ReplayWindow: 128,
 	}
 }
 
@@ -49,9 +49,10 @@ func wireManualSA() ipsec.ManualSA {
 		Encr: suite.EncrAESCBC, EncrKeyIn: key(16, 1), EncrKeyOut: key(16, 2),
 		Integ: suite.IntegHMACSHA256128, IntegKeyIn: key(32, 3), IntegKeyOut: key(32, 4),
 		ESPSPIIn: 0x1001, ESPSPIOut: 0x2002, AHSPIIn: 0x3003, AHSPIOut: 0xfffffffe, ESN: true, ReplayWindow: 1024,
-		Local: mustAddr("2001:db8::1"), Encap: &sad.UDPEncap{SrcPort: 4500, DstPort: 4501},
-		Soft: sad.Lifetime{Bytes: 1 << 40, Packets: 1000, Time: 50 * time.Minute},
-		Hard: sad.Lifetime{Bytes: 1 << 41, Packets: 2000, Time: time.Hour},
+		Local: mustAddr("2001:db8::1"), Remote: mustAddr("2001:db8::2"), Only: sad.Outbound,
+		Encap: &sad.UDPEncap{SrcPort: 4500, DstPort: 4501},
+		Soft:  sad.Lifetime{Bytes: 1 << 40, Packets: 1000, Time: 50 * time.Minute},
+		Hard:  sad.Lifetime{Bytes: 1 << 41, Packets: 2000, Time: time.Hour},
 	}
 }
 
@@ -464,6 +465,7 @@ func TestWireHeaderChecks(t *testing.T) {
 		{LookupPolicyRequest{Direction: spd.Inbound}, 0, 3, "direction"},
 		{ClonePolicyRequest{Src: classify.MustParseSelector("10.0.0.1"), Dst: classify.MustParseSelector("10.0.0.2")}, 5, 'x', "src"},
 		{AddSARequest{SA: ipsec.ManualSA{ESN: true}}, 28, 0x85, "sa.flags"},
+		{AddSARequest{SA: ipsec.ManualSA{}}, 35, 3, "sa.only"},
 	} {
 		b, err := EncodeRequest(PartyIKE, 1, c.req)
 		if err != nil {
