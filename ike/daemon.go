@@ -731,6 +731,13 @@ func (d *Daemon) onEvent(ev messaging.Event) {
 	}
 	switch ev.Type {
 	case messaging.MsgAcquire:
+		if ev.Policy != nil && ev.Policy.RemoteName == "" && len(d.cfg.Messaging.Apps()) > 1 {
+			// No IKE remote (-g): the policy's SAs come from another key
+			// manager (sabre run -msgsock), whose packets an ACQUIRE_FAIL
+			// would drop.
+			d.log.Debug("ACQUIRE left to another key manager", "policy", ev.PolicyID)
+			return
+		}
 		if err := d.acquire(ev.Policy); err != nil {
 			d.log.Warn("cannot negotiate SAs", "policy", ev.PolicyID, "err", err)
 			d.cfg.Messaging.AcquireFail(ev.PolicyID)
