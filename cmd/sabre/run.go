@@ -104,6 +104,16 @@ func parseRunFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sabre run [-rc ike_rc] [-tun sabre0] [-sock "+defaultSocket+"] [-msgsock PATH] [-mtu 1400] [-pathmtu 1500] [-addr local address] [-fwmark mark] [-show-keys] [-v]\n       sabre run -check -rc ike_rc")
 		fs.PrintDefaults()
+		fmt.Fprint(stderr, `
+-msgsock serves the reference's messaging interface to key managers in other
+processes, for the policies without an IKE remote (ipsec policy without -g).
+Each connection is one application: it sends APP_REGISTER, then receives
+ACQUIRE, SA_EXPIRED, SA_DELETED, POLICY_ADDED and POLICY_DELETED events and
+answers with GET_SPI, ADD_SA or ACQUIRE_FAIL (and the SPD requests). Messages
+are an 8-octet header (type, src, dst, 0, sequence, length in 4-octet words,
+status, flags) and a big-endian body; the fields of each are in
+'go doc github.com/sabre-ipsec/sabre/ipsec/messaging/wire' and the README.
+`)
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err

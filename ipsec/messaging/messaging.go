@@ -297,7 +297,7 @@ func (m *Messaging) Apps() map[AppID]string {
 }
 
 // DroppedEvents returns how many events were lost: ACQUIREs beyond an
-// application's queue bound, and events the control socket could not
+// application's queue bound, and events a messaging socket could not
 // write. It is the engine's EventsDropped counter.
 func (m *Messaging) DroppedEvents() uint64 { return m.e.Stats().EventsDropped.Load() }
 
