@@ -106,3 +106,23 @@ func TestRunMsgsockFlag(t *testing.T) {
 		t.Errorf("-msgsock = -sock: %v", err)
 	}
 }
+
+// TestRunMsgsockRefusedFirst: a -msgsock path that is not a stale socket
+// stops the daemon before it opens its device or control socket, and is
+// left as it was.
+func TestRunMsgsockRefusedFirst(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "precious")
+	os.WriteFile(file, []byte("precious"), 0o600)
+	sock := filepath.Join(dir, "run", "sabre.sock")
+	err := runDaemon([]string{"-sock", sock, "-msgsock", file, "-tun", "sabrechk0"}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "messaging socket "+file+": something else is there (a regular file)") {
+		t.Errorf("run -msgsock <regular file>: %v", err)
+	}
+	if b, _ := os.ReadFile(file); string(b) != "precious" {
+		t.Errorf("the file at -msgsock was changed: %q", b)
+	}
+	if _, err := os.Stat(filepath.Dir(sock)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the control socket's directory was made: %v", err)
+	}
+}
