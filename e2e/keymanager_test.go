@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,8 +22,9 @@ type keyManager struct {
 	site   *site
 	cmd    *exec.Cmd
 	lines  chan string
-	log    []string // every line read so far
-	policy uint32   // the ID of the policy it keys
+	log    []string       // every line read so far
+	from   map[string]int // where wait(prefix) looks next in log
+	policy uint32         // the ID of the policy it keys
 }
 
 // buildKeyManager builds internal/testutil/keymanager into a temporary
@@ -48,7 +48,7 @@ func startKeyManager(t *testing.T, bin string, s *site, msgsock string, args ...
 	t.Helper()
 	argv := append([]string{"netns", "exec", s.ns.Name, bin, "-msgsock", msgsock, "-policy", "km",
 		"-local", s.outer.String(), "-secret", "e2e test secret"}, args...)
-	k := &keyManager{site: s, cmd: exec.Command("ip", argv...), lines: make(chan string, 256)}
+	k := &keyManager{site: s, cmd: exec.Command("ip", argv...), lines: make(chan string, 256), from: map[string]int{}}
 	k.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	k.cmd.Stderr = k.cmd.Stdout
 	stdout, err := k.cmd.StdoutPipe()
@@ -77,40 +77,43 @@ func startKeyManager(t *testing.T, bin string, s *site, msgsock string, args ...
 	return k
 }
 
-// waitAll waits until each of lines has been printed, in any order.
-func (k *keyManager) waitAll(t *testing.T, lines ...string) {
+// wait returns the next line starting with prefix after the one the
+// previous wait for prefix returned, waiting for it if need be; a line
+// starting with "error" fails the test.
+func (k *keyManager) wait(t *testing.T, prefix string) string {
 	t.Helper()
-	for _, want := range lines {
-		if !slices.Contains(k.log, want) {
-			k.wait(t, want)
-			k.waitAll(t, lines...)
-			return
+	timeout := time.After(30 * time.Second) // a failure bound only
+	for i := k.from[prefix]; ; i++ {
+		for i >= len(k.log) {
+			select {
+			case l, ok := <-k.lines:
+				if !ok {
+					t.Fatalf("key manager in %s exited waiting for %q", k.site.name, prefix)
+				}
+				k.log = append(k.log, l)
+				if strings.HasPrefix(l, "error") {
+					t.Fatalf("key manager in %s: %s", k.site.name, l)
+				}
+			case <-timeout:
+				t.Fatalf("key manager in %s: no %q line within 30 s", k.site.name, prefix)
+			}
+		}
+		if strings.HasPrefix(k.log[i], prefix) {
+			k.from[prefix] = i + 1
+			return k.log[i]
 		}
 	}
 }
 
-// wait returns the next line that starts with prefix; a line starting
-// with "error" fails the test.
-func (k *keyManager) wait(t *testing.T, prefix string) string {
+// added waits for the key manager's next "added" line and returns its
+// SPIs.
+func (k *keyManager) added(t *testing.T) (in, out uint32) {
 	t.Helper()
-	timeout := time.After(30 * time.Second) // a failure bound only
-	for {
-		select {
-		case l, ok := <-k.lines:
-			if !ok {
-				t.Fatalf("key manager in %s exited waiting for %q", k.site.name, prefix)
-			}
-			k.log = append(k.log, l)
-			if strings.HasPrefix(l, "error") {
-				t.Fatalf("key manager in %s: %s", k.site.name, l)
-			}
-			if strings.HasPrefix(l, prefix) {
-				return l
-			}
-		case <-timeout:
-			t.Fatalf("key manager in %s: no %q line within 30 s", k.site.name, prefix)
-		}
+	l := k.wait(t, "added ")
+	if _, err := fmt.Sscanf(l, "added in=%v out=%v", &in, &out); err != nil {
+		t.Fatalf("key manager in %s: %q: %v", k.site.name, l, err)
 	}
+	return in, out
 }
 
 // TestExternalKeyManager: a key manager in another process keys a tunnel
@@ -118,8 +121,9 @@ func (k *keyManager) wait(t *testing.T, prefix string) string {
 // protocol alone. Each side's policy names no IKE remote; the first packet
 // of each side raises an ACQUIRE on its socket, the key managers agree
 // SPIs (GET_SPI) and install the SAs (ADD_SA) with keys from a shared
-// secret, the queued packets leave, ping and TCP pass through ESP, and a
-// short soft lifetime raises SA_EXPIRED.
+// secret, the queued packets leave, ping and TCP pass through ESP, a
+// short soft lifetime raises SA_EXPIRED, and the rekeyed SAs it leads to
+// carry the traffic.
 func TestExternalKeyManager(t *testing.T) {
 	a, b := newPair(t)
 	km := buildKeyManager(t)
@@ -163,12 +167,10 @@ func TestExternalKeyManager(t *testing.T) {
 	// packet queued on either side leaves once its SAs are in.
 	rtts := ping(t, a.ns, a.inner, b.inner, 1)
 	ka.wait(t, "event ACQUIRE")
-	added := map[*site]string{a: ka.wait(t, "added "), b: kb.wait(t, "added ")}
-	var aIn, aOut, bIn, bOut uint32
-	fmt.Sscanf(added[a], "added in=%v out=%v", &aIn, &aOut)
-	fmt.Sscanf(added[b], "added in=%v out=%v", &bIn, &bOut)
-	if aIn == 0 || aOut == 0 || aIn != bOut || aOut != bIn {
-		t.Fatalf("SPIs do not match: A %q, B %q", added[a], added[b])
+	aIn, aOut := ka.added(t)
+	bIn, bOut := kb.added(t)
+	if aIn != bOut || aOut != bIn {
+		t.Fatalf("SPIs do not match: A in %#x out %#x, B in %#x out %#x", aIn, aOut, bIn, bOut)
 	}
 	udp.SetReadDeadline(time.Now().Add(10 * time.Second))
 	buf := make([]byte, 64)
@@ -184,14 +186,32 @@ func TestExternalKeyManager(t *testing.T) {
 		k       *keyManager
 		in, out uint32
 	}{{ka, aIn, aOut}, {kb, bIn, bOut}} {
-		x.k.waitAll(t, fmt.Sprintf("event SA_EXPIRED policy=%d spi=%#x dir=inbound", x.k.policy, x.in),
-			fmt.Sprintf("event SA_EXPIRED policy=%d spi=%#x dir=outbound", x.k.policy, x.out))
+		x.k.wait(t, fmt.Sprintf("event SA_EXPIRED policy=%d spi=%#x dir=inbound", x.k.policy, x.in))
+		x.k.wait(t, fmt.Sprintf("event SA_EXPIRED policy=%d spi=%#x dir=outbound", x.k.policy, x.out))
 	}
+	// A's key manager rekeys on its outbound SA's SA_EXPIRED: a new pair
+	// (no soft lifetime this time), which the traffic then takes.
+	aIn2, aOut2 := ka.added(t)
+	bIn2, bOut2 := kb.added(t)
+	if aIn2 != bOut2 || aOut2 != bIn2 || aIn2 == aIn || aOut2 == aOut {
+		t.Fatalf("rekeyed SPIs: A in %#x out %#x, B in %#x out %#x (before: A in %#x out %#x)", aIn2, aOut2, bIn2, bOut2, aIn, aOut)
+	}
+	const after = 3
+	ping(t, a.ns, a.inner, b.inner, after)
 	nb, na := b.netstat(t), a.netstat(t)
-	if pk, _, icv, ok := nb.inboundSA(bIn); !ok || pk < transferSize/4/1500 || icv != 0 {
-		t.Errorf("B's inbound SA %#x: %d packets, %d ICV failures (found %v); want the transfer's", bIn, pk, icv, ok)
+	// The first softPackets echo requests reached the soft lifetime before
+	// the rekey began; the transfer ran across it; the last pings took the
+	// new SAs.
+	oldB, _, icv1, ok1 := nb.inboundSA(bIn)
+	newB, _, icv2, ok2 := nb.inboundSA(bIn2)
+	if !ok1 || !ok2 || oldB < softPackets || newB < after || oldB+newB < transferSize/4/1500 || icv1+icv2 != 0 {
+		t.Errorf("B's inbound SAs: %#x %d packets, rekeyed %#x %d packets (found %v %v), %d ICV failures; want >= %d, >= %d and the transfer's",
+			bIn, oldB, bIn2, newB, ok1, ok2, icv1+icv2, softPackets, after)
 	}
-	if pk, _, icv, ok := na.inboundSA(aIn); !ok || pk == 0 || icv != 0 {
-		t.Errorf("A's inbound SA %#x: %d packets, %d ICV failures (found %v)", aIn, pk, icv, ok)
+	oldA, _, icv1, ok1 := na.inboundSA(aIn)
+	newA, _, icv2, ok2 := na.inboundSA(aIn2)
+	if !ok1 || !ok2 || oldA == 0 || newA < after || icv1+icv2 != 0 {
+		t.Errorf("A's inbound SAs: %#x %d packets, rekeyed %#x %d packets (found %v %v), %d ICV failures; want > 0 and >= %d",
+			aIn, oldA, aIn2, newA, ok1, ok2, icv1+icv2, after)
 	}
 }

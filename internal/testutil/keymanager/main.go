@@ -19,7 +19,9 @@
 //
 // so that no ESP packet is sent before its receiver has the inbound SA.
 // The responder ignores its own ACQUIREs: its queued packets leave when
-// its outbound SA is added. The ESP SA whose SPI is s has the AES-GCM-16
+// its outbound SA is added. The initiator rekeys once, the same way, when
+// its outbound SA reaches its soft lifetime (SA_EXPIRED); -soft-packets
+// applies to the first pair only, so the rekeyed one does not expire. The ESP SA whose SPI is s has the AES-GCM-16
 // key and salt HMAC-SHA256(secret, "sabre keymanager " || s)[:20].
 //
 // It prints one line per step on standard output, for the test to wait
@@ -120,10 +122,19 @@ func run(msgsock, policyName, local, listen, peer, secret string, softPackets ui
 		} else {
 			say("event %v policy=%d", ev.Type, ev.PolicyID)
 		}
-		if ev.Type == messaging.MsgAcquire && ev.PolicyID == policy && peer != "" {
+		if ev.PolicyID != policy || peer == "" {
+			continue
+		}
+		switch {
+		case ev.Type == messaging.MsgAcquire:
 			if err := k.initiate(peer); err != nil {
 				say("error initiating: %v", err)
 				c.call(wire.AcquireFailRequest{PolicyID: policy})
+			}
+		case ev.Type == messaging.MsgSAExpired && ev.Direction == sad.Outbound && ev.SPI == k.out && !k.rekeyed:
+			k.rekeyed = true
+			if err := k.initiate(peer); err != nil {
+				say("error rekeying: %v", err)
 			}
 		}
 	}
@@ -219,7 +230,11 @@ type keyer struct {
 	policy uint32
 	local  netip.Addr
 	secret []byte
-	soft   sad.Lifetime
+	soft   sad.Lifetime // of the first pair; later ones have none
+
+	pairs   int    // SA pairs added
+	out     uint32 // the initiator's current outbound SPI
+	rekeyed bool
 }
 
 // key is the key and salt of the SA whose SPI is spi.
@@ -241,9 +256,13 @@ func (k *keyer) getSPI() (uint32, error) {
 // addSA adds the SAs with inbound SPI in and outbound SPI out: both, or
 // only those of direction only.
 func (k *keyer) addSA(in, out uint32, only sad.Direction) error {
+	soft := k.soft
+	if k.pairs > 0 {
+		soft = sad.Lifetime{}
+	}
 	_, err := k.c.call(wire.AddSARequest{PolicyID: k.policy, SA: ipsec.ManualSA{
 		Encr: suite.EncrAESGCM16, EncrKeyIn: k.key(in), EncrKeyOut: k.key(out),
-		ESPSPIIn: in, ESPSPIOut: out, Local: k.local, Soft: k.soft, Only: only,
+		ESPSPIIn: in, ESPSPIOut: out, Local: k.local, Soft: soft, Only: only,
 	}})
 	if err != nil {
 		return fmt.Errorf("ADD_SA: %w", err)
@@ -270,6 +289,8 @@ func (k *keyer) initiate(peer string) error {
 	if err := k.addSA(in, out, 0); err != nil {
 		return err
 	}
+	k.pairs++
+	k.out = out
 	if _, err := fmt.Fprintf(conn, "DONE\n"); err != nil {
 		return err
 	}
@@ -312,6 +333,7 @@ func (k *keyer) answer(conn net.Conn) error {
 	if err := k.addSA(in, out, sad.Outbound); err != nil {
 		return err
 	}
+	k.pairs++
 	say("added in=%#x out=%#x", in, out)
 	return nil
 }
