@@ -245,12 +245,12 @@ func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
 	localAddr := localAddrFunc(cfg.addr, cfg.fwmark)
 	// IKE and the key managers on -msgsock are applications of one
 	// messaging interface.
-	msg := messaging.New(d.engine)
+	mgmt := messaging.New(d.engine)
 	// The IKE daemon uses the device's UDP sockets on 500 and 4500; it can
 	// be configured (ike_rc) before the device exists, and sends nothing
 	// until it does.
 	ikeD, err := ike.New(ike.Config{
-		Messaging: msg,
+		Messaging: mgmt,
 		Send: func(msg []byte, local, remote netip.AddrPort) error {
 			t := dev.Load()
 			if t == nil {
@@ -296,7 +296,7 @@ func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
 	// The messaging socket opens before the control socket, so that a
 	// client that reaches the control socket finds it too.
 	if cfg.msgsock != "" {
-		if d.msgsock, err = listenMessaging(cfg.msgsock, msg, log); err != nil {
+		if d.msgsock, err = listenMessaging(cfg.msgsock, mgmt, log); err != nil {
 			ikeD.Close()
 			t.Close()
 			d.engine.Close()
