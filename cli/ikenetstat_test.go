@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/sabre-ipsec/sabre/ike"
-	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/ipsec/messaging"
 )
 
 // TestIKENetstatErrorCounters: `ike netstat` shows the IKE daemon's
@@ -17,7 +17,7 @@ import (
 // counters, as text and as JSON (-j).
 func TestIKENetstatErrorCounters(t *testing.T) {
 	env, _ := newEnv(t)
-	d, err := ike.New(ike.Config{Messaging: ipsec.NewMessaging(env.Engine), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	d, err := ike.New(ike.Config{Messaging: messaging.New(env.Engine), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Send: func([]byte, netip.AddrPort, netip.AddrPort) error { return nil }})
 	if err != nil {
 		t.Fatal(err)

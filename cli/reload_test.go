@@ -20,6 +20,7 @@ import (
 	"github.com/sabre-ipsec/sabre/ike"
 	"github.com/sabre-ipsec/sabre/internal/testutil/packet"
 	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/ipsec/messaging"
 	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
@@ -63,7 +64,7 @@ func newIKESite(t *testing.T, n *ikeNet, addr, rc string) *ikeSite {
 	s := &ikeSite{addr: netip.MustParseAddr(addr), out: make(chan *pktbuf.Buffer, 64)}
 	e := ipsec.New(spd.NewDB(), sad.NewDB(), ipsec.Config{Output: func(b *pktbuf.Buffer) { s.out <- b }})
 	local := func(netip.Addr) (netip.Addr, error) { return s.addr, nil }
-	d, err := ike.New(ike.Config{Messaging: ipsec.NewMessaging(e), Send: n.send, Log: quietLog, LocalAddr: local})
+	d, err := ike.New(ike.Config{Messaging: messaging.New(e), Send: n.send, Log: quietLog, LocalAddr: local})
 	if err != nil {
 		t.Fatal(err)
 	}

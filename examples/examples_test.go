@@ -15,6 +15,7 @@ import (
 	"github.com/sabre-ipsec/sabre/header"
 	"github.com/sabre-ipsec/sabre/ike"
 	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/ipsec/messaging"
 	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
@@ -70,7 +71,7 @@ func load(t *testing.T, dir, name string, local netip.Addr) side {
 	t.Cleanup(engine.Close)
 	localAddr := func(netip.Addr) (netip.Addr, error) { return local, nil }
 	d, err := ike.New(ike.Config{
-		Messaging: ipsec.NewMessaging(engine),
+		Messaging: messaging.New(engine),
 		Send:      func([]byte, netip.AddrPort, netip.AddrPort) error { return nil },
 		LocalAddr: localAddr,
 	})

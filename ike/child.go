@@ -12,6 +12,7 @@ import (
 	ikecrypto "github.com/sabre-ipsec/sabre/ike/crypto"
 	"github.com/sabre-ipsec/sabre/ike/message"
 	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/ipsec/messaging"
 	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
 	"github.com/sabre-ipsec/sabre/suite"
@@ -461,7 +462,7 @@ func (d *Daemon) processCreateChildRequest(sa *SA, in *inbound) []message.Payloa
 
 // childExpiring rekeys a Child SA at its soft lifetime (SA_EXPIRED): a new
 // pair is negotiated with REKEY_SA and the old one deleted.
-func (d *Daemon) childExpiring(ev ipsec.Event) {
+func (d *Daemon) childExpiring(ev messaging.Event) {
 	d.withChild(ev.SPI, ev.Direction, func(sa *SA, c *child) {
 		if c.rekeyed || c.retiring || !sa.established() {
 			return
@@ -475,7 +476,7 @@ func (d *Daemon) childExpiring(ev ipsec.Event) {
 
 // childDeleted tells the peer when one of our Child SAs went away (hard
 // lifetime, operator), then forgets it.
-func (d *Daemon) childDeleted(ev ipsec.Event) {
+func (d *Daemon) childDeleted(ev messaging.Event) {
 	d.withChild(ev.SPI, ev.Direction, func(sa *SA, c *child) {
 		if c.retiring {
 			// It is no longer sent on; it ends when its inbound SA does.

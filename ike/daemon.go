@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/sabre-ipsec/sabre/ike/message"
-	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/ipsec/messaging"
 	"github.com/sabre-ipsec/sabre/spd"
 )
 
@@ -27,7 +27,7 @@ const (
 type Config struct {
 	// Messaging is the engine's messaging interface: ACQUIREs and SA
 	// events come from it, and negotiated SAs go into it.
-	Messaging *ipsec.Messaging
+	Messaging *messaging.Messaging
 	// Send sends an IKE message from local to remote. On the NAT-T port
 	// the transport adds the non-ESP marker (RFC 3948 §2.2).
 	Send func(msg []byte, local, remote netip.AddrPort) error
@@ -82,7 +82,7 @@ type Daemon struct {
 	cfg   Config
 	log   *slog.Logger
 	mgr   *Manager[*SA]
-	app   ipsec.AppID
+	app   messaging.AppID
 	stats Stats
 
 	mu        sync.Mutex
@@ -732,19 +732,26 @@ func (d *Daemon) discard(sa *SA) {
 }
 
 // onEvent handles the messaging interface's events.
-func (d *Daemon) onEvent(ev ipsec.Event) {
+func (d *Daemon) onEvent(ev messaging.Event) {
 	if d.closed.Load() {
 		return
 	}
 	switch ev.Type {
-	case ipsec.MsgAcquire:
+	case messaging.MsgAcquire:
+		if ev.Policy != nil && ev.Policy.RemoteName == "" && len(d.cfg.Messaging.Apps()) > 1 {
+			// No IKE remote (-g): the policy's SAs come from another key
+			// manager (sabre run -msgsock), whose packets an ACQUIRE_FAIL
+			// would drop.
+			d.log.Debug("ACQUIRE left to another key manager", "policy", ev.PolicyID)
+			return
+		}
 		if err := d.acquire(ev.Policy); err != nil {
 			d.log.Warn("cannot negotiate SAs", "policy", ev.PolicyID, "err", err)
 			d.cfg.Messaging.AcquireFail(ev.PolicyID)
 		}
-	case ipsec.MsgSAExpired:
+	case messaging.MsgSAExpired:
 		d.childExpiring(ev)
-	case ipsec.MsgSADeleted:
+	case messaging.MsgSADeleted:
 		d.childDeleted(ev)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/sabre-ipsec/sabre/classify"
 	"github.com/sabre-ipsec/sabre/internal/testutil/packet"
 	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/ipsec/messaging"
 	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
@@ -25,7 +26,7 @@ type testHost struct {
 	name   string
 	addr   netip.Addr
 	e      *ipsec.Engine
-	msg    *ipsec.Messaging
+	msg    *messaging.Messaging
 	d      *Daemon
 	policy uint32
 	out    chan *pktbuf.Buffer // packets the engine sent itself (queued after ACQUIRE)
@@ -103,7 +104,7 @@ func writePSK(t testing.TB, psk string) string {
 func newHost(t testing.TB, n *network, name, addr, src, dst, peer, remoteArgs string, esp []string) *testHost {
 	h := &testHost{name: name, addr: netip.MustParseAddr(addr), out: make(chan *pktbuf.Buffer, 64)}
 	h.e = ipsec.New(spd.NewDB(), sad.NewDB(), ipsec.Config{Output: func(b *pktbuf.Buffer) { h.out <- b }})
-	h.msg = ipsec.NewMessaging(h.e)
+	h.msg = messaging.New(h.e)
 	var err error
 	h.d, err = New(Config{Messaging: h.msg, Send: n.send, Log: quietLog,
 		LocalAddr: func(netip.Addr) (netip.Addr, error) { return h.addr, nil }})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/ipsec/messaging"
 	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/sad"
 )
@@ -234,7 +235,7 @@ func TestSimultaneousRekey(t *testing.T) {
 	for _, h := range []*testHost{a, b} {
 		spi := h.d.Status()[0].Children[0].SPIIn
 		v, _ := strconv.ParseUint(spi, 16, 32)
-		h.d.childExpiring(ipsec.Event{Type: ipsec.MsgSAExpired, SPI: uint32(v), Direction: sad.Inbound})
+		h.d.childExpiring(messaging.Event{Type: messaging.MsgSAExpired, SPI: uint32(v), Direction: sad.Inbound})
 	}
 	n.drain()
 	for _, h := range []*testHost{a, b} {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/ipsec/messaging"
 	"github.com/sabre-ipsec/sabre/sad"
 )
 
@@ -40,7 +41,7 @@ func TestChildRekeysCounted(t *testing.T) {
 	_, a, b := pair(t, fastSuite, fastSuite, []string{"AES128-GCM16"})
 	handshake(t, a, 10*time.Second)
 	spi, _ := strconv.ParseUint(a.d.Status()[0].Children[0].SPIIn, 16, 32)
-	a.d.childExpiring(ipsec.Event{Type: ipsec.MsgSAExpired, SPI: uint32(spi), Direction: sad.Inbound})
+	a.d.childExpiring(messaging.Event{Type: messaging.MsgSAExpired, SPI: uint32(spi), Direction: sad.Inbound})
 	waitFor(t, "the rekey to be counted on both sides", func() bool {
 		return a.d.Stats().ChildRekeys.Load() == 1 && b.d.Stats().ChildRekeys.Load() == 1
 	})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/ipsec/messaging"
 	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
@@ -165,7 +166,7 @@ func TestRekeyUnderTraffic(t *testing.T) {
 			t.Fatalf("rekey %d: %s has no single Child SA: %+v", i, starter.name, starter.d.Status())
 		}
 		deletes := peer.d.Stats().Deletes.Load()
-		starter.d.childExpiring(ipsec.Event{Type: ipsec.MsgSAExpired, SPI: oldIn, Direction: sad.Inbound})
+		starter.d.childExpiring(messaging.Event{Type: messaging.MsgSAExpired, SPI: oldIn, Direction: sad.Inbound})
 		waitFor(t, fmt.Sprintf("rekey %d by %s", i, starter.name), func() bool {
 			in, out, ok1 := childSPIs(t, starter)
 			pin, pout, ok2 := childSPIs(t, peer)
@@ -194,7 +195,7 @@ func TestRekeyUnderTraffic(t *testing.T) {
 			both.Add(1)
 			go func() {
 				defer both.Done()
-				x.h.d.childExpiring(ipsec.Event{Type: ipsec.MsgSAExpired, SPI: x.spi, Direction: sad.Inbound})
+				x.h.d.childExpiring(messaging.Event{Type: messaging.MsgSAExpired, SPI: x.spi, Direction: sad.Inbound})
 			}()
 		}
 		both.Wait()

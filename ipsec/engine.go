@@ -114,3 +114,11 @@ func (e *Engine) isNATTPort(p uint16) bool {
 	}
 	return false
 }
+
+// PolicyDeleted releases what the engine holds for a policy that left the
+// SPD: its dummy-packet timer and its SAs. Whoever watches the SPD's
+// changes (package messaging) calls it.
+func (e *Engine) PolicyDeleted(id uint32) {
+	e.dummy.stop(id)
+	e.sad.DeletePolicy(id)
+}

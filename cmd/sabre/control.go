@@ -161,35 +161,52 @@ func noEOF(err error) error {
 	return err
 }
 
-// controlServer serves the control socket.
-type controlServer struct {
-	path    string
-	ln      *net.UnixListener
-	handle  controlHandler
-	log     *slog.Logger
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	conns   map[net.Conn]bool
-	closing bool
+// socketKind names one of the daemon's sockets in messages: what it is and
+// the flag that chooses its path.
+type socketKind struct{ name, flag string }
+
+// The daemon's sockets.
+var (
+	controlSocket   = socketKind{"control socket", "-sock"}
+	messagingSocket = socketKind{"messaging socket", "-msgsock"}
+)
+
+// socketServer serves one of the daemon's sockets: each connection on a
+// goroutine of its own.
+type socketServer struct {
+	path      string
+	ln        *net.UnixListener
+	serveConn func(net.Conn) // returns when the connection is done
+	log       *slog.Logger
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	conns     map[net.Conn]bool
+	closing   bool
 }
 
-// listenControl creates the socket at path: the directory (0700) if
+// listenControl creates the control socket at path (listenSocket) and
+// serves its requests with handle.
+func listenControl(path string, handle controlHandler, log *slog.Logger) (*socketServer, error) {
+	return listenSocket(controlSocket, path, log, func(c net.Conn) { serveControl(c, handle, log) })
+}
+
+// listenSocket creates the socket at path: the directory (0700) if
 // missing, then the socket (0600). The directory must be the daemon
 // user's (or root's) and writable by no one else: whoever can write there
 // can replace the socket. A stale socket left by a daemon that died is
 // replaced; anything else at path (a file, a directory, a socket that
-// answers) is refused, never deleted.
-func listenControl(path string, handle controlHandler, log *slog.Logger) (*controlServer, error) {
+// answers) is refused, never deleted. serveConn serves each connection.
+func listenSocket(k socketKind, path string, log *slog.Logger, serveConn func(net.Conn)) (*socketServer, error) {
 	dir := filepath.Dir(path)
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("control socket directory: %w", err)
+			return nil, fmt.Errorf("%s directory: %w", k.name, err)
 		}
 	}
-	if err := checkSocketDir(dir); err != nil {
+	if err := checkSocketDir(k, dir); err != nil {
 		return nil, err
 	}
-	if err := removeStaleSocket(path); err != nil {
+	if err := removeStaleSocket(k, path); err != nil {
 		return nil, err
 	}
 	// The umask makes the socket 0600 from the start; the chmod below
@@ -198,13 +215,13 @@ func listenControl(path string, handle controlHandler, log *slog.Logger) (*contr
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	syscall.Umask(old)
 	if err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
+		return nil, fmt.Errorf("%s: %w", k.name, err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("control socket: %w", err)
+		return nil, fmt.Errorf("%s: %w", k.name, err)
 	}
-	s := &controlServer{path: path, ln: ln, handle: handle, log: log, conns: map[net.Conn]bool{}}
+	s := &socketServer{path: path, ln: ln, serveConn: serveConn, log: log.With("socket", path), conns: map[net.Conn]bool{}}
 	s.wg.Add(1)
 	go s.serve()
 	return s, nil
@@ -212,62 +229,62 @@ func listenControl(path string, handle controlHandler, log *slog.Logger) (*contr
 
 // checkSocketDir refuses a socket directory that is not a directory, not
 // owned by this user or root, or writable by group or others.
-func checkSocketDir(dir string) error {
+func checkSocketDir(k socketKind, dir string) error {
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return fmt.Errorf("control socket directory: %w", err)
+		return fmt.Errorf("%s directory: %w", k.name, err)
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	switch {
 	case !fi.IsDir():
-		return fmt.Errorf("control socket directory %s is not a directory", dir)
+		return fmt.Errorf("%s directory %s is not a directory", k.name, dir)
 	case ok && st.Uid != 0 && int(st.Uid) != os.Geteuid():
-		return fmt.Errorf("control socket directory %s is owned by uid %d, not by this user (uid %d) or root", dir, st.Uid, os.Geteuid())
+		return fmt.Errorf("%s directory %s is owned by uid %d, not by this user (uid %d) or root", k.name, dir, st.Uid, os.Geteuid())
 	case fi.Mode().Perm()&0o022 != 0:
-		return fmt.Errorf("control socket directory %s has mode %v: others could replace the socket; use a directory only its owner can write (chmod go-w, or another -sock)", dir, fi.Mode().Perm())
+		return fmt.Errorf("%s directory %s has mode %v: others could replace the socket; use a directory only its owner can write (chmod go-w, or another %s)", k.name, dir, fi.Mode().Perm(), k.flag)
 	}
 	return nil
 }
 
-// checkControlPath refuses, without changing anything, a control socket
-// path that listenControl would refuse: a directory that is not safe, or
-// something at path other than a stale socket.
-func checkControlPath(path string) error {
+// checkSocketPath refuses, without changing anything, a socket path that
+// listenSocket would refuse: a directory that is not safe, or something
+// at path other than a stale socket.
+func checkSocketPath(k socketKind, path string) error {
 	dir := filepath.Dir(path)
 	if _, err := os.Stat(dir); err == nil {
-		if err := checkSocketDir(dir); err != nil {
+		if err := checkSocketDir(k, dir); err != nil {
 			return err
 		}
 	}
-	_, err := staleSocket(path)
+	_, err := staleSocket(k, path)
 	return err
 }
 
 // removeStaleSocket removes the socket at path if it is stale (nobody
 // listens), and refuses anything else there.
-func removeStaleSocket(path string) error {
-	stale, err := staleSocket(path)
+func removeStaleSocket(k socketKind, path string) error {
+	stale, err := staleSocket(k, path)
 	if err != nil || !stale {
 		return err
 	}
 	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("remove stale control socket: %w", err)
+		return fmt.Errorf("remove stale %s: %w", k.name, err)
 	}
 	return nil
 }
 
 // staleSocket reports whether path is a socket nobody listens on; nothing
 // at path is fine too, and anything else is an error.
-func staleSocket(path string) (bool, error) {
+func staleSocket(k socketKind, path string) (bool, error) {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("control socket %s: %w", path, err)
+		return false, fmt.Errorf("%s %s: %w", k.name, path, err)
 	}
 	if fi.Mode().Type() != os.ModeSocket {
-		return false, fmt.Errorf("control socket %s: something else is there (%s); remove it yourself or choose another -sock", path, fileKind(fi.Mode()))
+		return false, fmt.Errorf("%s %s: something else is there (%s); remove it yourself or choose another %s", k.name, path, fileKind(fi.Mode()), k.flag)
 	}
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {
@@ -275,7 +292,7 @@ func staleSocket(path string) (bool, error) {
 		return false, fmt.Errorf("a daemon is already listening on %s", path)
 	}
 	if !errors.Is(err, syscall.ECONNREFUSED) {
-		return false, fmt.Errorf("control socket %s: cannot tell whether a daemon listens on it: %w", path, err)
+		return false, fmt.Errorf("%s %s: cannot tell whether a daemon listens on it: %w", k.name, path, err)
 	}
 	return true, nil
 }
@@ -297,7 +314,7 @@ func fileKind(m os.FileMode) string {
 	return "not a socket"
 }
 
-func (s *controlServer) serve() {
+func (s *socketServer) serve() {
 	defer s.wg.Done()
 	for {
 		c, err := s.ln.Accept()
@@ -308,7 +325,7 @@ func (s *controlServer) serve() {
 			if closing {
 				return
 			}
-			s.log.Warn("control socket accept failed", "err", err)
+			s.log.Warn("accept failed", "err", err)
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
@@ -321,18 +338,21 @@ func (s *controlServer) serve() {
 		s.conns[c] = true
 		s.mu.Unlock()
 		s.wg.Add(1)
-		go s.serveConn(c)
+		go func() {
+			defer s.wg.Done()
+			defer func() {
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
+				c.Close()
+			}()
+			s.serveConn(c)
+		}()
 	}
 }
 
-func (s *controlServer) serveConn(c net.Conn) {
-	defer s.wg.Done()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		c.Close()
-	}()
+// serveControl answers the control requests of one connection.
+func serveControl(c net.Conn, handle controlHandler, log *slog.Logger) {
 	r := bufio.NewReader(c)
 	for {
 		args, err := readRequest(r)
@@ -340,13 +360,13 @@ func (s *controlServer) serveConn(c net.Conn) {
 			return
 		}
 		if err != nil {
-			s.log.Debug("control: bad request", "err", err)
+			log.Debug("control: bad request", "err", err)
 			writeReply(c, statusUsage, []byte(err.Error()+"\n"))
 			return
 		}
-		s.log.Debug("control request", "args", args)
+		log.Debug("control request", "args", args)
 		var out bytes.Buffer
-		status := s.handle(args, &out)
+		status := handle(args, &out)
 		if err := writeReply(c, status, out.Bytes()); err != nil {
 			return
 		}
@@ -354,7 +374,7 @@ func (s *controlServer) serveConn(c net.Conn) {
 }
 
 // Close stops accepting, closes the connections and removes the socket.
-func (s *controlServer) Close() error {
+func (s *socketServer) Close() error {
 	s.mu.Lock()
 	s.closing = true
 	for c := range s.conns {

@@ -28,11 +28,10 @@ import (
 
 // metricsCollector is a prometheus.Collector over a running daemon.
 type metricsCollector struct {
-	engine    *ipsec.Engine
-	messaging *ipsec.Messaging
-	ike       *ike.Daemon
-	dev       func() *tun.Device // nil until the device is open
-	forward   *tun.Forwarding    // may be nil
+	engine  *ipsec.Engine
+	ike     *ike.Daemon
+	dev     func() *tun.Device // nil until the device is open
+	forward *tun.Forwarding    // may be nil
 }
 
 // desc makes a metric's description; every name starts with sabre_.
@@ -113,9 +112,7 @@ func (c *metricsCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(mSAICV, sa.Counters.ICVFailures.Load(), spi, proto, pol)
 		}
 	}
-	if c.messaging != nil {
-		counter(mEventDrops, c.messaging.DroppedEvents())
-	}
+	counter(mEventDrops, st.EventsDropped.Load())
 	if c.ike != nil {
 		byState := map[string]int{}
 		for _, s := range c.ike.Status() {

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sabre-ipsec/sabre/ipsec"
 	"github.com/sabre-ipsec/sabre/ports/tun"
 	"github.com/sabre-ipsec/sabre/spd"
 )
@@ -68,7 +67,6 @@ func addOperatorFlags(fs *flag.FlagSet, c *operatorConfig) {
 
 // operatorState is what the operator features hold while the daemon runs.
 type operatorState struct {
-	msg     *ipsec.Messaging
 	fwd     tun.Forwarding
 	setup   *tunSetup
 	metrics *metricsServer
@@ -91,7 +89,7 @@ func (d *daemon) startOperator() error {
 		setup.syncRoutes(d.engine.SPD().List())
 	}
 	if d.cfg.op.metrics != "" {
-		c := &metricsCollector{engine: d.engine, messaging: op.msg, ike: d.ike, forward: &op.fwd,
+		c := &metricsCollector{engine: d.engine, ike: d.ike, forward: &op.fwd,
 			dev: func() *tun.Device { return d.dev }}
 		if op.metrics, err = serveMetrics(d.cfg.op.metrics, c, d.log); err != nil {
 			return err

@@ -21,6 +21,10 @@ package main
 // socket go away); SIGHUP reloads the ike_rc file (cli.Env.ReloadRC: only
 // what changed is changed; established tunnels of unchanged parts keep
 // running). `sabre run -check -rc FILE` checks a file without a daemon.
+//
+// With -msgsock PATH the daemon also serves the reference's messaging
+// interface (msgsock.go) to key managers in other processes: policies
+// without an IKE remote (-g) get their SAs from them.
 
 import (
 	"context"
@@ -33,6 +37,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -44,6 +49,7 @@ import (
 	"github.com/sabre-ipsec/sabre/header"
 	"github.com/sabre-ipsec/sabre/ike"
 	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/ipsec/messaging"
 	"github.com/sabre-ipsec/sabre/pktbuf"
 	"github.com/sabre-ipsec/sabre/ports/tun"
 	"github.com/sabre-ipsec/sabre/sad"
@@ -69,6 +75,7 @@ type daemonConfig struct {
 	rc       string
 	tunName  string
 	sock     string
+	msgsock  string
 	mtu      int
 	pathMTU  int
 	addr     netip.Addr
@@ -86,6 +93,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
 	fs.StringVar(&c.rc, "rc", "", "ike_rc file to run at start and reload on SIGHUP")
 	fs.StringVar(&c.tunName, "tun", tun.DefaultName, "name of the TUN interface")
 	fs.StringVar(&c.sock, "sock", defaultSocket, "control socket")
+	fs.StringVar(&c.msgsock, "msgsock", "", "messaging socket for external key managers (the reference's 8-octet messaging protocol, package ipsec/messaging/wire; 0600 in a 0700 directory); none when empty")
 	fs.IntVar(&c.mtu, "mtu", tun.DefaultMTU, "MTU of the TUN interface (inner packets)")
 	fs.IntVar(&c.pathMTU, "pathmtu", tun.DefaultPathMTU, "MTU of the path to the peers (outer packets); larger ones get ICMP too-big back")
 	addr := fs.String("addr", "", "this host's outer address (default: the kernel's source address toward each peer)")
@@ -95,8 +103,18 @@ func parseRunFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
 	fs.BoolVar(&c.check, "check", false, "check the -rc file as the daemon would apply it (remotes' proposals and PSK files included), then exit: status 0 if it is good, 1 with file:line errors if not; no device, socket or running daemon is touched")
 	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile of the daemon's life to this file")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: sabre run [-rc ike_rc] [-tun sabre0] [-sock "+defaultSocket+"] [-mtu 1400] [-pathmtu 1500] [-addr local address] [-fwmark mark] [-show-keys] [-v]\n       sabre run -check -rc ike_rc")
+		fmt.Fprintln(stderr, "usage: sabre run [-rc ike_rc] [-tun sabre0] [-sock "+defaultSocket+"] [-msgsock PATH] [-mtu 1400] [-pathmtu 1500] [-addr local address] [-fwmark mark] [-show-keys] [-v]\n       sabre run -check -rc ike_rc")
 		fs.PrintDefaults()
+		fmt.Fprint(stderr, `
+-msgsock serves the reference's messaging interface to key managers in other
+processes, for the policies without an IKE remote (ipsec policy without -g).
+Each connection is one application: it sends APP_REGISTER, then receives
+ACQUIRE, SA_EXPIRED, SA_DELETED, POLICY_ADDED and POLICY_DELETED events and
+answers with GET_SPI, ADD_SA or ACQUIRE_FAIL (and the SPD requests). Messages
+are an 8-octet header (type, src, dst, 0, sequence, length in 4-octet words,
+status, flags) and a big-endian body; the fields of each are in
+'go doc github.com/sabre-ipsec/sabre/ipsec/messaging/wire' and the README.
+`)
 	}
 	addOperatorFlags(fs, &c.op)
 	if err := fs.Parse(args); err != nil {
@@ -107,6 +125,9 @@ func parseRunFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
 	}
 	if c.check && c.rc == "" {
 		return nil, errors.New("run: -check needs -rc FILE")
+	}
+	if c.msgsock != "" && filepath.Clean(c.msgsock) == filepath.Clean(c.sock) {
+		return nil, fmt.Errorf("run: -msgsock %s is the control socket (-sock); give it a path of its own", c.msgsock)
 	}
 	for _, m := range []struct {
 		name string
@@ -195,7 +216,8 @@ type daemon struct {
 	ike     *ike.Daemon
 	env     *cli.Env
 	dev     *tun.Device
-	control *controlServer
+	control *socketServer
+	msgsock *socketServer // nil without -msgsock
 	op      operatorState
 }
 
@@ -204,9 +226,15 @@ type daemon struct {
 // stops the daemon before it touches the network, and a client that
 // reaches the socket finds the device up.
 func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
-	// A -sock path that cannot be used is refused before anything else.
-	if err := checkControlPath(cfg.sock); err != nil {
+	// A -sock or -msgsock path that cannot be used is refused before
+	// anything else.
+	if err := checkSocketPath(controlSocket, cfg.sock); err != nil {
 		return nil, err
+	}
+	if cfg.msgsock != "" {
+		if err := checkSocketPath(messagingSocket, cfg.msgsock); err != nil {
+			return nil, err
+		}
 	}
 	d := &daemon{cfg: cfg, log: log}
 	var dev atomic.Pointer[tun.Device]
@@ -225,12 +253,14 @@ func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
 		return nil, err
 	}
 	localAddr := localAddrFunc(cfg.addr, cfg.fwmark)
-	d.op.msg = ipsec.NewMessaging(d.engine)
+	// IKE and the key managers on -msgsock are applications of one
+	// messaging interface.
+	mgmt := messaging.New(d.engine)
 	// The IKE daemon uses the device's UDP sockets on 500 and 4500; it can
 	// be configured (ike_rc) before the device exists, and sends nothing
 	// until it does.
 	ikeD, err := ike.New(ike.Config{
-		Messaging: d.op.msg,
+		Messaging: mgmt,
 		Send: func(msg []byte, local, remote netip.AddrPort) error {
 			t := dev.Load()
 			if t == nil {
@@ -274,7 +304,20 @@ func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
 	}
 	d.dev = t
 	dev.Store(t)
+	// The messaging socket opens before the control socket, so that a
+	// client that reaches the control socket finds it too.
+	if cfg.msgsock != "" {
+		if d.msgsock, err = listenMessaging(cfg.msgsock, mgmt, log); err != nil {
+			ikeD.Close()
+			t.Close()
+			d.engine.Close()
+			return nil, err
+		}
+	}
 	if d.control, err = listenControl(cfg.sock, d.handle, log); err != nil {
+		if d.msgsock != nil {
+			d.msgsock.Close()
+		}
 		ikeD.Close()
 		t.Close()
 		d.engine.Close()
@@ -285,7 +328,7 @@ func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
 		return nil, err
 	}
 	logOutput(log, "ike_rc", out.String())
-	log.Info("sabre running", "tun", t.Name(), "mtu", t.MTU(), "socket", cfg.sock, "rc", cfg.rc,
+	log.Info("sabre running", "tun", t.Name(), "mtu", t.MTU(), "socket", cfg.sock, "msgsock", cfg.msgsock, "rc", cfg.rc,
 		"policies", len(d.engine.SPD().List()))
 	return d, nil
 }
@@ -401,7 +444,11 @@ func (d *daemon) stop() error {
 	d.stopOperator()
 	// IKE first: its Delete notifications leave while the sockets are open.
 	d.ike.Close()
-	errs := []error{d.control.Close(), d.dev.Close()}
+	errs := []error{d.control.Close()}
+	if d.msgsock != nil {
+		errs = append(errs, d.msgsock.Close())
+	}
+	errs = append(errs, d.dev.Close())
 	d.engine.Close()
 	s := d.dev.Stats().Snapshot()
 	d.log.Info("stopped", "tun_rx", s.TUNRxPackets, "tun_tx", s.TUNTxPackets, "wire_tx", s.WireTxPackets, "wire_rx", s.WireRxPackets)

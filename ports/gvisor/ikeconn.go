@@ -116,7 +116,7 @@ type ikeSocket struct {
 // ike.Config's:
 //
 //	conn, err := gvisor.ListenIKE(gvisor.IKEConnConfig{Stack: s, Addrs: addrs})
-//	d, err := ike.New(ike.Config{Messaging: ipsec.NewMessaging(ep.Engine()),
+//	d, err := ike.New(ike.Config{Messaging: messaging.New(ep.Engine()),
 //		Send: conn.Send, SendKeepalive: conn.SendKeepalive, ...})
 //	conn.Serve(d.HandleMessage)
 //	...

@@ -24,6 +24,7 @@ import (
 	"github.com/sabre-ipsec/sabre/cli"
 	"github.com/sabre-ipsec/sabre/ike"
 	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/ipsec/messaging"
 	"github.com/sabre-ipsec/sabre/ports/gvisor"
 	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
@@ -43,7 +44,7 @@ type demoHost struct {
 	link *channel.Endpoint // this host's end of the in-memory link
 	ep   *gvisor.Endpoint  // Sabre, between the stack and the link
 	s    *stack.Stack
-	msg  *ipsec.Messaging
+	msg  *messaging.Messaging
 	conn *gvisor.IKEConn
 	ike  *ike.Daemon
 	env  *cli.Env
@@ -177,7 +178,7 @@ func (n *demoNet) setUp(h *demoHost) error {
 	if h.conn, err = gvisor.ListenIKE(gvisor.IKEConnConfig{Stack: h.s, NIC: demoNIC, Addrs: []netip.Addr{h.addr}}); err != nil {
 		return err
 	}
-	h.msg = ipsec.NewMessaging(h.ep.Engine())
+	h.msg = messaging.New(h.ep.Engine())
 	localAddr := func(remote netip.Addr) (netip.Addr, error) {
 		if remote.Is4() != h.addr.Is4() {
 			return netip.Addr{}, fmt.Errorf("host %s has no address of %v's family", h.name, remote)
@@ -202,7 +203,7 @@ func (n *demoNet) setUp(h *demoHost) error {
 	}
 	// ACQUIREs, for the step list: the demo is one more application on
 	// the messaging interface.
-	if _, err := h.msg.Register("demo", func(ev ipsec.Event) { n.steps.event(h, ev) }); err != nil {
+	if _, err := h.msg.Register("demo", func(ev messaging.Event) { n.steps.event(h, ev) }); err != nil {
 		return err
 	}
 	if err := h.conn.Serve(h.ike.HandleMessage); err != nil {

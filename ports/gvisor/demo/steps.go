@@ -21,7 +21,7 @@ import (
 	"github.com/sabre-ipsec/sabre/header"
 	"github.com/sabre-ipsec/sabre/ike"
 	"github.com/sabre-ipsec/sabre/ike/message"
-	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/ipsec/messaging"
 	"github.com/sabre-ipsec/sabre/spd"
 )
 
@@ -117,8 +117,8 @@ func (l *stepLog) print(w io.Writer) {
 }
 
 // event takes host h's messaging events: ACQUIRE.
-func (l *stepLog) event(h *demoHost, ev ipsec.Event) {
-	if ev.Type != ipsec.MsgAcquire || !l.recording() {
+func (l *stepLog) event(h *demoHost, ev messaging.Event) {
+	if ev.Type != messaging.MsgAcquire || !l.recording() {
 		return
 	}
 	k := ev.Key

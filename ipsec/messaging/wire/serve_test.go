@@ -1,4 +1,4 @@
-package ipsec
+package wire
 
 import (
 	"errors"
@@ -9,12 +9,15 @@ import (
 	"time"
 
 	"github.com/sabre-ipsec/sabre/classify"
+	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/ipsec/messaging"
 	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
+	"github.com/sabre-ipsec/sabre/suite"
 	"github.com/sabre-ipsec/sabre/xe"
 )
 
-// wireClient talks to ServeWire as an application would: it sends requests
+// wireClient talks to Serve as an application would: it sends requests
 // and reads replies, keeping the events that arrive in between.
 type wireClient struct {
 	t      *testing.T
@@ -90,7 +93,7 @@ func (c *wireClient) call(req Request) (Reply, error) {
 }
 
 // event returns the first event of type t, waiting for it if need be.
-func (c *wireClient) event(t MsgType) Event {
+func (c *wireClient) event(t messaging.MsgType) messaging.Event {
 	c.t.Helper()
 	for i := 0; ; i++ {
 		for i >= len(c.events) {
@@ -115,11 +118,11 @@ func (c *wireClient) event(t MsgType) Event {
 }
 
 func TestServeWire(t *testing.T) {
-	e := New(spd.NewDB(), sad.NewDB(), Config{})
-	m := NewMessaging(e)
+	e := ipsec.New(spd.NewDB(), sad.NewDB(), ipsec.Config{})
+	m := messaging.New(e)
 	server, client := net.Pipe()
 	done := make(chan error, 1)
-	go func() { done <- m.ServeWire(server) }()
+	go func() { done <- Serve(m, server) }()
 	c := newWireClient(t, client)
 
 	reply, err := c.call(AppRegisterRequest{Name: "ike"})
@@ -144,7 +147,7 @@ func TestServeWire(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := reply.(PolicyIDReply).PolicyID
-	ev := c.event(MsgPolicyAdded)
+	ev := c.event(messaging.MsgPolicyAdded)
 	if ev.PolicyID != id || ev.Policy == nil || ev.Policy.ID != id || ev.Policy.Src != policy.Src || ev.Policy.TunnelRemote != policy.TunnelRemote {
 		t.Fatalf("POLICY_ADDED %+v", ev)
 	}
@@ -159,7 +162,7 @@ func TestServeWire(t *testing.T) {
 		t.Fatal(err)
 	}
 	spi := reply.(GetSPIReply).SPI
-	sa := ManualSA{Encr: espAlgos[0].encr, EncrKeyIn: key(20, 1), EncrKeyOut: key(20, 2), ESPSPIIn: spi, ESPSPIOut: 0x5555}
+	sa := ipsec.ManualSA{Encr: suite.EncrAESGCM16, EncrKeyIn: key(20, 1), EncrKeyOut: key(20, 2), ESPSPIIn: spi, ESPSPIOut: 0x5555}
 	if reply, err := c.call(AddSARequest{PolicyID: id, SA: sa}); err != nil || reply != nil {
 		t.Fatalf("ADD_SA: %v %v", reply, err)
 	}
@@ -194,23 +197,23 @@ func TestServeWire(t *testing.T) {
 	// sequence, and the connection goes on.
 	b, _ := EncodeRequest(PartyIKE, 200, GetPolicyRequest{PolicyID: id})
 	b[3] = 1
-	if r := c.send(b); r.Type != MsgGetPolicy || r.Seq != 200 || r.Status != xe.BadParam || r.Dst != PartyIKE {
+	if r := c.send(b); r.Type != messaging.MsgGetPolicy || r.Seq != 200 || r.Status != xe.BadParam || r.Dst != PartyIKE {
 		t.Fatalf("reply to a non-zero reserved octet: %+v", r)
 	}
 	for _, bad := range [][]byte{
-		{99, byte(PartyIKE), byte(PartyIPsec), 0, 201, 0, 0, 0},                           // unknown type
-		{byte(MsgAcquire), byte(PartyIKE), byte(PartyIPsec), 0, 202, 0, 0, 0},             // an event sent to IPsec
-		{byte(MsgGetPolicy), byte(PartyIKE), byte(PartyIKE), 0, 203, 1, 0, 0, 0, 0, 0, 1}, // not to IPsec
-		{byte(MsgGetPolicy), byte(PartyIKE), byte(PartyIPsec), 0, 204, 0, 0, 0},           // data missing
+		{99, byte(PartyIKE), byte(PartyIPsec), 0, 201, 0, 0, 0},                                     // unknown type
+		{byte(messaging.MsgAcquire), byte(PartyIKE), byte(PartyIPsec), 0, 202, 0, 0, 0},             // an event sent to IPsec
+		{byte(messaging.MsgGetPolicy), byte(PartyIKE), byte(PartyIKE), 0, 203, 1, 0, 0, 0, 0, 0, 1}, // not to IPsec
+		{byte(messaging.MsgGetPolicy), byte(PartyIKE), byte(PartyIPsec), 0, 204, 0, 0, 0},           // data missing
 	} {
 		r := c.send(bad)
 		_, err := DecodeReply(r)
-		if r.Type != MsgType(bad[0]) || r.Status != xe.BadParam || !errors.As(err, &se) || se.Detail == "" {
+		if r.Type != messaging.MsgType(bad[0]) || r.Status != xe.BadParam || !errors.As(err, &se) || se.Detail == "" {
 			t.Fatalf("reply to % x: %+v %v", bad, r, err)
 		}
 	}
 	// An application's acknowledgement of an event gets no reply.
-	ack, _ := EncodeReply(&Message{Type: MsgPolicyAdded, Src: PartyIPsec}, nil, nil)
+	ack, _ := EncodeReply(&Message{Type: messaging.MsgPolicyAdded, Src: PartyIPsec}, nil, nil)
 	if _, err := client.Write(ack); err != nil {
 		t.Fatal(err)
 	}
@@ -222,11 +225,11 @@ func TestServeWire(t *testing.T) {
 	if _, err := c.call(DelPolicyRequest{PolicyID: id}); err != nil {
 		t.Fatal(err)
 	}
-	if ev := c.event(MsgPolicyDeleted); ev.PolicyID != id {
+	if ev := c.event(messaging.MsgPolicyDeleted); ev.PolicyID != id {
 		t.Fatalf("POLICY_DELETED %+v", ev)
 	}
 	for range 2 {
-		if ev := c.event(MsgSADeleted); ev.PolicyID != id || ev.Protocol != sad.ESP || ev.Hard {
+		if ev := c.event(messaging.MsgSADeleted); ev.PolicyID != id || ev.Protocol != sad.ESP || ev.Hard {
 			t.Fatalf("SA_DELETED %+v", ev)
 		}
 	}
@@ -239,10 +242,10 @@ func TestServeWire(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("ServeWire: %v", err)
+			t.Fatalf("Serve: %v", err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("ServeWire did not return at EOF")
+		t.Fatal("Serve did not return at EOF")
 	}
 	if len(m.Apps()) != 0 {
 		t.Fatalf("still registered: %v", m.Apps())
@@ -251,11 +254,11 @@ func TestServeWire(t *testing.T) {
 
 // TestServeWireEventDst: events go to the application's ID.
 func TestServeWireEventDst(t *testing.T) {
-	e := New(spd.NewDB(), sad.NewDB(), Config{})
-	m := NewMessaging(e)
+	e := ipsec.New(spd.NewDB(), sad.NewDB(), ipsec.Config{})
+	m := messaging.New(e)
 	server, client := net.Pipe()
 	defer client.Close()
-	go m.ServeWire(server)
+	go Serve(m, server)
 	c := newWireClient(t, client)
 	reply, err := c.call(AppRegisterRequest{Name: "admin"})
 	if err != nil {
@@ -266,18 +269,18 @@ func TestServeWireEventDst(t *testing.T) {
 		t.Fatal(err)
 	}
 	msg := c.next()
-	if msg.Type != MsgPolicyAdded || msg.Reply || msg.Src != PartyIPsec || msg.Dst != Party(app) {
+	if msg.Type != messaging.MsgPolicyAdded || msg.Reply || msg.Src != PartyIPsec || msg.Dst != Party(app) {
 		t.Fatalf("event header %+v", msg)
 	}
 }
 
 // TestServeWireTruncatedFrame: a frame cut short ends the connection.
 func TestServeWireTruncatedFrame(t *testing.T) {
-	m := NewMessaging(New(spd.NewDB(), sad.NewDB(), Config{}))
-	for _, frame := range [][]byte{{byte(MsgGetPolicy), 2, 1}, {byte(MsgGetPolicy), 2, 1, 0, 1, 1, 0, 0, 0, 0}} {
+	m := messaging.New(ipsec.New(spd.NewDB(), sad.NewDB(), ipsec.Config{}))
+	for _, frame := range [][]byte{{byte(messaging.MsgGetPolicy), 2, 1}, {byte(messaging.MsgGetPolicy), 2, 1, 0, 1, 1, 0, 0, 0, 0}} {
 		server, client := net.Pipe()
 		done := make(chan error, 1)
-		go func() { done <- m.ServeWire(server) }()
+		go func() { done <- Serve(m, server) }()
 		client.Write(frame)
 		client.Close()
 		if err := <-done; !errors.Is(err, io.ErrUnexpectedEOF) {

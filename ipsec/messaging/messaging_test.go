@@ -1,4 +1,4 @@
-package ipsec
+package messaging
 
 import (
 	"errors"
@@ -9,8 +9,10 @@ import (
 	"net/netip"
 
 	"github.com/sabre-ipsec/sabre/classify"
+	"github.com/sabre-ipsec/sabre/ipsec"
 	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
+	"github.com/sabre-ipsec/sabre/suite"
 	"github.com/sabre-ipsec/sabre/xe"
 )
 
@@ -53,17 +55,14 @@ func ofType(evs []Event, t MsgType) []Event {
 // TestMessagingLifetimes: a soft byte limit raises SA_EXPIRED once, a hard
 // one deletes the SA and raises SA_DELETED, observed by a registered app.
 func TestMessagingLifetimes(t *testing.T) {
-	c := geometries[0].config(espAlgos[0])
-	c.soft = sad.Lifetime{Bytes: 1000}
-	c.hard = sad.Lifetime{Bytes: 3000}
-	ha, _ := newPair(t, c)
-	m := NewMessaging(ha.e)
+	ha := newTunnel(t, sad.Lifetime{Bytes: 1000}, sad.Lifetime{Bytes: 3000})
+	m := New(ha.e)
 	var log eventLog
 	if _, err := m.Register("ike", log.add); err != nil {
 		t.Fatal(err)
 	}
 	for range 10 {
-		ha.e.Encapsulate(testPacket{src: "10.1.0.5", dst: "10.2.0.9", sport: 1, dport: 2, payloadLen: 472}.build(t)) // 500-byte inner packets
+		ha.e.Encapsulate(udpPacket(500)) // 500-byte inner packets
 	}
 	evs := log.wait(t, 3)
 	soft, del := ofType(evs, MsgSAExpired), ofType(evs, MsgSADeleted)
@@ -82,8 +81,8 @@ func TestMessagingLifetimes(t *testing.T) {
 // TestMessagingRequests drives a key manager's sequence: ACQUIRE, GET_SPI,
 // ADD_SA; then DELETE_SPIs, INITIAL_CONTACT and the admin requests.
 func TestMessagingRequests(t *testing.T) {
-	e := New(spd.NewDB(), sad.NewDB(), Config{})
-	m := NewMessaging(e)
+	e := ipsec.New(spd.NewDB(), sad.NewDB(), ipsec.Config{})
+	m := New(e)
 	var log eventLog
 	m.Register("ike", log.add)
 	id, err := m.AddPolicy(spd.Policy{Action: spd.Secure, Mode: spd.Tunnel, Src: classify.MustParseSelector("10.1.0.0/24"),
@@ -91,7 +90,7 @@ func TestMessagingRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res, _ := e.Encapsulate(testPacket{src: "10.1.0.5", dst: "10.2.0.9", sport: 1, dport: 2}.build(t)); res != Pending {
+	if res, _ := e.Encapsulate(udpPacket(28)); res != ipsec.Pending {
 		t.Fatalf("first packet: %v", res)
 	}
 	evs := log.wait(t, 2)
@@ -102,7 +101,7 @@ func TestMessagingRequests(t *testing.T) {
 	if err != nil || spi < 256 {
 		t.Fatalf("GET_SPI %#x %v", spi, err)
 	}
-	if err := m.AddSA(id, ManualSA{Encr: espAlgos[0].encr, EncrKeyIn: key(20, 1), EncrKeyOut: key(20, 2), ESPSPIIn: spi, ESPSPIOut: 0x5555}); err != nil {
+	if err := m.AddSA(id, ipsec.ManualSA{Encr: suite.EncrAESGCM16, EncrKeyIn: key(20, 1), EncrKeyOut: key(20, 2), ESPSPIIn: spi, ESPSPIOut: 0x5555}); err != nil {
 		t.Fatal(err)
 	}
 	sas, err := m.GetSA(id)
@@ -119,7 +118,7 @@ func TestMessagingRequests(t *testing.T) {
 		t.Fatalf("LOOKUP_POLICY: %v %v", p, err)
 	}
 	clone, err := m.ClonePolicy(id, classify.MustParseSelector("10.1.0.5"), classify.MustParseSelector("10.2.0.9"))
-	if err != nil || m.e.spd.Get(clone).Priority != 3 {
+	if err != nil || m.e.SPD().Get(clone).Priority != 3 {
 		t.Fatalf("CLONE_POLICY: %v", err)
 	}
 	if _, err := m.ClonePolicy(id, classify.MustParseSelector("10.9.0.5"), classify.MustParseSelector("10.2.0.9")); !errors.Is(err, xe.BadAddrRange) {
@@ -151,8 +150,8 @@ func TestMessagingRequests(t *testing.T) {
 // the key manager must do), however many arrive meanwhile, and gets them in
 // order; only ACQUIREs beyond the queue bound are dropped, and counted.
 func TestSlowSubscriberKeepsSAEvents(t *testing.T) {
-	ha, _ := newPair(t, geometries[0].config(espAlgos[0]))
-	m := NewMessaging(ha.e)
+	ha := newTunnel(t, sad.Lifetime{}, sad.Lifetime{})
+	m := New(ha.e)
 	gate := make(chan struct{})
 	const n = 3 * eventQueueLen
 	got := make(chan Event, 2*n+2*eventQueueLen)
@@ -175,7 +174,7 @@ func TestSlowSubscriberKeepsSAEvents(t *testing.T) {
 		}
 		m.onSAEvent(sad.Event{Kind: kind, SPI: uint32(0x10000 + i), Protocol: sad.ESP, Direction: sad.Inbound, Dst: dst})
 		// A packet-driven flood of ACQUIREs besides.
-		m.onAcquire(Acquire{Policy: &spd.Policy{ID: 7}})
+		m.onAcquire(ipsec.Acquire{Policy: &spd.Policy{ID: 7}})
 	}
 	// The same SA expiring twice before delivery is one event.
 	m.onSAEvent(sad.Event{Kind: sad.SoftExpired, SPI: 0x10002, Protocol: sad.ESP, Direction: sad.Inbound, Dst: dst})

@@ -1,4 +1,4 @@
-package ipsec
+package wire
 
 import (
 	"bytes"
@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/sabre-ipsec/sabre/classify"
+	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/ipsec/messaging"
 	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
 	"github.com/sabre-ipsec/sabre/suite"
@@ -30,7 +32,7 @@ func wirePolicy() spd.Policy {
 		Flags: spd.FlagProtoESP | spd.FlagCheckReplay | spd.FlagDFCopy, TunnelLocal: mustAddr("192.0.2.1"),
 		TunnelRemote: mustAddr("192.0.2.2"), RemoteName: "peer.example",
 		ESPAlgorithms: []string{"aes128gcm16", "chacha20poly1305"}, AHAlgorithms: []string{"sha256"},
-		Lifetime: 90 * time.Minute, ReplayWindow: 128,
+		Lifetime: 90 * time.Minute, RekeyTime: 75 * time.Minute, ReplayWindow: 128,
 	}
 }
 
@@ -42,14 +44,15 @@ func wirePolicy6() spd.Policy {
 	}
 }
 
-func wireManualSA() ManualSA {
-	return ManualSA{
+func wireManualSA() ipsec.ManualSA {
+	return ipsec.ManualSA{
 		Encr: suite.EncrAESCBC, EncrKeyIn: key(16, 1), EncrKeyOut: key(16, 2),
 		Integ: suite.IntegHMACSHA256128, IntegKeyIn: key(32, 3), IntegKeyOut: key(32, 4),
 		ESPSPIIn: 0x1001, ESPSPIOut: 0x2002, AHSPIIn: 0x3003, AHSPIOut: 0xfffffffe, ESN: true, ReplayWindow: 1024,
-		Local: mustAddr("2001:db8::1"), Encap: &sad.UDPEncap{SrcPort: 4500, DstPort: 4501},
-		Soft: sad.Lifetime{Bytes: 1 << 40, Packets: 1000, Time: 50 * time.Minute},
-		Hard: sad.Lifetime{Bytes: 1 << 41, Packets: 2000, Time: time.Hour},
+		Local: mustAddr("2001:db8::1"), Remote: mustAddr("2001:db8::2"), Only: sad.Outbound,
+		Encap: &sad.UDPEncap{SrcPort: 4500, DstPort: 4501},
+		Soft:  sad.Lifetime{Bytes: 1 << 40, Packets: 1000, Time: 50 * time.Minute},
+		Hard:  sad.Lifetime{Bytes: 1 << 41, Packets: 2000, Time: time.Hour},
 	}
 }
 
@@ -69,7 +72,7 @@ func wireRequests() []Request {
 		GetSPIRequest{PolicyID: 3, Protocol: sad.AH},
 		AcquireFailRequest{PolicyID: 12},
 		AddSARequest{PolicyID: 7, SA: wireManualSA()},
-		AddSARequest{PolicyID: 8, SA: ManualSA{Encr: suite.EncrAESGCM16, EncrKeyIn: key(20, 5), EncrKeyOut: key(20, 6), ESPSPIIn: 300, ESPSPIOut: 301}},
+		AddSARequest{PolicyID: 8, SA: ipsec.ManualSA{Encr: suite.EncrAESGCM16, EncrKeyIn: key(20, 5), EncrKeyOut: key(20, 6), ESPSPIIn: 300, ESPSPIOut: 301}},
 		GetPolicyRequest{PolicyID: 7},
 		GetPoliciesRequest{After: 0},
 		LookupPolicyRequest{Direction: spd.Inbound, Key: classify.Packet{Src: mustAddr("10.2.0.1"), Dst: mustAddr("10.1.0.1"), Proto: 17, SrcPort: 53, DstPort: 33000}},
@@ -85,52 +88,52 @@ func wireRequests() []Request {
 }
 
 type wireReplyCase struct {
-	t     MsgType
+	t     messaging.MsgType
 	reply Reply
 	err   error
 }
 
 func wireReplies() []wireReplyCase {
 	return []wireReplyCase{
-		{t: MsgAppRegister, reply: AppRegisterReply{ID: 4}},
-		{t: MsgClonePolicy, reply: PolicyIDReply{PolicyID: 9}},
-		{t: MsgInitialContact, reply: CountReply{Count: 2}},
-		{t: MsgDeleteSPIs, reply: CountReply{Count: 1}},
-		{t: MsgGetSPI, reply: GetSPIReply{SPI: 0xc0ffee}},
-		{t: MsgAcquireFail},
-		{t: MsgAddSA},
-		{t: MsgGetPolicy, reply: PolicyReply{Policy: wirePolicy()}},
-		{t: MsgGetPolicies, reply: PolicyReply{Policy: wirePolicy6()}},
-		{t: MsgLookupPolicy, reply: PolicyReply{Policy: wirePolicy()}},
-		{t: MsgSAFlush, reply: CountReply{Count: 0}},
-		{t: MsgAddPolicy, reply: PolicyIDReply{PolicyID: 10}},
-		{t: MsgDelPolicy},
-		{t: MsgGetSA, reply: GetSAReply{SAs: []SAInfo{
+		{t: messaging.MsgAppRegister, reply: AppRegisterReply{ID: 4}},
+		{t: messaging.MsgClonePolicy, reply: PolicyIDReply{PolicyID: 9}},
+		{t: messaging.MsgInitialContact, reply: CountReply{Count: 2}},
+		{t: messaging.MsgDeleteSPIs, reply: CountReply{Count: 1}},
+		{t: messaging.MsgGetSPI, reply: GetSPIReply{SPI: 0xc0ffee}},
+		{t: messaging.MsgAcquireFail},
+		{t: messaging.MsgAddSA},
+		{t: messaging.MsgGetPolicy, reply: PolicyReply{Policy: wirePolicy()}},
+		{t: messaging.MsgGetPolicies, reply: PolicyReply{Policy: wirePolicy6()}},
+		{t: messaging.MsgLookupPolicy, reply: PolicyReply{Policy: wirePolicy()}},
+		{t: messaging.MsgSAFlush, reply: CountReply{Count: 0}},
+		{t: messaging.MsgAddPolicy, reply: PolicyIDReply{PolicyID: 10}},
+		{t: messaging.MsgDelPolicy},
+		{t: messaging.MsgGetSA, reply: GetSAReply{SAs: []SAInfo{
 			{SPI: 0x1000, Protocol: sad.ESP, Direction: sad.Inbound, Mode: sad.Tunnel, State: sad.Mature, ESN: true,
 				Local: mustAddr("192.0.2.1"), Remote: mustAddr("192.0.2.2"), Encap: &sad.UDPEncap{SrcPort: 4500, DstPort: 4500},
 				Algorithm: "aes128gcm16", Sequence: 1 << 33, Packets: 10, Bytes: 1500, ReplayDrops: 1, ICVFailures: 2},
 			{SPI: 0x2000, Protocol: sad.AH, Direction: sad.Outbound, Mode: sad.Transport, State: sad.Dying,
 				Local: mustAddr("2001:db8::1"), Remote: mustAddr("2001:db8::2"), Algorithm: "hmac-sha256-128", Sequence: 9},
 		}}},
-		{t: MsgGetSA, reply: GetSAReply{}},
-		{t: MsgDelSA, reply: CountReply{Count: 4}},
-		{t: MsgFlushSPD, reply: CountReply{Count: 3}},
-		{t: MsgPolicyAdded}, // an application's acknowledgement of an event
-		{t: MsgDelPolicy, err: xe.Errorf(xe.PolicyNotFound, "policy 9")},
-		{t: MsgGetSA, err: fmt.Errorf("looking: %w", xe.SANotFound)},
-		{t: MsgType(99), err: xe.Errorf(xe.BadParam, "wire: type 99")},
+		{t: messaging.MsgGetSA, reply: GetSAReply{}},
+		{t: messaging.MsgDelSA, reply: CountReply{Count: 4}},
+		{t: messaging.MsgFlushSPD, reply: CountReply{Count: 3}},
+		{t: messaging.MsgPolicyAdded}, // an application's acknowledgement of an event
+		{t: messaging.MsgDelPolicy, err: xe.Errorf(xe.PolicyNotFound, "policy 9")},
+		{t: messaging.MsgGetSA, err: fmt.Errorf("looking: %w", xe.SANotFound)},
+		{t: messaging.MsgType(99), err: xe.Errorf(xe.BadParam, "wire: type 99")},
 	}
 }
 
-func wireEvents() []Event {
+func wireEvents() []messaging.Event {
 	p, p6 := wirePolicy(), wirePolicy6()
-	return []Event{
-		{Type: MsgAcquire, PolicyID: 7, Policy: &p, Key: classify.Packet{Src: mustAddr("10.1.0.5"), Dst: mustAddr("10.2.0.9"), Proto: 6, SrcPort: 80, DstPort: 1234}},
-		{Type: MsgAcquire, PolicyID: 8},
-		{Type: MsgSAExpired, PolicyID: 7, SPI: 0x1000, Protocol: sad.ESP, Direction: sad.Outbound, Dst: mustAddr("192.0.2.2"), Reason: "soft lifetime of 1000 bytes reached"},
-		{Type: MsgSADeleted, PolicyID: 7, SPI: 0x1001, Protocol: sad.AH, Direction: sad.Inbound, Dst: mustAddr("2001:db8::1"), Hard: true, Reason: "hard lifetime of 1h0m0s reached"},
-		{Type: MsgPolicyAdded, PolicyID: 7, Policy: &p},
-		{Type: MsgPolicyDeleted, PolicyID: 1 << 31, Policy: &p6},
+	return []messaging.Event{
+		{Type: messaging.MsgAcquire, PolicyID: 7, Policy: &p, Key: classify.Packet{Src: mustAddr("10.1.0.5"), Dst: mustAddr("10.2.0.9"), Proto: 6, SrcPort: 80, DstPort: 1234}},
+		{Type: messaging.MsgAcquire, PolicyID: 8},
+		{Type: messaging.MsgSAExpired, PolicyID: 7, SPI: 0x1000, Protocol: sad.ESP, Direction: sad.Outbound, Dst: mustAddr("192.0.2.2"), Reason: "soft lifetime of 1000 bytes reached"},
+		{Type: messaging.MsgSADeleted, PolicyID: 7, SPI: 0x1001, Protocol: sad.AH, Direction: sad.Inbound, Dst: mustAddr("2001:db8::1"), Hard: true, Reason: "hard lifetime of 1h0m0s reached"},
+		{Type: messaging.MsgPolicyAdded, PolicyID: 7, Policy: &p},
+		{Type: messaging.MsgPolicyDeleted, PolicyID: 1 << 31, Policy: &p6},
 	}
 }
 
@@ -183,7 +186,7 @@ func checkFrameLength(t *testing.T, b []byte) {
 }
 
 func TestWireRequestRoundTrip(t *testing.T) {
-	seen := map[MsgType]bool{}
+	seen := map[messaging.MsgType]bool{}
 	for i, req := range wireRequests() {
 		b, err := EncodeRequest(PartyAdmin, uint8(100+i), req)
 		if err != nil {
@@ -206,7 +209,7 @@ func TestWireRequestRoundTrip(t *testing.T) {
 		}
 		seen[m.Type] = true
 	}
-	for typ := MsgAppRegister; typ <= MsgFlushSPD; typ++ {
+	for typ := messaging.MsgAppRegister; typ <= messaging.MsgFlushSPD; typ++ {
 		if !seen[typ] {
 			t.Errorf("no %v request tested", typ)
 		}
@@ -214,7 +217,7 @@ func TestWireRequestRoundTrip(t *testing.T) {
 }
 
 func TestWireReplyRoundTrip(t *testing.T) {
-	seen := map[MsgType]bool{}
+	seen := map[messaging.MsgType]bool{}
 	for i, c := range wireReplies() {
 		req := &Message{Type: c.t, Src: PartyIKE, Dst: PartyIPsec, Seq: uint8(i)}
 		b, err := EncodeReply(req, c.reply, c.err)
@@ -255,22 +258,22 @@ func TestWireReplyRoundTrip(t *testing.T) {
 		}
 		seen[c.t] = true
 	}
-	for typ := MsgAppRegister; typ <= MsgFlushSPD; typ++ {
+	for typ := messaging.MsgAppRegister; typ <= messaging.MsgFlushSPD; typ++ {
 		if !seen[typ] {
 			t.Errorf("no %v reply tested", typ)
 		}
 	}
 	// A reply of the wrong kind is refused.
-	if _, err := EncodeReply(&Message{Type: MsgGetSPI}, CountReply{}, nil); !errors.Is(err, xe.BadParam) {
+	if _, err := EncodeReply(&Message{Type: messaging.MsgGetSPI}, CountReply{}, nil); !errors.Is(err, xe.BadParam) {
 		t.Fatalf("GET_SPI with a CountReply: %v", err)
 	}
-	if _, err := EncodeReply(&Message{Type: MsgGetSPI}, nil, nil); !errors.Is(err, xe.BadParam) {
+	if _, err := EncodeReply(&Message{Type: messaging.MsgGetSPI}, nil, nil); !errors.Is(err, xe.BadParam) {
 		t.Fatalf("GET_SPI without data: %v", err)
 	}
 }
 
 func TestWireEventRoundTrip(t *testing.T) {
-	seen := map[MsgType]bool{}
+	seen := map[messaging.MsgType]bool{}
 	for i, ev := range wireEvents() {
 		b, err := EncodeEvent(Party(5), uint8(i), ev)
 		if err != nil {
@@ -293,16 +296,16 @@ func TestWireEventRoundTrip(t *testing.T) {
 		}
 		seen[ev.Type] = true
 	}
-	for typ := MsgAcquire; typ <= MsgPolicyDeleted; typ++ {
+	for typ := messaging.MsgAcquire; typ <= messaging.MsgPolicyDeleted; typ++ {
 		if !seen[typ] {
 			t.Errorf("no %v event tested", typ)
 		}
 	}
-	if _, err := EncodeEvent(Party(5), 0, Event{Type: MsgAddSA}); !errors.Is(err, xe.BadParam) {
+	if _, err := EncodeEvent(Party(5), 0, messaging.Event{Type: messaging.MsgAddSA}); !errors.Is(err, xe.BadParam) {
 		t.Fatalf("ADD_SA as an event: %v", err)
 	}
 	// A long reason is cut at 255 octets, between characters.
-	long := Event{Type: MsgSADeleted, PolicyID: 1, SPI: 300, Protocol: sad.ESP, Direction: sad.Inbound, Reason: "x" + strings.Repeat("é", 200)}
+	long := messaging.Event{Type: messaging.MsgSADeleted, PolicyID: 1, SPI: 300, Protocol: sad.ESP, Direction: sad.Inbound, Reason: "x" + strings.Repeat("é", 200)}
 	b, err := EncodeEvent(Party(5), 0, long)
 	if err != nil {
 		t.Fatal(err)
@@ -397,7 +400,7 @@ func TestWireHeaderChecks(t *testing.T) {
 		{"request as a reply", "flags", valid, func(m *Message) (any, error) { return DecodeReply(m) }},
 		{"request as an event", "type", valid, func(m *Message) (any, error) { return DecodeEvent(m) }},
 		{"unknown type", "type", mutate(func(b []byte) []byte { b[0] = 99; return b }), decodeAny},
-		{"event as a request", "type", mutate(func(b []byte) []byte { b[0] = uint8(MsgAcquire); return b }), func(m *Message) (any, error) { return DecodeRequest(m) }},
+		{"event as a request", "type", mutate(func(b []byte) []byte { b[0] = uint8(messaging.MsgAcquire); return b }), func(m *Message) (any, error) { return DecodeRequest(m) }},
 	} {
 		m, err := ParseMessage(c.frame)
 		if err != nil {
@@ -409,7 +412,7 @@ func TestWireHeaderChecks(t *testing.T) {
 	}
 
 	// 1020 octets of data fit; 1021 do not.
-	m := Message{Type: MsgAddSA, Src: PartyIKE, Dst: PartyIPsec, Body: make([]byte, MaxBodyLen)}
+	m := Message{Type: messaging.MsgAddSA, Src: PartyIKE, Dst: PartyIPsec, Body: make([]byte, MaxBodyLen)}
 	if b, err := m.Marshal(); err != nil || b[5] != 255 || len(b) != HeaderLen+MaxBodyLen {
 		t.Fatalf("1020 octets: %v", err)
 	}
@@ -437,7 +440,7 @@ func TestWireHeaderChecks(t *testing.T) {
 	if _, err := EncodeRequest(PartyAdmin, 0, InitialContactRequest{Remote: mustAddr("fe80::1%eth0")}); !errors.Is(err, xe.BadParam) || !strings.Contains(err.Error(), "remote") {
 		t.Fatalf("address with a zone: %v", err)
 	}
-	if _, err := (&Message{Type: MsgGetSA, Status: xe.SANotFound}).Marshal(); !errors.Is(err, xe.BadParam) {
+	if _, err := (&Message{Type: messaging.MsgGetSA, Status: xe.SANotFound}).Marshal(); !errors.Is(err, xe.BadParam) {
 		t.Fatalf("status without the reply flag: %v", err)
 	}
 
@@ -461,7 +464,8 @@ func TestWireHeaderChecks(t *testing.T) {
 		{InitialContactRequest{Remote: mustAddr("192.0.2.1")}, 0, 5, "remote.family"},
 		{LookupPolicyRequest{Direction: spd.Inbound}, 0, 3, "direction"},
 		{ClonePolicyRequest{Src: classify.MustParseSelector("10.0.0.1"), Dst: classify.MustParseSelector("10.0.0.2")}, 5, 'x', "src"},
-		{AddSARequest{SA: ManualSA{ESN: true}}, 28, 0x85, "sa.flags"},
+		{AddSARequest{SA: ipsec.ManualSA{ESN: true}}, 28, 0x85, "sa.flags"},
+		{AddSARequest{SA: ipsec.ManualSA{}}, 35, 3, "sa.only"},
 	} {
 		b, err := EncodeRequest(PartyIKE, 1, c.req)
 		if err != nil {
@@ -480,14 +484,14 @@ func TestWireHeaderChecks(t *testing.T) {
 
 // TestWireGetSAWithoutKeys: GET_SA describes real SAs without their keys.
 func TestWireGetSAWithoutKeys(t *testing.T) {
-	e := New(spd.NewDB(), sad.NewDB(), Config{})
-	m := NewMessaging(e)
+	e := ipsec.New(spd.NewDB(), sad.NewDB(), ipsec.Config{})
+	m := messaging.New(e)
 	id, err := m.AddPolicy(spd.Policy{Action: spd.Secure, Mode: spd.Tunnel, Src: classify.MustParseSelector("10.1.0.0/24"),
 		Dst: classify.MustParseSelector("10.2.0.0/24"), TunnelLocal: mustAddr("192.0.2.1"), TunnelRemote: mustAddr("192.0.2.2")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sa := ManualSA{Encr: suite.EncrAESCBC, EncrKeyIn: key(16, 1), EncrKeyOut: key(16, 2), Integ: suite.IntegHMACSHA256128,
+	sa := ipsec.ManualSA{Encr: suite.EncrAESCBC, EncrKeyIn: key(16, 1), EncrKeyOut: key(16, 2), Integ: suite.IntegHMACSHA256128,
 		IntegKeyIn: key(32, 3), IntegKeyOut: key(32, 4), ESPSPIIn: 0x1001, ESPSPIOut: 0x2002, ESN: true,
 		Encap: &sad.UDPEncap{SrcPort: 4500, DstPort: 4500}}
 	keys := [][]byte{bytes.Clone(sa.EncrKeyIn), bytes.Clone(sa.EncrKeyOut), bytes.Clone(sa.IntegKeyIn), bytes.Clone(sa.IntegKeyOut)}
@@ -502,7 +506,7 @@ func TestWireGetSAWithoutKeys(t *testing.T) {
 	for _, s := range sas {
 		reply.SAs = append(reply.SAs, SAInfoOf(s))
 	}
-	b, err := EncodeReply(&Message{Type: MsgGetSA, Src: PartyAdmin}, reply, nil)
+	b, err := EncodeReply(&Message{Type: messaging.MsgGetSA, Src: PartyAdmin}, reply, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,7 +555,7 @@ func TestWireFuzzCorpus(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no seed corpus in %s: %v", wireCorpusDir, err)
 	}
-	requests, replies, events := map[MsgType]bool{}, map[MsgType]bool{}, map[MsgType]bool{}
+	requests, replies, events := map[messaging.MsgType]bool{}, map[messaging.MsgType]bool{}, map[messaging.MsgType]bool{}
 	for _, name := range files {
 		data, err := os.ReadFile(name)
 		if err != nil {
@@ -580,12 +584,12 @@ func TestWireFuzzCorpus(t *testing.T) {
 			requests[m.Type] = true
 		}
 	}
-	for typ := MsgAppRegister; typ <= MsgFlushSPD; typ++ {
+	for typ := messaging.MsgAppRegister; typ <= messaging.MsgFlushSPD; typ++ {
 		if !requests[typ] || !replies[typ] {
 			t.Errorf("seed corpus lacks a %v request or reply", typ)
 		}
 	}
-	for typ := MsgAcquire; typ <= MsgPolicyDeleted; typ++ {
+	for typ := messaging.MsgAcquire; typ <= messaging.MsgPolicyDeleted; typ++ {
 		if !events[typ] {
 			t.Errorf("seed corpus lacks a %v event", typ)
 		}

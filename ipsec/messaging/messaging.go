@@ -1,4 +1,9 @@
-package ipsec
+// Package messaging is the typed API through which key managers and
+// administrators drive the IPsec engine: the requests and events of the
+// reference's messaging interface (§3.14). It wraps an ipsec.Engine; the
+// engine does not know it. Package wire carries the same requests and
+// events over a socket.
+package messaging
 
 import (
 	"fmt"
@@ -8,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sabre-ipsec/sabre/classify"
+	"github.com/sabre-ipsec/sabre/ipsec"
 	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
 	"github.com/sabre-ipsec/sabre/xe"
@@ -209,9 +215,9 @@ func (a *app) close() {
 
 // Messaging is the typed, in-process face of the messaging interface: one
 // method per request, and events delivered to registered applications.
-// wire.go encodes the same requests and events for the control socket.
+// Package wire encodes the same requests and events for a socket.
 type Messaging struct {
-	e    *Engine
+	e    *ipsec.Engine
 	mu   sync.Mutex
 	apps map[AppID]*app
 	next AppID
@@ -221,25 +227,25 @@ type Messaging struct {
 	SPIReservation time.Duration
 }
 
-// NewMessaging attaches the messaging interface to e: it takes over e's
+// New attaches the messaging interface to e: it takes over e's
 // ACQUIRE handler, its SAD's event handler and its SPD's change hook.
-func NewMessaging(e *Engine) *Messaging {
+func New(e *ipsec.Engine) *Messaging {
 	m := &Messaging{e: e, apps: map[AppID]*app{}}
 	e.SetAcquireHandler(m.onAcquire)
-	e.sad.SetEventHandler(m.onSAEvent)
-	e.spd.OnChange = m.onPolicyChange
+	e.SAD().SetEventHandler(m.onSAEvent)
+	e.SPD().OnChange = m.onPolicyChange
 	return m
 }
 
 // Engine returns the engine the interface drives.
-func (m *Messaging) Engine() *Engine { return m.e }
+func (m *Messaging) Engine() *ipsec.Engine { return m.e }
 
 // Register is APP_REGISTER: handler receives every event, in order, on a
 // goroutine of its own, until Unregister.
 func (m *Messaging) Register(name string, handler func(Event)) (AppID, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	// IDs 1..3 name IPsec, IKE and ADMIN on the wire (wire.go's Party).
+	// IDs 1..3 name IPsec, IKE and ADMIN on the wire (package wire's Party).
 	for range 252 {
 		m.next++
 		if m.next < 4 {
@@ -291,21 +297,21 @@ func (m *Messaging) Apps() map[AppID]string {
 }
 
 // DroppedEvents returns how many events were lost: ACQUIREs beyond an
-// application's queue bound, and events the control socket could not
+// application's queue bound, and events a messaging socket could not
 // write. It is the engine's EventsDropped counter.
-func (m *Messaging) DroppedEvents() uint64 { return m.e.stats.EventsDropped.Load() }
+func (m *Messaging) DroppedEvents() uint64 { return m.e.Stats().EventsDropped.Load() }
 
 func (m *Messaging) broadcast(ev Event) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, a := range m.apps {
 		if !a.enqueue(ev) {
-			m.e.stats.EventsDropped.Add(1)
+			m.e.Stats().EventsDropped.Add(1)
 		}
 	}
 }
 
-func (m *Messaging) onAcquire(a Acquire) {
+func (m *Messaging) onAcquire(a ipsec.Acquire) {
 	m.broadcast(Event{Type: MsgAcquire, PolicyID: a.Policy.ID, Policy: a.Policy, Key: a.Key})
 }
 
@@ -329,8 +335,7 @@ func (m *Messaging) onPolicyChange(added, deleted []*spd.Policy) {
 		m.broadcast(Event{Type: MsgPolicyAdded, PolicyID: p.ID, Policy: p})
 	}
 	for _, p := range deleted {
-		m.e.dummy.stop(p.ID)
-		m.e.sad.DeletePolicy(p.ID)
+		m.e.PolicyDeleted(p.ID)
 		m.broadcast(Event{Type: MsgPolicyDeleted, PolicyID: p.ID, Policy: p})
 	}
 }
@@ -340,7 +345,7 @@ func (m *Messaging) onPolicyChange(added, deleted []*spd.Policy) {
 // priority level higher so that it wins for its traffic, as an IKE
 // responder does for the traffic selectors its peer proposed.
 func (m *Messaging) ClonePolicy(id uint32, src, dst classify.Selector) (uint32, error) {
-	p := m.e.spd.Get(id)
+	p := m.e.SPD().Get(id)
 	if p == nil {
 		return 0, xe.Errorf(xe.PolicyNotFound, "clone policy %d", id)
 	}
@@ -354,7 +359,7 @@ func (m *Messaging) ClonePolicy(id uint32, src, dst classify.Selector) (uint32, 
 	c.ID, c.Name = 0, ""
 	c.Src, c.Dst = src, dst
 	c.Priority--
-	return m.e.spd.Add(c)
+	return m.e.SPD().Add(c)
 }
 
 func within(inner, outer classify.Selector) bool {
@@ -368,8 +373,8 @@ func within(inner, outer classify.Selector) bool {
 // how many were deleted.
 func (m *Messaging) InitialContact(remote netip.Addr) int {
 	n := 0
-	for _, sa := range m.e.sad.All() {
-		if sa.Remote() == remote && m.e.sad.DeleteSA(sa) == nil {
+	for _, sa := range m.e.SAD().All() {
+		if sa.Remote() == remote && m.e.SAD().DeleteSA(sa) == nil {
 			n++
 		}
 	}
@@ -379,14 +384,14 @@ func (m *Messaging) InitialContact(remote netip.Addr) int {
 // DeleteSPIs is DELETE_SPIs: it deletes the SAs with the given SPIs and
 // destination (sad.ProtocolAny: ESP and AH alike) and returns how many.
 func (m *Messaging) DeleteSPIs(dst netip.Addr, proto sad.Protocol, spis ...uint32) int {
-	return m.e.sad.DeleteSPIs(dst, proto, spis...)
+	return m.e.SAD().DeleteSPIs(dst, proto, spis...)
 }
 
 // GetSPI is GET_SPI: it reserves a unique, unpredictable inbound SPI for
 // policy id at local address dst (the policy's local tunnel endpoint when
 // dst is not given) until ADD_SA uses it or the reservation times out.
 func (m *Messaging) GetSPI(id uint32, proto sad.Protocol, dst netip.Addr) (uint32, error) {
-	p := m.e.spd.Get(id)
+	p := m.e.SPD().Get(id)
 	if p == nil {
 		return 0, xe.Errorf(xe.PolicyNotFound, "GET_SPI for policy %d", id)
 	}
@@ -396,7 +401,7 @@ func (m *Messaging) GetSPI(id uint32, proto sad.Protocol, dst netip.Addr) (uint3
 	if !dst.IsValid() {
 		return 0, xe.Errorf(xe.BadParam, "GET_SPI for policy %d: no local address", id)
 	}
-	return m.e.sad.ReserveSPI(proto, dst, m.SPIReservation)
+	return m.e.SAD().ReserveSPI(proto, dst, m.SPIReservation)
 }
 
 // AcquireFail is ACQUIRE_FAIL: negotiation for policy id failed.
@@ -404,11 +409,11 @@ func (m *Messaging) AcquireFail(id uint32) error { return m.e.AcquireFailed(id) 
 
 // AddSA is ADD_SA: it installs an inbound and outbound SA pair for policy
 // id. Packets queued by the policy's ACQUIRE leave once the pair is in.
-func (m *Messaging) AddSA(id uint32, sa ManualSA) error { return m.e.AddManualSA(id, sa) }
+func (m *Messaging) AddSA(id uint32, sa ipsec.ManualSA) error { return m.e.AddManualSA(id, sa) }
 
 // GetPolicy is GET_POLICY.
 func (m *Messaging) GetPolicy(id uint32) (*spd.Policy, error) {
-	if p := m.e.spd.Get(id); p != nil {
+	if p := m.e.SPD().Get(id); p != nil {
 		return p, nil
 	}
 	return nil, xe.Errorf(xe.PolicyNotFound, "policy %d", id)
@@ -419,7 +424,7 @@ func (m *Messaging) GetPolicy(id uint32) (*spd.Policy, error) {
 // xe.PolicyNotFound.
 func (m *Messaging) GetPolicies(after uint32) (*spd.Policy, error) {
 	var best *spd.Policy
-	for _, p := range m.e.spd.List() {
+	for _, p := range m.e.SPD().List() {
 		if p.ID > after && (best == nil || p.ID < best.ID) {
 			best = p
 		}
@@ -432,27 +437,27 @@ func (m *Messaging) GetPolicies(after uint32) (*spd.Policy, error) {
 
 // LookupPolicy is LOOKUP_POLICY: the policy that packets like key meet.
 func (m *Messaging) LookupPolicy(dir spd.Direction, key classify.Packet) (*spd.Policy, error) {
-	if p := m.e.spd.Lookup(dir, &key); p != nil {
+	if p := m.e.SPD().Lookup(dir, &key); p != nil {
 		return p, nil
 	}
 	return nil, xe.Errorf(xe.PolicyNotFound, "no %v policy for %v", dir, key)
 }
 
 // SAFlush is SAFLUSH: it deletes every SA and returns how many.
-func (m *Messaging) SAFlush() int { return m.e.sad.Flush() }
+func (m *Messaging) SAFlush() int { return m.e.SAD().Flush() }
 
 // AddPolicy is ADD_POLICY.
-func (m *Messaging) AddPolicy(p spd.Policy) (uint32, error) { return m.e.spd.Add(p) }
+func (m *Messaging) AddPolicy(p spd.Policy) (uint32, error) { return m.e.SPD().Add(p) }
 
 // DelPolicy is DEL_POLICY; the policy's SAs go with it.
-func (m *Messaging) DelPolicy(id uint32) error { return m.e.spd.Delete(id) }
+func (m *Messaging) DelPolicy(id uint32) error { return m.e.SPD().Delete(id) }
 
 // GetSA is GET_SA: the SAs of policy id, current and previous.
 func (m *Messaging) GetSA(id uint32) ([]*sad.SA, error) {
-	if m.e.spd.Get(id) == nil {
+	if m.e.SPD().Get(id) == nil {
 		return nil, xe.Errorf(xe.PolicyNotFound, "policy %d", id)
 	}
-	sas := m.e.sad.Session(id).SAs()
+	sas := m.e.SAD().Session(id).SAs()
 	if len(sas) == 0 {
 		return nil, xe.Errorf(xe.SANotFound, "policy %d has no SAs", id)
 	}
@@ -461,7 +466,7 @@ func (m *Messaging) GetSA(id uint32) ([]*sad.SA, error) {
 
 // DelSA is DEL_SA: it deletes the SAs of policy id and returns how many.
 func (m *Messaging) DelSA(id uint32) (int, error) {
-	n := m.e.sad.DeletePolicy(id)
+	n := m.e.SAD().DeletePolicy(id)
 	if n == 0 {
 		return 0, xe.Errorf(xe.SANotFound, "policy %d has no SAs", id)
 	}
@@ -469,4 +474,4 @@ func (m *Messaging) DelSA(id uint32) (int, error) {
 }
 
 // FlushSPD is FLUSH_SPD: it deletes every policy, and so every SA.
-func (m *Messaging) FlushSPD() int { return m.e.spd.Flush() }
+func (m *Messaging) FlushSPD() int { return m.e.SPD().Flush() }

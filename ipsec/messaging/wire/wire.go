@@ -1,6 +1,6 @@
-// The wire encoding of the messaging interface (the reference's §3.14): how
-// the requests, replies and events of messaging.go travel over a control
-// socket.
+// Package wire is the reference's 8-octet messaging protocol (§3.14): how
+// the requests, replies and events of package messaging travel over a
+// socket, and Serve, which answers them on one connection.
 //
 // # Header
 //
@@ -8,7 +8,7 @@
 // per field. The reference names the fields; their sizes are Sabre's.
 //
 //	off  field     meaning
-//	0    type      MsgType
+//	0    type      messaging.MsgType
 //	1    src       originator: 1 = IPsec, 2 = IKE, 3 = ADMIN, or an
 //	               application ID assigned by APP_REGISTER
 //	2    dst       target, numbered as src
@@ -40,7 +40,8 @@
 //	policy  u32 id, str name, u8 action, u8 mode, u8 priority, u8 proto,
 //	        sel src, sel dst, u32 flags, addr tunnel local, addr tunnel
 //	        remote, str remote name, list ESP algorithms, list AH
-//	        algorithms, u64 lifetime (ns), u32 replay window (spd.Policy)
+//	        algorithms, u64 lifetime (ns), u64 rekey time (ns; `ipsec
+//	        policy -K`, 0 for none), u32 replay window (spd.Policy)
 //	sa      u32 SPI, u8 protocol, u8 direction, u8 mode, u8 state,
 //	        u8 flags (1: ESN, 2: UDP encapsulation), addr local, addr
 //	        remote, [u16 encap src port, u16 encap dst port when flag 2],
@@ -57,13 +58,16 @@
 //	                 u8 count, count × u32 SPI
 //	GET_SPI          u32 policy, u8 protocol, addr dst u32 SPI
 //	ACQUIRE_FAIL     u32 policy                        none
-//	ADD_SA           u32 policy, then ManualSA:        none
+//	ADD_SA           u32 policy, then ipsec.ManualSA:        none
 //	                 u16 encr, key encr in, key encr out, u16 integ,
 //	                 key integ in, key integ out, u32 ESP SPI in, u32 ESP
 //	                 SPI out, u32 AH SPI in, u32 AH SPI out, u8 flags
 //	                 (1: ESN, 2: UDP encapsulation), u32 replay window,
-//	                 addr local, [u16 encap src port, u16 encap dst port
-//	                 when flag 2], life soft, life hard
+//	                 addr local, addr remote (none: the policy's; the
+//	                 address a NAT presents), u8 only (0: both SAs,
+//	                 1: only inbound, 2: only outbound), [u16 encap src
+//	                 port, u16 encap dst port when flag 2], life soft,
+//	                 life hard
 //	GET_POLICY       u32 policy                        policy
 //	GET_POLICIES     u32 after (0 for the first)       policy
 //	LOOKUP_POLICY    u8 direction (1 out, 2 in), packet policy
@@ -89,8 +93,7 @@
 //
 // An application may acknowledge an event with a reply of the same type and
 // sequence and no data; IPsec ignores it.
-
-package ipsec
+package wire
 
 import (
 	"errors"
@@ -104,6 +107,8 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/sabre-ipsec/sabre/classify"
+	"github.com/sabre-ipsec/sabre/ipsec"
+	"github.com/sabre-ipsec/sabre/ipsec/messaging"
 	"github.com/sabre-ipsec/sabre/sad"
 	"github.com/sabre-ipsec/sabre/spd"
 	"github.com/sabre-ipsec/sabre/suite"
@@ -123,7 +128,7 @@ const (
 const flagReply = 1
 
 // Party is the originator or target of a message: IPsec, IKE, an
-// administrator, or an application by the AppID APP_REGISTER gave it.
+// administrator, or an application by the messaging.AppID APP_REGISTER gave it.
 type Party uint8
 
 // The fixed parties.
@@ -149,7 +154,7 @@ func (p Party) String() string {
 // Message is one message of the messaging interface: the header's fields
 // and the data that follows it.
 type Message struct {
-	Type   MsgType
+	Type   messaging.MsgType
 	Src    Party
 	Dst    Party
 	Seq    uint8
@@ -199,7 +204,7 @@ func ParseMessage(b []byte) (*Message, error) {
 		!s.ReadUint8(&seq) || !s.ReadUint8(&words) || !s.ReadUint8(&status) || !s.ReadUint8(&flags) {
 		return nil, xe.Errorf(xe.BadParam, "wire: header: %d octets, want %d", len(b), HeaderLen)
 	}
-	m := &Message{Type: MsgType(typ), Src: Party(src), Dst: Party(dst), Seq: seq, Status: xe.Code(status), Reply: flags&flagReply != 0}
+	m := &Message{Type: messaging.MsgType(typ), Src: Party(src), Dst: Party(dst), Seq: seq, Status: xe.Code(status), Reply: flags&flagReply != 0}
 	fail := func(field, format string, args ...any) (*Message, error) {
 		return nil, xe.Errorf(xe.BadParam, "wire: %v message: %s: %s", m.Type, field, fmt.Sprintf(format, args...))
 	}
@@ -254,8 +259,8 @@ func readFrame(r io.Reader) ([]byte, error) {
 // A Request is the data of one of the sixteen requests, such as
 // AddSARequest. Its type says which.
 type Request interface {
-	// MsgType returns the request's message type.
-	MsgType() MsgType
+	// messaging.MsgType returns the request's message type.
+	MsgType() messaging.MsgType
 	marshal(w *bodyWriter)
 }
 
@@ -292,7 +297,7 @@ type AcquireFailRequest struct{ PolicyID uint32 }
 // AddSARequest is ADD_SA.
 type AddSARequest struct {
 	PolicyID uint32
-	SA       ManualSA
+	SA       ipsec.ManualSA
 }
 
 // GetPolicyRequest is GET_POLICY.
@@ -326,53 +331,53 @@ type DelSARequest struct{ PolicyID uint32 }
 // FlushSPDRequest is FLUSH_SPD.
 type FlushSPDRequest struct{}
 
-// MsgType returns MsgAppRegister.
-func (AppRegisterRequest) MsgType() MsgType { return MsgAppRegister }
+// messaging.MsgType returns messaging.MsgAppRegister.
+func (AppRegisterRequest) MsgType() messaging.MsgType { return messaging.MsgAppRegister }
 
-// MsgType returns MsgClonePolicy.
-func (ClonePolicyRequest) MsgType() MsgType { return MsgClonePolicy }
+// messaging.MsgType returns messaging.MsgClonePolicy.
+func (ClonePolicyRequest) MsgType() messaging.MsgType { return messaging.MsgClonePolicy }
 
-// MsgType returns MsgInitialContact.
-func (InitialContactRequest) MsgType() MsgType { return MsgInitialContact }
+// messaging.MsgType returns messaging.MsgInitialContact.
+func (InitialContactRequest) MsgType() messaging.MsgType { return messaging.MsgInitialContact }
 
-// MsgType returns MsgDeleteSPIs.
-func (DeleteSPIsRequest) MsgType() MsgType { return MsgDeleteSPIs }
+// messaging.MsgType returns messaging.MsgDeleteSPIs.
+func (DeleteSPIsRequest) MsgType() messaging.MsgType { return messaging.MsgDeleteSPIs }
 
-// MsgType returns MsgGetSPI.
-func (GetSPIRequest) MsgType() MsgType { return MsgGetSPI }
+// messaging.MsgType returns messaging.MsgGetSPI.
+func (GetSPIRequest) MsgType() messaging.MsgType { return messaging.MsgGetSPI }
 
-// MsgType returns MsgAcquireFail.
-func (AcquireFailRequest) MsgType() MsgType { return MsgAcquireFail }
+// messaging.MsgType returns messaging.MsgAcquireFail.
+func (AcquireFailRequest) MsgType() messaging.MsgType { return messaging.MsgAcquireFail }
 
-// MsgType returns MsgAddSA.
-func (AddSARequest) MsgType() MsgType { return MsgAddSA }
+// messaging.MsgType returns messaging.MsgAddSA.
+func (AddSARequest) MsgType() messaging.MsgType { return messaging.MsgAddSA }
 
-// MsgType returns MsgGetPolicy.
-func (GetPolicyRequest) MsgType() MsgType { return MsgGetPolicy }
+// messaging.MsgType returns messaging.MsgGetPolicy.
+func (GetPolicyRequest) MsgType() messaging.MsgType { return messaging.MsgGetPolicy }
 
-// MsgType returns MsgGetPolicies.
-func (GetPoliciesRequest) MsgType() MsgType { return MsgGetPolicies }
+// messaging.MsgType returns messaging.MsgGetPolicies.
+func (GetPoliciesRequest) MsgType() messaging.MsgType { return messaging.MsgGetPolicies }
 
-// MsgType returns MsgLookupPolicy.
-func (LookupPolicyRequest) MsgType() MsgType { return MsgLookupPolicy }
+// messaging.MsgType returns messaging.MsgLookupPolicy.
+func (LookupPolicyRequest) MsgType() messaging.MsgType { return messaging.MsgLookupPolicy }
 
-// MsgType returns MsgSAFlush.
-func (SAFlushRequest) MsgType() MsgType { return MsgSAFlush }
+// messaging.MsgType returns messaging.MsgSAFlush.
+func (SAFlushRequest) MsgType() messaging.MsgType { return messaging.MsgSAFlush }
 
-// MsgType returns MsgAddPolicy.
-func (AddPolicyRequest) MsgType() MsgType { return MsgAddPolicy }
+// messaging.MsgType returns messaging.MsgAddPolicy.
+func (AddPolicyRequest) MsgType() messaging.MsgType { return messaging.MsgAddPolicy }
 
-// MsgType returns MsgDelPolicy.
-func (DelPolicyRequest) MsgType() MsgType { return MsgDelPolicy }
+// messaging.MsgType returns messaging.MsgDelPolicy.
+func (DelPolicyRequest) MsgType() messaging.MsgType { return messaging.MsgDelPolicy }
 
-// MsgType returns MsgGetSA.
-func (GetSARequest) MsgType() MsgType { return MsgGetSA }
+// messaging.MsgType returns messaging.MsgGetSA.
+func (GetSARequest) MsgType() messaging.MsgType { return messaging.MsgGetSA }
 
-// MsgType returns MsgDelSA.
-func (DelSARequest) MsgType() MsgType { return MsgDelSA }
+// messaging.MsgType returns messaging.MsgDelSA.
+func (DelSARequest) MsgType() messaging.MsgType { return messaging.MsgDelSA }
 
-// MsgType returns MsgFlushSPD.
-func (FlushSPDRequest) MsgType() MsgType { return MsgFlushSPD }
+// messaging.MsgType returns messaging.MsgFlushSPD.
+func (FlushSPDRequest) MsgType() messaging.MsgType { return messaging.MsgFlushSPD }
 
 func (r AppRegisterRequest) marshal(w *bodyWriter) { w.str("name", r.Name) }
 
@@ -424,13 +429,13 @@ func (r DelSARequest) marshal(w *bodyWriter)     { w.u32(r.PolicyID) }
 func (FlushSPDRequest) marshal(*bodyWriter)      {}
 
 // requestDecoders reads each request's data.
-var requestDecoders = map[MsgType]func(r *bodyReader) Request{
-	MsgAppRegister: func(r *bodyReader) Request { return AppRegisterRequest{Name: r.str("name")} },
-	MsgClonePolicy: func(r *bodyReader) Request {
+var requestDecoders = map[messaging.MsgType]func(r *bodyReader) Request{
+	messaging.MsgAppRegister: func(r *bodyReader) Request { return AppRegisterRequest{Name: r.str("name")} },
+	messaging.MsgClonePolicy: func(r *bodyReader) Request {
 		return ClonePolicyRequest{PolicyID: r.u32("policy"), Src: r.selector("src"), Dst: r.selector("dst")}
 	},
-	MsgInitialContact: func(r *bodyReader) Request { return InitialContactRequest{Remote: r.addr("remote")} },
-	MsgDeleteSPIs: func(r *bodyReader) Request {
+	messaging.MsgInitialContact: func(r *bodyReader) Request { return InitialContactRequest{Remote: r.addr("remote")} },
+	messaging.MsgDeleteSPIs: func(r *bodyReader) Request {
 		q := DeleteSPIsRequest{Dst: r.addr("dst"), Protocol: r.protocol("protocol", true)}
 		n := r.u8("spis.count")
 		for range n {
@@ -441,18 +446,18 @@ var requestDecoders = map[MsgType]func(r *bodyReader) Request{
 		}
 		return q
 	},
-	MsgGetSPI: func(r *bodyReader) Request {
+	messaging.MsgGetSPI: func(r *bodyReader) Request {
 		return GetSPIRequest{PolicyID: r.u32("policy"), Protocol: r.protocol("protocol", false), Dst: r.addr("dst")}
 	},
-	MsgAcquireFail: func(r *bodyReader) Request { return AcquireFailRequest{PolicyID: r.u32("policy")} },
-	MsgAddSA: func(r *bodyReader) Request {
+	messaging.MsgAcquireFail: func(r *bodyReader) Request { return AcquireFailRequest{PolicyID: r.u32("policy")} },
+	messaging.MsgAddSA: func(r *bodyReader) Request {
 		q := AddSARequest{PolicyID: r.u32("policy")}
 		r.manualSA(&q.SA)
 		return q
 	},
-	MsgGetPolicy:   func(r *bodyReader) Request { return GetPolicyRequest{PolicyID: r.u32("policy")} },
-	MsgGetPolicies: func(r *bodyReader) Request { return GetPoliciesRequest{After: r.u32("after")} },
-	MsgLookupPolicy: func(r *bodyReader) Request {
+	messaging.MsgGetPolicy:   func(r *bodyReader) Request { return GetPolicyRequest{PolicyID: r.u32("policy")} },
+	messaging.MsgGetPolicies: func(r *bodyReader) Request { return GetPoliciesRequest{After: r.u32("after")} },
+	messaging.MsgLookupPolicy: func(r *bodyReader) Request {
 		q := LookupPolicyRequest{Direction: spd.Direction(r.u8("direction"))}
 		if r.err == nil && q.Direction != spd.Outbound && q.Direction != spd.Inbound {
 			r.fail("direction", "%d: neither 1 (out) nor 2 (in)", uint8(q.Direction))
@@ -460,12 +465,12 @@ var requestDecoders = map[MsgType]func(r *bodyReader) Request{
 		q.Key = r.packet("key")
 		return q
 	},
-	MsgSAFlush:   func(*bodyReader) Request { return SAFlushRequest{} },
-	MsgAddPolicy: func(r *bodyReader) Request { return AddPolicyRequest{Policy: r.policy("policy")} },
-	MsgDelPolicy: func(r *bodyReader) Request { return DelPolicyRequest{PolicyID: r.u32("policy")} },
-	MsgGetSA:     func(r *bodyReader) Request { return GetSARequest{PolicyID: r.u32("policy")} },
-	MsgDelSA:     func(r *bodyReader) Request { return DelSARequest{PolicyID: r.u32("policy")} },
-	MsgFlushSPD:  func(*bodyReader) Request { return FlushSPDRequest{} },
+	messaging.MsgSAFlush:   func(*bodyReader) Request { return SAFlushRequest{} },
+	messaging.MsgAddPolicy: func(r *bodyReader) Request { return AddPolicyRequest{Policy: r.policy("policy")} },
+	messaging.MsgDelPolicy: func(r *bodyReader) Request { return DelPolicyRequest{PolicyID: r.u32("policy")} },
+	messaging.MsgGetSA:     func(r *bodyReader) Request { return GetSARequest{PolicyID: r.u32("policy")} },
+	messaging.MsgDelSA:     func(r *bodyReader) Request { return DelSARequest{PolicyID: r.u32("policy")} },
+	messaging.MsgFlushSPD:  func(*bodyReader) Request { return FlushSPDRequest{} },
 }
 
 // EncodeRequest returns the message carrying req from src to IPsec.
@@ -514,7 +519,7 @@ type Reply interface {
 
 // AppRegisterReply answers APP_REGISTER with the application's ID, the dst
 // of the events it will receive.
-type AppRegisterReply struct{ ID AppID }
+type AppRegisterReply struct{ ID messaging.AppID }
 
 // PolicyIDReply answers CLONE_POLICY and ADD_POLICY with the new policy's
 // ID.
@@ -583,18 +588,18 @@ func (r GetSAReply) marshalReply(w *bodyWriter) {
 
 // replyDecoders reads the data of each successful reply; a type missing
 // here has none.
-var replyDecoders = map[MsgType]func(r *bodyReader) Reply{
-	MsgAppRegister:    func(r *bodyReader) Reply { return AppRegisterReply{ID: AppID(r.u8("id"))} },
-	MsgClonePolicy:    decodePolicyIDReply,
-	MsgInitialContact: decodeCountReply,
-	MsgDeleteSPIs:     decodeCountReply,
-	MsgGetSPI:         func(r *bodyReader) Reply { return GetSPIReply{SPI: r.u32("spi")} },
-	MsgGetPolicy:      decodePolicyReply,
-	MsgGetPolicies:    decodePolicyReply,
-	MsgLookupPolicy:   decodePolicyReply,
-	MsgSAFlush:        decodeCountReply,
-	MsgAddPolicy:      decodePolicyIDReply,
-	MsgGetSA: func(r *bodyReader) Reply {
+var replyDecoders = map[messaging.MsgType]func(r *bodyReader) Reply{
+	messaging.MsgAppRegister:    func(r *bodyReader) Reply { return AppRegisterReply{ID: messaging.AppID(r.u8("id"))} },
+	messaging.MsgClonePolicy:    decodePolicyIDReply,
+	messaging.MsgInitialContact: decodeCountReply,
+	messaging.MsgDeleteSPIs:     decodeCountReply,
+	messaging.MsgGetSPI:         func(r *bodyReader) Reply { return GetSPIReply{SPI: r.u32("spi")} },
+	messaging.MsgGetPolicy:      decodePolicyReply,
+	messaging.MsgGetPolicies:    decodePolicyReply,
+	messaging.MsgLookupPolicy:   decodePolicyReply,
+	messaging.MsgSAFlush:        decodeCountReply,
+	messaging.MsgAddPolicy:      decodePolicyIDReply,
+	messaging.MsgGetSA: func(r *bodyReader) Reply {
 		var q GetSAReply
 		n := r.u8("sas.count")
 		for range n {
@@ -605,8 +610,8 @@ var replyDecoders = map[MsgType]func(r *bodyReader) Reply{
 		}
 		return q
 	},
-	MsgDelSA:    decodeCountReply,
-	MsgFlushSPD: decodeCountReply,
+	messaging.MsgDelSA:    decodeCountReply,
+	messaging.MsgFlushSPD: decodeCountReply,
 }
 
 func decodePolicyIDReply(r *bodyReader) Reply { return PolicyIDReply{PolicyID: r.u32("policy")} }
@@ -614,22 +619,22 @@ func decodeCountReply(r *bodyReader) Reply    { return CountReply{Count: r.u32("
 func decodePolicyReply(r *bodyReader) Reply   { return PolicyReply{Policy: r.policy("policy")} }
 
 // replyFits reports whether reply is the kind of reply type t takes.
-func replyFits(t MsgType, reply Reply) bool {
+func replyFits(t messaging.MsgType, reply Reply) bool {
 	switch reply.(type) {
 	case nil:
 		return replyDecoders[t] == nil && (t.IsEvent() || requestDecoders[t] != nil)
 	case AppRegisterReply:
-		return t == MsgAppRegister
+		return t == messaging.MsgAppRegister
 	case PolicyIDReply:
-		return t == MsgClonePolicy || t == MsgAddPolicy
+		return t == messaging.MsgClonePolicy || t == messaging.MsgAddPolicy
 	case CountReply:
-		return t == MsgInitialContact || t == MsgDeleteSPIs || t == MsgSAFlush || t == MsgDelSA || t == MsgFlushSPD
+		return t == messaging.MsgInitialContact || t == messaging.MsgDeleteSPIs || t == messaging.MsgSAFlush || t == messaging.MsgDelSA || t == messaging.MsgFlushSPD
 	case GetSPIReply:
-		return t == MsgGetSPI
+		return t == messaging.MsgGetSPI
 	case PolicyReply:
-		return t == MsgGetPolicy || t == MsgGetPolicies || t == MsgLookupPolicy
+		return t == messaging.MsgGetPolicy || t == messaging.MsgGetPolicies || t == messaging.MsgLookupPolicy
 	case GetSAReply:
-		return t == MsgGetSA
+		return t == messaging.MsgGetSA
 	}
 	return false
 }
@@ -664,7 +669,7 @@ func EncodeReply(req *Message, reply Reply, err error) ([]byte, error) {
 
 // replyMessage builds a reply of type t to dst. An error reply is built for
 // any type, so that a message of an unknown type can be answered.
-func replyMessage(t MsgType, dst Party, seq uint8, reply Reply, err error) (*Message, error) {
+func replyMessage(t messaging.MsgType, dst Party, seq uint8, reply Reply, err error) (*Message, error) {
 	m := &Message{Type: t, Src: PartyIPsec, Dst: dst, Seq: seq, Reply: true}
 	if err != nil {
 		m.Status = xe.CodeOf(err)
@@ -725,7 +730,7 @@ func DecodeReply(m *Message) (Reply, error) {
 
 // EncodeEvent returns the event message carrying ev from IPsec to dst. A
 // reason longer than 255 octets is cut short.
-func EncodeEvent(dst Party, seq uint8, ev Event) ([]byte, error) {
+func EncodeEvent(dst Party, seq uint8, ev messaging.Event) ([]byte, error) {
 	body, err := eventBody(ev)
 	if err != nil {
 		return nil, err
@@ -735,56 +740,56 @@ func EncodeEvent(dst Party, seq uint8, ev Event) ([]byte, error) {
 }
 
 // eventBody returns ev's data, unpadded.
-func eventBody(ev Event) ([]byte, error) {
+func eventBody(ev messaging.Event) ([]byte, error) {
 	if !ev.Type.IsEvent() {
 		return nil, xe.Errorf(xe.BadParam, "wire: %v event: type: not an event", ev.Type)
 	}
 	w := newBodyWriter(ev.Type, "event")
 	w.u32(ev.PolicyID)
 	switch ev.Type {
-	case MsgAcquire:
+	case messaging.MsgAcquire:
 		w.optPolicy("policy", ev.Policy)
 		w.packet("key", ev.Key)
-	case MsgSAExpired, MsgSADeleted:
+	case messaging.MsgSAExpired, messaging.MsgSADeleted:
 		w.u32(ev.SPI)
 		w.u8(uint8(ev.Protocol))
 		w.u8(uint8(ev.Direction))
 		w.addr("dst", ev.Dst)
 		w.bool(ev.Hard)
 		w.str("reason", truncateUTF8(ev.Reason, 255))
-	case MsgPolicyAdded, MsgPolicyDeleted:
+	case messaging.MsgPolicyAdded, messaging.MsgPolicyDeleted:
 		w.optPolicy("policy", ev.Policy)
 	}
 	return w.bytes()
 }
 
 // DecodeEvent returns the event m carries.
-func DecodeEvent(m *Message) (Event, error) {
+func DecodeEvent(m *Message) (messaging.Event, error) {
 	what := fmt.Sprintf("%v event", m.Type)
 	if !m.Type.IsEvent() {
-		return Event{}, xe.Errorf(xe.BadParam, "wire: %s: type: %d is not an event", what, uint8(m.Type))
+		return messaging.Event{}, xe.Errorf(xe.BadParam, "wire: %s: type: %d is not an event", what, uint8(m.Type))
 	}
 	if m.Reply {
-		return Event{}, xe.Errorf(xe.BadParam, "wire: %s: flags: a reply, not an event", what)
+		return messaging.Event{}, xe.Errorf(xe.BadParam, "wire: %s: flags: a reply, not an event", what)
 	}
 	r := &bodyReader{s: m.Body, what: what}
-	ev := Event{Type: m.Type, PolicyID: r.u32("policy")}
+	ev := messaging.Event{Type: m.Type, PolicyID: r.u32("policy")}
 	switch m.Type {
-	case MsgAcquire:
+	case messaging.MsgAcquire:
 		ev.Policy = r.optPolicy("policy")
 		ev.Key = r.packet("key")
-	case MsgSAExpired, MsgSADeleted:
+	case messaging.MsgSAExpired, messaging.MsgSADeleted:
 		ev.SPI = r.u32("spi")
 		ev.Protocol = r.protocol("protocol", false)
 		ev.Direction = r.saDirection("direction")
 		ev.Dst = r.addr("dst")
 		ev.Hard = r.bool("hard")
 		ev.Reason = r.str("reason")
-	case MsgPolicyAdded, MsgPolicyDeleted:
+	case messaging.MsgPolicyAdded, messaging.MsgPolicyDeleted:
 		ev.Policy = r.optPolicy("policy")
 	}
 	if err := r.finish(); err != nil {
-		return Event{}, err
+		return messaging.Event{}, err
 	}
 	return ev, nil
 }
@@ -804,7 +809,7 @@ func truncateUTF8(s string, n int) string {
 	return s
 }
 
-// Flags octets of ManualSA and SAInfo.
+// Flags octets of ipsec.ManualSA and SAInfo.
 const (
 	saFlagESN   = 1
 	saFlagEncap = 2
@@ -826,7 +831,7 @@ type bodyWriter struct {
 	err  error
 }
 
-func newBodyWriter(t MsgType, kind string) *bodyWriter {
+func newBodyWriter(t messaging.MsgType, kind string) *bodyWriter {
 	return &bodyWriter{b: cryptobyte.NewBuilder(make([]byte, 0, 64)), what: fmt.Sprintf("%v %s", t, kind)}
 }
 
@@ -957,6 +962,7 @@ func (w *bodyWriter) policy(field string, p *spd.Policy) {
 	w.list(field+".esp_algorithms", p.ESPAlgorithms)
 	w.list(field+".ah_algorithms", p.AHAlgorithms)
 	w.u64(uint64(p.Lifetime))
+	w.u64(uint64(p.RekeyTime))
 	w.replayWindow(field+".replay_window", p.ReplayWindow)
 }
 
@@ -974,7 +980,7 @@ func (w *bodyWriter) encap(e *sad.UDPEncap) {
 	}
 }
 
-func (w *bodyWriter) manualSA(m *ManualSA) {
+func (w *bodyWriter) manualSA(m *ipsec.ManualSA) {
 	w.u16(uint16(m.Encr))
 	w.key("sa.encr_key_in", m.EncrKeyIn)
 	w.key("sa.encr_key_out", m.EncrKeyOut)
@@ -988,6 +994,8 @@ func (w *bodyWriter) manualSA(m *ManualSA) {
 	w.u8(saFlags(m.ESN, m.Encap))
 	w.replayWindow("sa.replay_window", m.ReplayWindow)
 	w.addr("sa.local", m.Local)
+	w.addr("sa.remote", m.Remote)
+	w.u8(uint8(m.Only))
 	w.encap(m.Encap)
 	w.lifetime(m.Soft)
 	w.lifetime(m.Hard)
@@ -1207,6 +1215,15 @@ func (r *bodyReader) saDirection(field string) sad.Direction {
 	return d
 }
 
+// only reads ManualSA.Only: 0 (both directions), inbound or outbound.
+func (r *bodyReader) only(field string) sad.Direction {
+	d := sad.Direction(r.u8(field))
+	if r.err == nil && d != 0 && d != sad.Inbound && d != sad.Outbound {
+		r.fail(field, "%d: none of 0 (both), 1 (inbound) and 2 (outbound)", uint8(d))
+	}
+	return d
+}
+
 func (r *bodyReader) replayWindow(field string) int {
 	v := r.u32(field)
 	if v > 1<<31-1 {
@@ -1233,6 +1250,7 @@ func (r *bodyReader) policy(field string) spd.Policy {
 		ESPAlgorithms: r.list(field + ".esp_algorithms"),
 		AHAlgorithms:  r.list(field + ".ah_algorithms"),
 		Lifetime:      time.Duration(r.u64(field + ".lifetime")),
+		RekeyTime:     time.Duration(r.u64(field + ".rekey_time")),
 		ReplayWindow:  r.replayWindow(field + ".replay_window"),
 	}
 }
@@ -1245,7 +1263,7 @@ func (r *bodyReader) optPolicy(field string) *spd.Policy {
 	return &p
 }
 
-// flags reads the flags octet of ManualSA and SAInfo.
+// flags reads the flags octet of ipsec.ManualSA and SAInfo.
 func (r *bodyReader) flags(field string) (esn, encap bool) {
 	f := r.u8(field)
 	if r.err == nil && f&^(saFlagESN|saFlagEncap) != 0 {
@@ -1261,7 +1279,7 @@ func (r *bodyReader) encap(field string, present bool) *sad.UDPEncap {
 	return &sad.UDPEncap{SrcPort: r.u16(field + ".src_port"), DstPort: r.u16(field + ".dst_port")}
 }
 
-func (r *bodyReader) manualSA(m *ManualSA) {
+func (r *bodyReader) manualSA(m *ipsec.ManualSA) {
 	m.Encr = suite.EncrID(r.u16("sa.encr"))
 	m.EncrKeyIn = r.key("sa.encr_key_in")
 	m.EncrKeyOut = r.key("sa.encr_key_out")
@@ -1276,6 +1294,8 @@ func (r *bodyReader) manualSA(m *ManualSA) {
 	m.ESN, encap = r.flags("sa.flags")
 	m.ReplayWindow = r.replayWindow("sa.replay_window")
 	m.Local = r.addr("sa.local")
+	m.Remote = r.addr("sa.remote")
+	m.Only = r.only("sa.only")
 	m.Encap = r.encap("sa.encap", encap)
 	m.Soft = r.lifetime("sa.soft")
 	m.Hard = r.lifetime("sa.hard")

@@ -1,4 +1,4 @@
-package ipsec
+package wire
 
 import (
 	"io"
@@ -6,12 +6,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sabre-ipsec/sabre/ipsec/messaging"
 	"github.com/sabre-ipsec/sabre/spd"
 	"github.com/sabre-ipsec/sabre/xe"
 )
 
-// ServeWire serves the messaging interface over one connection in the wire
-// encoding of wire.go: it reads requests, calls the typed methods and writes
+// Serve serves the messaging interface m over one connection in the wire
+// encoding of this package: it reads requests, calls the typed methods and writes
 // each reply with the XE code in its status. After APP_REGISTER it also
 // writes the events of the application it registered, from IPsec to the
 // application's ID, between the replies. On EOF it unregisters the
@@ -22,8 +23,8 @@ import (
 // not fit) and the connection goes on. A read or write that fails ends it
 // with that error. Replies from the application, acknowledging events, are
 // ignored.
-func (m *Messaging) ServeWire(rw io.ReadWriter) error {
-	c := &wireConn{m: m, rw: rw}
+func Serve(m *messaging.Messaging, rw io.ReadWriter) error {
+	c := &conn{m: m, rw: rw}
 	defer c.close()
 	for {
 		frame, err := readFrame(rw)
@@ -39,26 +40,26 @@ func (m *Messaging) ServeWire(rw io.ReadWriter) error {
 	}
 }
 
-// wireConn is one connection served by ServeWire.
-type wireConn struct {
-	m  *Messaging
+// conn is one connection served by Serve.
+type conn struct {
+	m  *messaging.Messaging
 	rw io.ReadWriter
 
 	// mu serializes writes: replies from the serving goroutine, events
 	// from the application's handler.
 	mu       sync.Mutex
-	app      AppID // set once registered; read by the handler under mu
+	app      messaging.AppID // set once registered; read by the handler under mu
 	eventSeq uint8
 	closed   atomic.Bool // no more events: the connection is ending or broken
 }
 
 // serve answers one frame.
-func (c *wireConn) serve(frame []byte) error {
+func (c *conn) serve(frame []byte) error {
 	msg, err := ParseMessage(frame)
 	if err != nil {
 		// The header's type, src and sequence octets are there even when
 		// the rest is wrong; echo them.
-		return c.writeReply(MsgType(frame[0]), Party(frame[1]), frame[4], nil, err)
+		return c.writeReply(messaging.MsgType(frame[0]), Party(frame[1]), frame[4], nil, err)
 	}
 	if msg.Reply {
 		return nil
@@ -87,7 +88,7 @@ func (c *wireConn) serve(frame []byte) error {
 }
 
 // dispatch calls the typed method of req.
-func (c *wireConn) dispatch(req Request) (Reply, error) {
+func (c *conn) dispatch(req Request) (Reply, error) {
 	m := c.m
 	switch r := req.(type) {
 	case ClonePolicyRequest:
@@ -147,7 +148,7 @@ func policyReply(p *spd.Policy, err error) (Reply, error) {
 
 // register is APP_REGISTER. Writes wait on mu from registration until the
 // reply is out, so that the application reads its ID before any event.
-func (c *wireConn) register(msg *Message, name string) error {
+func (c *conn) register(msg *Message, name string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.app != 0 {
@@ -163,7 +164,7 @@ func (c *wireConn) register(msg *Message, name string) error {
 
 // writeEvent is the registered application's handler: it sends ev unless
 // the connection is ending.
-func (c *wireConn) writeEvent(ev Event) {
+func (c *conn) writeEvent(ev messaging.Event) {
 	if c.closed.Load() {
 		return
 	}
@@ -173,7 +174,7 @@ func (c *wireConn) writeEvent(ev Event) {
 	b, err := EncodeEvent(Party(c.app), c.eventSeq, ev)
 	if err != nil {
 		// Too large for a message: lost, and counted as lost.
-		c.m.e.stats.EventsDropped.Add(1)
+		c.m.Engine().Stats().EventsDropped.Add(1)
 		return
 	}
 	if c.closed.Load() {
@@ -181,18 +182,18 @@ func (c *wireConn) writeEvent(ev Event) {
 	}
 	if _, err := c.rw.Write(b); err != nil {
 		// The connection is broken; the reads will end it.
-		c.m.e.stats.EventsDropped.Add(1)
+		c.m.Engine().Stats().EventsDropped.Add(1)
 		c.closed.Store(true)
 	}
 }
 
-func (c *wireConn) writeReply(t MsgType, dst Party, seq uint8, reply Reply, err error) error {
+func (c *conn) writeReply(t messaging.MsgType, dst Party, seq uint8, reply Reply, err error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.writeReplyLocked(t, dst, seq, reply, err)
 }
 
-func (c *wireConn) writeReplyLocked(t MsgType, dst Party, seq uint8, reply Reply, err error) error {
+func (c *conn) writeReplyLocked(t messaging.MsgType, dst Party, seq uint8, reply Reply, err error) error {
 	msg, encErr := replyMessage(t, dst, seq, reply, err)
 	if encErr != nil {
 		// The reply does not fit (XE_DST_OUT_OF_SPACE): say so instead.
@@ -212,7 +213,7 @@ func (c *wireConn) writeReplyLocked(t MsgType, dst Party, seq uint8, reply Reply
 // blocked on a peer that no longer reads is cut short where rw has write
 // deadlines (a net.Conn): the deadline is set to now, as the connection is
 // done.
-func (c *wireConn) close() {
+func (c *conn) close() {
 	c.closed.Store(true)
 	if d, ok := c.rw.(interface{ SetWriteDeadline(time.Time) error }); ok {
 		d.SetWriteDeadline(time.Now())
