@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	ikecrypto "github.com/sabre-ipsec/sabre/ike/crypto"
+	"github.com/sabre-ipsec/sabre/ike/message"
 	"github.com/sabre-ipsec/sabre/suite"
 )
 
@@ -35,7 +35,7 @@ func TestParseRemoteReferenceExamples(t *testing.T) {
 		}
 	}
 	r, _ := ParseRemote(strings.Fields("-n ss -w -e AES256-GCM16 -p PRFSHA384 -d ECP384,CURVE25519 -m PSK -r 192.0.2.2"))
-	if r.Encr[0] != (EncrAlg{suite.EncrAESGCM16, 256}) || r.PRF[0] != ikecrypto.PRFHMACSHA2384 || r.Groups[1] != ikecrypto.Curve25519 {
+	if r.Encr[0] != (EncrAlg{suite.EncrAESGCM16, 256}) || r.PRF[0] != message.PRFHMACSHA2384 || r.Groups[1] != message.Curve25519 {
 		t.Fatalf("parsed %+v", r)
 	}
 }

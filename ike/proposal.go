@@ -47,12 +47,12 @@ func IKEProposals(r *Remote) []message.Proposal {
 	common := func(p *message.Proposal) {
 		for _, id := range r.PRF {
 			if _, err := ikecrypto.NewPRF(id); err == nil {
-				p.Transforms = append(p.Transforms, message.PRFTransform(message.PRFID(id)))
+				p.Transforms = append(p.Transforms, message.PRFTransform(id))
 			}
 		}
 		for _, g := range r.Groups {
 			if SupportedGroup(g) {
-				p.Transforms = append(p.Transforms, message.DHTransform(message.GroupID(g)))
+				p.Transforms = append(p.Transforms, message.DHTransform(g))
 			}
 		}
 	}
@@ -142,7 +142,7 @@ func ChildProposals(esp bool, encrNames, integNames []string, spi uint32) ([]mes
 // SupportedGroup reports whether Sabre implements key exchange group g.
 func SupportedGroup(g GroupID) bool {
 	switch g {
-	case GroupMODP768, GroupMODP6144, GroupMODP8192:
+	case message.MODP768, message.MODP6144, message.MODP8192:
 		return false
 	}
 	_, err := lookupGroup(g)

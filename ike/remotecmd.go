@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	ikecrypto "github.com/sabre-ipsec/sabre/ike/crypto"
+	"github.com/sabre-ipsec/sabre/ike/message"
 	"github.com/sabre-ipsec/sabre/suite"
 )
 
@@ -297,19 +297,19 @@ func integName(id suite.IntegID) string {
 
 func prfName(id PRFID) string {
 	switch id {
-	case ikecrypto.PRFHMACMD5:
+	case message.PRFHMACMD5:
 		return "HMAC-MD5"
-	case ikecrypto.PRFHMACSHA1:
+	case message.PRFHMACSHA1:
 		return "HMAC-SHA-1"
-	case ikecrypto.PRFHMACSHA2256:
+	case message.PRFHMACSHA2256:
 		return "HMAC-SHA-2-256"
-	case ikecrypto.PRFHMACSHA2384:
+	case message.PRFHMACSHA2384:
 		return "HMAC-SHA-2-384"
-	case ikecrypto.PRFHMACSHA2512:
+	case message.PRFHMACSHA2512:
 		return "HMAC-SHA-2-512"
-	case ikecrypto.PRFAES128XCBC:
+	case message.PRFAES128XCBC:
 		return "AES-XCBC"
-	case ikecrypto.PRFAES128CMAC:
+	case message.PRFAES128CMAC:
 		return "AES-CMAC"
 	}
 	return fmt.Sprintf("PRF%d", id)
