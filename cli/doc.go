@@ -280,7 +280,9 @@ ike remote -n name -z 2 [-w] [-u] -e encr,... [-a integ,...] -p prf,...
     8h). A request unanswered after -i (default 500ms) is sent again, and
     again after each doubled interval, which stops growing at -I (default
     32s); after -t retransmissions (1 to 100, default 10) and one more
-    interval the exchange has failed: 191.5 s with the defaults.
+    interval the exchange has failed: 191.5 s with the defaults. The
+    reference's -b and -c (X.509 certificates) are refused: certificates
+    are not in this build.
 ike remote -v [-n name]      show remotes as commands
 ike remote -x name|ALLREMOTES
 ike netstat [-p 3] [-r [-n name]] [-j]

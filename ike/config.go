@@ -87,6 +87,61 @@ func GroupByName(name string) (GroupID, error) {
 	return 0, fmt.Errorf("unknown DH group %q", name)
 }
 
+// IntegName is the reference's name of an integrity algorithm
+// (HMAC-SHA-2-256), as `ike remote -a` takes it.
+func IntegName(id suite.IntegID) string {
+	switch id {
+	case suite.IntegHMACMD596:
+		return "HMAC-MD5"
+	case suite.IntegHMACSHA196:
+		return "HMAC-SHA-1"
+	case suite.IntegHMACSHA256128:
+		return "HMAC-SHA-2-256"
+	case suite.IntegHMACSHA384192:
+		return "HMAC-SHA-2-384"
+	case suite.IntegHMACSHA512256:
+		return "HMAC-SHA-2-512"
+	case suite.IntegAESXCBC96:
+		return "AES-XCBC"
+	case suite.IntegAESCMAC96:
+		return "AES-CMAC"
+	}
+	return id.String()
+}
+
+// PRFName is the reference's name of a PRF (HMAC-SHA-2-256), the inverse of
+// PRFByName.
+func PRFName(id PRFID) string {
+	switch id {
+	case message.PRFHMACMD5:
+		return "HMAC-MD5"
+	case message.PRFHMACSHA1:
+		return "HMAC-SHA-1"
+	case message.PRFHMACSHA2256:
+		return "HMAC-SHA-2-256"
+	case message.PRFHMACSHA2384:
+		return "HMAC-SHA-2-384"
+	case message.PRFHMACSHA2512:
+		return "HMAC-SHA-2-512"
+	case message.PRFAES128XCBC:
+		return "AES-XCBC"
+	case message.PRFAES128CMAC:
+		return "AES-CMAC"
+	}
+	return fmt.Sprintf("PRF%d", id)
+}
+
+// GroupName is the name of a key exchange group (MODP2048, ECP256,
+// CURVE25519), the inverse of GroupByName.
+func GroupName(id GroupID) string {
+	for n, g := range groupNames {
+		if g == id && (strings.HasPrefix(n, "modp") || strings.HasPrefix(n, "ecp") || n == "curve25519") {
+			return strings.ToUpper(n)
+		}
+	}
+	return fmt.Sprintf("GROUP%d", id)
+}
+
 // IDType is an IKEv2 Identification payload type (RFC 7296 §3.5).
 type IDType uint8
 
