@@ -282,7 +282,9 @@ ike remote -n name -z 2 [-w] [-u] -e encr,... [-a integ,...] -p prf,...
     8h). A request unanswered after -i (default 500ms) is sent again, and
     again after each doubled interval, which stops growing at -I (default
     32s); after -t retransmissions (1 to 100, default 10) and one more
-    interval the exchange has failed: 191.5 s with the defaults.
+    interval the exchange has failed: 191.5 s with the defaults. The
+    reference's -b and -c (X.509 certificates) are refused: certificates
+    are not in this build.
     -U UDP-encapsulates ESP (RFC 3948, port 4500) with this peer even
     where no NAT is, as strongSwan's encap = yes: sabre fakes its NAT
     detection so that both ends do. For firewalls that pass only UDP, and

@@ -128,7 +128,7 @@ func parseIKERemote(args []string) (op, error) {
 		}
 		return ikeRemoteDelete{args[1]}, nil
 	}
-	r, err := ike.ParseRemote(args)
+	r, err := ParseRemote(args)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +170,7 @@ func (c ikeRemoteView) run(env *Env, out io.Writer, _ *record) error {
 			continue
 		}
 		found = true
-		fmt.Fprintf(out, "ike remote %s\n", strings.Join(r.Args(), " "))
+		fmt.Fprintf(out, "ike remote %s\n", strings.Join(RemoteArgs(&r), " "))
 	}
 	if c.name != "" && !found {
 		return fmt.Errorf("ike remote -v: no remote named %q", c.name)
@@ -223,7 +223,7 @@ func (c ikeNetstat) run(env *Env, out io.Writer, _ *record) error {
 			var rs []map[string]any
 			for _, r := range sortedRemotes(env.IKE) {
 				if c.name == "" || r.Name == c.name {
-					rs = append(rs, map[string]any{"name": r.Name, "args": r.Args()})
+					rs = append(rs, map[string]any{"name": r.Name, "args": RemoteArgs(&r)})
 				}
 			}
 			v["remotes"] = rs
@@ -270,7 +270,7 @@ func (c ikeNetstat) run(env *Env, out io.Writer, _ *record) error {
 		fmt.Fprintln(out, "remotes:")
 		for _, r := range sortedRemotes(env.IKE) {
 			if c.name == "" || r.Name == c.name {
-				fmt.Fprintf(out, "  %s\n", strings.Join(r.Args(), " "))
+				fmt.Fprintf(out, "  %s\n", strings.Join(RemoteArgs(&r), " "))
 			}
 		}
 	}
@@ -339,7 +339,7 @@ func (c ikeCommands) run(env *Env, out io.Writer, _ *record) error {
 	var b strings.Builder
 	if env.IKE != nil {
 		for _, r := range sortedRemotes(env.IKE) {
-			fmt.Fprintf(&b, "ike remote %s\n", strings.Join(r.Args(), " "))
+			fmt.Fprintf(&b, "ike remote %s\n", strings.Join(RemoteArgs(&r), " "))
 		}
 	}
 	for _, p := range env.Engine.SPD().List() {

@@ -180,7 +180,7 @@ func (env *Env) reload(path string, cmds []Command, flushIKE bool, out io.Writer
 		l, exists := live[r.Name]
 		switch {
 		case flushIKE:
-		case owned && exists && slices.Equal(l.Args(), r.Args()) && l.SamePSK(&r):
+		case owned && exists && slices.Equal(RemoteArgs(&l), RemoteArgs(&r)) && l.SamePSK(&r):
 			kept[u.key] = true
 			r.ZeroPSK()
 			continue

@@ -168,7 +168,7 @@ func snap(s *ikeSite) snapshot {
 		sn.ikeSAs = append(sn.ikeSAs, st.SPIi+"/"+st.SPIr+"/"+st.State)
 	}
 	for _, r := range s.env.IKE.Remotes() {
-		sn.remotes = append(sn.remotes, strings.Join(r.Args(), " "))
+		sn.remotes = append(sn.remotes, strings.Join(RemoteArgs(&r), " "))
 	}
 	slices.Sort(sn.remotes)
 	return sn

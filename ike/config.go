@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	ikecrypto "github.com/sabre-ipsec/sabre/ike/crypto"
+	"github.com/sabre-ipsec/sabre/ike/message"
 	"github.com/sabre-ipsec/sabre/suite"
 )
 
@@ -40,19 +40,13 @@ func (m AuthMethod) String() string {
 	return fmt.Sprintf("AuthMethod(%d)", uint8(m))
 }
 
-// PRFID and GroupID are ikecrypto's transform IDs; the names operators
-// use for them are here.
-type (
-	PRFID   = ikecrypto.PRFID
-	GroupID = ikecrypto.GroupID
-)
-
-// Groups the reference names that ikecrypto refuses or lacks; they parse so
+// PRFID and GroupID are the transform IDs of package message (RFC 7296
+// §3.3.2); the names operators use for them are here. Groups the reference
+// names that ikecrypto refuses or lacks (MODP 768, 6144, 8192) parse so
 // that reference configurations load, and are left out of proposals.
-const (
-	GroupMODP768  GroupID = 1
-	GroupMODP6144 GroupID = 17
-	GroupMODP8192 GroupID = 18
+type (
+	PRFID   = message.PRFID
+	GroupID = message.GroupID
 )
 
 // Operator names of PRFs and groups: the reference's (HMAC-SHA-2-256,
@@ -60,20 +54,20 @@ const (
 // case, '-' and '_'.
 var (
 	prfNames = map[string]PRFID{
-		"hmacmd5": ikecrypto.PRFHMACMD5, "md5": ikecrypto.PRFHMACMD5, "prfmd5": ikecrypto.PRFHMACMD5,
-		"hmacsha1": ikecrypto.PRFHMACSHA1, "sha1": ikecrypto.PRFHMACSHA1, "sha": ikecrypto.PRFHMACSHA1, "prfsha1": ikecrypto.PRFHMACSHA1,
-		"hmacsha2256": ikecrypto.PRFHMACSHA2256, "hmacsha256": ikecrypto.PRFHMACSHA2256, "sha256": ikecrypto.PRFHMACSHA2256, "prfsha256": ikecrypto.PRFHMACSHA2256,
-		"hmacsha2384": ikecrypto.PRFHMACSHA2384, "hmacsha384": ikecrypto.PRFHMACSHA2384, "sha384": ikecrypto.PRFHMACSHA2384, "prfsha384": ikecrypto.PRFHMACSHA2384,
-		"hmacsha2512": ikecrypto.PRFHMACSHA2512, "hmacsha512": ikecrypto.PRFHMACSHA2512, "sha512": ikecrypto.PRFHMACSHA2512, "prfsha512": ikecrypto.PRFHMACSHA2512,
-		"aesxcbc": ikecrypto.PRFAES128XCBC, "aes128xcbc": ikecrypto.PRFAES128XCBC, "prfaesxcbc": ikecrypto.PRFAES128XCBC,
-		"aescmac": ikecrypto.PRFAES128CMAC, "aes128cmac": ikecrypto.PRFAES128CMAC, "prfaescmac": ikecrypto.PRFAES128CMAC,
+		"hmacmd5": message.PRFHMACMD5, "md5": message.PRFHMACMD5, "prfmd5": message.PRFHMACMD5,
+		"hmacsha1": message.PRFHMACSHA1, "sha1": message.PRFHMACSHA1, "sha": message.PRFHMACSHA1, "prfsha1": message.PRFHMACSHA1,
+		"hmacsha2256": message.PRFHMACSHA2256, "hmacsha256": message.PRFHMACSHA2256, "sha256": message.PRFHMACSHA2256, "prfsha256": message.PRFHMACSHA2256,
+		"hmacsha2384": message.PRFHMACSHA2384, "hmacsha384": message.PRFHMACSHA2384, "sha384": message.PRFHMACSHA2384, "prfsha384": message.PRFHMACSHA2384,
+		"hmacsha2512": message.PRFHMACSHA2512, "hmacsha512": message.PRFHMACSHA2512, "sha512": message.PRFHMACSHA2512, "prfsha512": message.PRFHMACSHA2512,
+		"aesxcbc": message.PRFAES128XCBC, "aes128xcbc": message.PRFAES128XCBC, "prfaesxcbc": message.PRFAES128XCBC,
+		"aescmac": message.PRFAES128CMAC, "aes128cmac": message.PRFAES128CMAC, "prfaescmac": message.PRFAES128CMAC,
 	}
 	groupNames = map[string]GroupID{
-		"modp768": GroupMODP768, "modp1024": ikecrypto.MODP1024, "modp1536": ikecrypto.MODP1536,
-		"modp2048": ikecrypto.MODP2048, "modp3072": ikecrypto.MODP3072, "modp4096": ikecrypto.MODP4096,
-		"modp6144": GroupMODP6144, "modp8192": GroupMODP8192,
-		"ecp256": ikecrypto.ECP256, "ecp384": ikecrypto.ECP384, "ecp521": ikecrypto.ECP521,
-		"curve25519": ikecrypto.Curve25519, "x25519": ikecrypto.Curve25519,
+		"modp768": message.MODP768, "modp1024": message.MODP1024, "modp1536": message.MODP1536,
+		"modp2048": message.MODP2048, "modp3072": message.MODP3072, "modp4096": message.MODP4096,
+		"modp6144": message.MODP6144, "modp8192": message.MODP8192,
+		"ecp256": message.ECP256, "ecp384": message.ECP384, "ecp521": message.ECP521,
+		"curve25519": message.Curve25519, "x25519": message.Curve25519,
 	}
 )
 
@@ -91,6 +85,43 @@ func GroupByName(name string) (GroupID, error) {
 		return id, nil
 	}
 	return 0, fmt.Errorf("unknown DH group %q", name)
+}
+
+// IntegName is the reference's name of an integrity algorithm
+// (HMAC-SHA-2-256), as `ike remote -a` takes it.
+func IntegName(id suite.IntegID) string { return suite.IntegName(id) }
+
+// PRFName is the reference's name of a PRF (HMAC-SHA-2-256), the inverse of
+// PRFByName.
+func PRFName(id PRFID) string {
+	switch id {
+	case message.PRFHMACMD5:
+		return "HMAC-MD5"
+	case message.PRFHMACSHA1:
+		return "HMAC-SHA-1"
+	case message.PRFHMACSHA2256:
+		return "HMAC-SHA-2-256"
+	case message.PRFHMACSHA2384:
+		return "HMAC-SHA-2-384"
+	case message.PRFHMACSHA2512:
+		return "HMAC-SHA-2-512"
+	case message.PRFAES128XCBC:
+		return "AES-XCBC"
+	case message.PRFAES128CMAC:
+		return "AES-CMAC"
+	}
+	return fmt.Sprintf("PRF%d", id)
+}
+
+// GroupName is the name of a key exchange group (MODP2048, ECP256,
+// CURVE25519), the inverse of GroupByName.
+func GroupName(id GroupID) string {
+	for n, g := range groupNames {
+		if g == id && (strings.HasPrefix(n, "modp") || strings.HasPrefix(n, "ecp") || n == "curve25519") {
+			return strings.ToUpper(n)
+		}
+	}
+	return fmt.Sprintf("GROUP%d", id)
 }
 
 // IDType is an IKEv2 Identification payload type (RFC 7296 §3.5).

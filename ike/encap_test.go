@@ -51,19 +51,3 @@ func TestForceEncap(t *testing.T) {
 		})
 	}
 }
-
-// TestForceEncapOption: -U parses and prints back.
-func TestForceEncapOption(t *testing.T) {
-	r, err := ParseRemote([]string{"-n", "gw", "-z", "2", "-w", "-U", "-e", "AES128-GCM16", "-p", "PRFSHA256", "-d", "CURVE25519",
-		"-m", "PresharedKey", "-h", "/etc/sabre/psk", "-r", "192.0.2.2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !r.ForceEncap {
-		t.Fatal("-U not parsed")
-	}
-	again, err := ParseRemote(r.Args())
-	if err != nil || !again.ForceEncap {
-		t.Errorf("-U not printed back: %q: %v", r.Args(), err)
-	}
-}

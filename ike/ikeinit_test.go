@@ -288,7 +288,7 @@ func TestInvalidKEPingPong(t *testing.T) {
 	if sent != 2 {
 		t.Fatalf("A sent %d IKE_SA_INIT requests to a responder alternating groups 19 and 20, want 2", sent)
 	}
-	expectSilence(t, n, initResponse(t, req, message.NewInvalidKEPayload(message.GroupID(GroupMODP8192))), "INVALID_KE_PAYLOAD for a group not proposed")
+	expectSilence(t, n, initResponse(t, req, message.NewInvalidKEPayload(message.GroupID(message.MODP8192))), "INVALID_KE_PAYLOAD for a group not proposed")
 	if s := initiatorState(t, a); s != "INIT_SENT" {
 		t.Fatalf("A's IKE SA is %s", s)
 	}

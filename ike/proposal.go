@@ -10,16 +10,16 @@ import (
 	"github.com/sabre-ipsec/sabre/suite"
 )
 
-// keyedEncr reports whether an encryption ID takes a Key Length attribute
+// KeyedEncr reports whether an encryption ID takes a Key Length attribute
 // (RFC 7296 §3.3.5: variable-key-length ciphers; 3DES and ChaCha20 have
 // fixed keys and must not carry one).
-func keyedEncr(id suite.EncrID) bool {
+func KeyedEncr(id suite.EncrID) bool {
 	return id != suite.Encr3DES && id != suite.EncrChaCha20Poly1305 && id != suite.EncrNull
 }
 
 func encrTransform(e EncrAlg) message.Transform {
 	bits := uint16(0)
-	if keyedEncr(e.ID) {
+	if KeyedEncr(e.ID) {
 		bits = uint16(e.KeyBits)
 	}
 	return message.EncrTransform(message.EncrID(e.ID), bits)
@@ -47,12 +47,12 @@ func IKEProposals(r *Remote) []message.Proposal {
 	common := func(p *message.Proposal) {
 		for _, id := range r.PRF {
 			if _, err := ikecrypto.NewPRF(id); err == nil {
-				p.Transforms = append(p.Transforms, message.PRFTransform(message.PRFID(id)))
+				p.Transforms = append(p.Transforms, message.PRFTransform(id))
 			}
 		}
 		for _, g := range r.Groups {
 			if SupportedGroup(g) {
-				p.Transforms = append(p.Transforms, message.DHTransform(message.GroupID(g)))
+				p.Transforms = append(p.Transforms, message.DHTransform(g))
 			}
 		}
 	}
@@ -142,7 +142,7 @@ func ChildProposals(esp bool, encrNames, integNames []string, spi uint32) ([]mes
 // SupportedGroup reports whether Sabre implements key exchange group g.
 func SupportedGroup(g GroupID) bool {
 	switch g {
-	case GroupMODP768, GroupMODP6144, GroupMODP8192:
+	case message.MODP768, message.MODP6144, message.MODP8192:
 		return false
 	}
 	_, err := lookupGroup(g)
@@ -272,15 +272,15 @@ func Chosen(p message.Proposal) Transforms {
 		case message.TransformINTEG:
 			t.Integ = suite.IntegID(tr.ID)
 			if tr.ID != 0 {
-				names = append(names, integName(t.Integ))
+				names = append(names, IntegName(t.Integ))
 			}
 		case message.TransformPRF:
 			t.PRF = PRFID(tr.ID)
-			names = append(names, "PRF-"+prfName(t.PRF))
+			names = append(names, "PRF-"+PRFName(t.PRF))
 		case message.TransformDH:
 			t.Group, t.HasDH = GroupID(tr.ID), tr.ID != 0
 			if tr.ID != 0 {
-				names = append(names, groupName(t.Group))
+				names = append(names, GroupName(t.Group))
 			}
 		case message.TransformESN:
 			t.ESN = tr.ID == 1

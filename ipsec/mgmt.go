@@ -57,16 +57,12 @@ func (e *Engine) AddManualSA(id uint32, m ManualSA) error {
 	if err != nil {
 		return err
 	}
-	mode := sad.Transport
-	if p.Mode == spd.Tunnel {
-		mode = sad.Tunnel
-	}
 	window := m.ReplayWindow
 	if window == 0 && p.Flags&spd.FlagCheckReplay != 0 {
 		window = p.ReplayWindow
 	}
 	shortICV := p.Flags&spd.FlagAuthSHA2ICVShort != 0
-	base := sad.Config{Mode: mode, PolicyID: id, ESN: m.ESN, SoftLifetime: m.Soft, HardLifetime: m.Hard, Encap: m.Encap}
+	base := sad.Config{Mode: p.Mode, PolicyID: id, ESN: m.ESN, SoftLifetime: m.Soft, HardLifetime: m.Hard, Encap: m.Encap}
 
 	var cfgs []sad.Config
 	if p.Flags&spd.FlagProtoESP != 0 {

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sabre-ipsec/sabre/rfc4301"
 	"github.com/sabre-ipsec/sabre/suite"
 	"github.com/sabre-ipsec/sabre/xe"
 )
@@ -40,45 +41,25 @@ func (p Protocol) String() string {
 
 func (p Protocol) matches(q Protocol) bool { return p == ProtocolAny || p == q }
 
-// Direction is whether an SA protects packets this host sends or receives.
-type Direction uint8
+// Direction is whether an SA protects packets this host sends or receives:
+// the one definition in rfc4301, shared with spd.
+type Direction = rfc4301.Direction
 
 // Directions. The zero Direction is invalid, so that a Config must say.
 const (
-	Inbound Direction = iota + 1
-	Outbound
+	Inbound  = rfc4301.Inbound
+	Outbound = rfc4301.Outbound
 )
 
-// String returns "inbound" or "outbound".
-func (d Direction) String() string {
-	switch d {
-	case Inbound:
-		return "inbound"
-	case Outbound:
-		return "outbound"
-	}
-	return fmt.Sprintf("Direction(%d)", uint8(d))
-}
-
-// Mode is the IPsec mode of an SA (RFC 4301 §4.1). The zero Mode is invalid.
-type Mode uint8
+// Mode is the IPsec mode of an SA (RFC 4301 §4.1): the one definition in
+// rfc4301, shared with spd. The zero Mode is invalid.
+type Mode = rfc4301.Mode
 
 // Modes.
 const (
-	Transport Mode = iota + 1
-	Tunnel
+	Transport = rfc4301.Transport
+	Tunnel    = rfc4301.Tunnel
 )
-
-// String returns "transport" or "tunnel".
-func (m Mode) String() string {
-	switch m {
-	case Transport:
-		return "transport"
-	case Tunnel:
-		return "tunnel"
-	}
-	return fmt.Sprintf("Mode(%d)", uint8(m))
-}
 
 // UDPEncap is the UDP encapsulation of ESP for NAT traversal (RFC 3948):
 // the outer UDP ports, usually 4500 on both sides.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sabre-ipsec/sabre/classify"
+	"github.com/sabre-ipsec/sabre/rfc4301"
 )
 
 // Action is what a policy does with matching packets.
@@ -45,47 +46,30 @@ func (a Action) String() string {
 	return fmt.Sprintf("Action(%d)", uint8(a))
 }
 
-// Mode is the IPsec mode of a Secure policy.
-type Mode uint8
+// Mode is the IPsec mode of a Secure policy: the one definition in
+// rfc4301, shared with sad.
+type Mode = rfc4301.Mode
 
 // The modes; the zero Mode is invalid for Secure policies.
 const (
 	// Transport protects the payload of the host's own packets.
-	Transport Mode = iota + 1
+	Transport = rfc4301.Transport
 	// Tunnel wraps whole packets in an outer header between the tunnel
 	// endpoints.
-	Tunnel
+	Tunnel = rfc4301.Tunnel
 )
 
-// String returns "transport" or "tunnel".
-func (m Mode) String() string {
-	switch m {
-	case Transport:
-		return "transport"
-	case Tunnel:
-		return "tunnel"
-	}
-	return fmt.Sprintf("Mode(%d)", uint8(m))
-}
-
-// Direction says which way a packet travels relative to this host.
-type Direction uint8
+// Direction says which way a packet travels relative to this host: the
+// one definition in rfc4301, shared with sad.
+type Direction = rfc4301.Direction
 
 // The directions.
 const (
 	// Outbound packets are sent or forwarded by this host.
-	Outbound Direction = iota + 1
+	Outbound = rfc4301.Outbound
 	// Inbound packets arrive at this host.
-	Inbound
+	Inbound = rfc4301.Inbound
 )
-
-// String returns "out" or "in".
-func (d Direction) String() string {
-	if d == Inbound {
-		return "in"
-	}
-	return "out"
-}
 
 // Priorities, as the reference's SP_PRIORITY_* values: 1 is the highest.
 const (

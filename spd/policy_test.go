@@ -187,7 +187,7 @@ func TestNames(t *testing.T) {
 	if PriorityName(0) != "SP_PRIORITY(0)" {
 		t.Errorf("PriorityName(0) = %q", PriorityName(0))
 	}
-	if Bypass.String() != "bypass" || Secure.String() != "secure" || Tunnel.String() != "tunnel" || Inbound.String() != "in" {
+	if Bypass.String() != "bypass" || Secure.String() != "secure" || Tunnel.String() != "tunnel" || Inbound.String() != "inbound" {
 		t.Errorf("names: %v %v %v %v", Bypass, Secure, Tunnel, Inbound)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sabre-ipsec/sabre/cli"
 	"github.com/sabre-ipsec/sabre/ike"
 	"github.com/sabre-ipsec/sabre/ike/message"
 )
@@ -30,7 +31,7 @@ func TestMalformedAnsweredAsStrongSwan(t *testing.T) {
 	r := startCharon(t, right, defaultCharon)
 	r.load(t, conn(c, right, left, psk))
 
-	rem, err := ike.ParseRemote(strings.Fields("-n x -u " + c.sabreIKE + " -m PSK -h " + os.DevNull))
+	rem, err := cli.ParseRemote(strings.Fields("-n x -u " + c.sabreIKE + " -m PSK -h " + os.DevNull))
 	if err != nil {
 		t.Fatal(err)
 	}

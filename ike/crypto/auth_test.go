@@ -3,6 +3,8 @@ package ikecrypto
 import (
 	"bytes"
 	"testing"
+
+	"github.com/sabre-ipsec/sabre/ike/message"
 )
 
 // TestSharedKeyAuth checks the AUTH computation of RFC 7296 §2.15 against
@@ -17,7 +19,7 @@ func TestSharedKeyAuth(t *testing.T) {
 	nonceR := bytes.Repeat([]byte{0x4e}, 32)
 	idBody := []byte{2, 0, 0, 0, 'a', '.', 'e', 'x'} // ID_FQDN "a.ex"
 	psk := []byte("a pre-shared key")
-	for _, id := range []PRFID{PRFHMACSHA1, PRFHMACSHA2256, PRFHMACSHA2384, PRFHMACSHA2512, PRFAES128XCBC, PRFAES128CMAC} {
+	for _, id := range []message.PRFID{message.PRFHMACSHA1, message.PRFHMACSHA2256, message.PRFHMACSHA2384, message.PRFHMACSHA2512, message.PRFAES128XCBC, message.PRFAES128CMAC} {
 		p := mustPRF(t, id)
 		skpi := bytes.Repeat([]byte{0x5a}, p.KeyLen())
 		octets := p.SignedOctets(msg, nonceR, skpi, idBody)

@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"sync"
 
+	"github.com/sabre-ipsec/sabre/ike/message"
 	"github.com/sabre-ipsec/sabre/xe"
 )
 
@@ -15,7 +16,7 @@ import (
 // 4): a MODP group (RFC 3526), an ECP group (RFC 5903) or Curve25519
 // (RFC 8031). A Group is immutable and safe for concurrent use.
 type Group struct {
-	id   GroupID
+	id   message.GroupID
 	modp *modpGroup
 	ec   ecdh.Curve
 	// coordLen is the length of one ECP coordinate, or of the X25519 value.
@@ -32,20 +33,20 @@ const AllowWeakMODP GroupOption = 1
 
 var (
 	modpOnce   sync.Once
-	modpGroups map[GroupID]*modpGroup
+	modpGroups map[message.GroupID]*modpGroup
 )
 
-func modp(id GroupID) *modpGroup {
+func modp(id message.GroupID) *modpGroup {
 	modpOnce.Do(func() {
 		// Exponent lengths: RFC 3526 §8 "Strength Estimate 2" exponent
 		// size (240 for group 5, 320/420/480 for 14/15/16), rounded up to
 		// whole octets; group 2 gets 256 bits like group 5.
-		modpGroups = map[GroupID]*modpGroup{
-			MODP1024: newMODPGroup(modp1024Hex, 256),
-			MODP1536: newMODPGroup(modp1536Hex, 256),
-			MODP2048: newMODPGroup(modp2048Hex, 320),
-			MODP3072: newMODPGroup(modp3072Hex, 424),
-			MODP4096: newMODPGroup(modp4096Hex, 480),
+		modpGroups = map[message.GroupID]*modpGroup{
+			message.MODP1024: newMODPGroup(modp1024Hex, 256),
+			message.MODP1536: newMODPGroup(modp1536Hex, 256),
+			message.MODP2048: newMODPGroup(modp2048Hex, 320),
+			message.MODP3072: newMODPGroup(modp3072Hex, 424),
+			message.MODP4096: newMODPGroup(modp4096Hex, 480),
 		}
 	})
 	return modpGroups[id]
@@ -54,40 +55,40 @@ func modp(id GroupID) *modpGroup {
 // LookupGroup returns the key exchange group with transform ID id: MODP
 // 2048, 3072 or 4096 (14-16), ECP 256, 384 or 521 (19-21), Curve25519 (31),
 // and with AllowWeakMODP also MODP 1024 (2) and 1536 (5).
-func LookupGroup(id GroupID, opts ...GroupOption) (*Group, error) {
+func LookupGroup(id message.GroupID, opts ...GroupOption) (*Group, error) {
 	weak := false
 	for _, o := range opts {
 		weak = weak || o == AllowWeakMODP
 	}
 	switch id {
-	case MODP1024, MODP1536:
+	case message.MODP1024, message.MODP1536:
 		if !weak {
 			return nil, xe.Errorf(xe.BadParam, "ikecrypto: %v (group %d) is too weak to use without AllowWeakMODP (RFC 8247 §2.4)", id, uint16(id))
 		}
 		return &Group{id: id, modp: modp(id)}, nil
-	case MODP2048, MODP3072, MODP4096:
+	case message.MODP2048, message.MODP3072, message.MODP4096:
 		return &Group{id: id, modp: modp(id)}, nil
-	case ECP256:
+	case message.ECP256:
 		return &Group{id: id, ec: ecdh.P256(), coordLen: 32}, nil
-	case ECP384:
+	case message.ECP384:
 		return &Group{id: id, ec: ecdh.P384(), coordLen: 48}, nil
-	case ECP521:
+	case message.ECP521:
 		return &Group{id: id, ec: ecdh.P521(), coordLen: 66}, nil
-	case Curve25519:
+	case message.Curve25519:
 		return &Group{id: id, ec: ecdh.X25519(), coordLen: 32}, nil
 	}
 	return nil, xe.Errorf(xe.UnknownAlgorithm, "ikecrypto: unsupported key exchange method %d", uint16(id))
 }
 
 // ID returns the group's transform ID.
-func (g *Group) ID() GroupID { return g.id }
+func (g *Group) ID() message.GroupID { return g.id }
 
-// String returns the group's IANA description.
+// String returns the group's name, such as "MODP_2048" (message.GroupID's).
 func (g *Group) String() string { return g.id.String() }
 
 // isECP reports whether g is one of the RFC 5903 groups, whose values are
 // two coordinates.
-func (g *Group) isECP() bool { return g.ec != nil && g.id != Curve25519 }
+func (g *Group) isECP() bool { return g.ec != nil && g.id != message.Curve25519 }
 
 // PublicValueLen returns the length of the Key Exchange Data of a KE
 // payload in this group: the length of the prime for MODP (RFC 7296 §3.4),
@@ -212,7 +213,7 @@ func (k *PrivateKey) SharedSecret(peer []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %v: %v", ErrInvalidKE, g.id, err)
 	}
 	var zero [32]byte
-	if g.id == Curve25519 && subtle.ConstantTimeCompare(z, zero[:]) == 1 {
+	if g.id == message.Curve25519 && subtle.ConstantTimeCompare(z, zero[:]) == 1 {
 		// crypto/ecdh already refuses this; RFC 8031 §2 makes it a MUST.
 		return nil, fmt.Errorf("%w: Curve25519 shared secret is all zero (small-order peer value)", ErrInvalidKE)
 	}

@@ -6,11 +6,12 @@ import (
 	"math/big"
 	"testing"
 
+	"github.com/sabre-ipsec/sabre/ike/message"
 	"github.com/sabre-ipsec/sabre/internal/testutil/vectors"
 	"github.com/sabre-ipsec/sabre/xe"
 )
 
-func mustGroup(t testing.TB, id GroupID) *Group {
+func mustGroup(t testing.TB, id message.GroupID) *Group {
 	t.Helper()
 	g, err := LookupGroup(id, AllowWeakMODP)
 	if err != nil {
@@ -19,14 +20,14 @@ func mustGroup(t testing.TB, id GroupID) *Group {
 	return g
 }
 
-var allGroups = []GroupID{MODP1024, MODP1536, MODP2048, MODP3072, MODP4096, ECP256, ECP384, ECP521, Curve25519}
+var allGroups = []message.GroupID{message.MODP1024, message.MODP1536, message.MODP2048, message.MODP3072, message.MODP4096, message.ECP256, message.ECP384, message.ECP521, message.Curve25519}
 
 // TestMODPPrimes checks the primes copied from RFC 3526 and RFC 7296
 // Appendix B: each p and (p-1)/2 is prime, p has the stated size with its
 // top and bottom 64 bits set, and p = 7 mod 8, so that 2 is a square and
 // generates the subgroup of order (p-1)/2 (which CheckSubgroup relies on).
 func TestMODPPrimes(t *testing.T) {
-	for id, bits := range map[GroupID]int{MODP1024: 1024, MODP1536: 1536, MODP2048: 2048, MODP3072: 3072, MODP4096: 4096} {
+	for id, bits := range map[message.GroupID]int{message.MODP1024: 1024, message.MODP1536: 1536, message.MODP2048: 2048, message.MODP3072: 3072, message.MODP4096: 4096} {
 		m := modp(id)
 		if m.p.BitLen() != bits || m.size != bits/8 {
 			t.Errorf("%v: %d bits, %d octets", id, m.p.BitLen(), m.size)
@@ -51,19 +52,19 @@ func TestMODPPrimes(t *testing.T) {
 }
 
 func TestLookupGroup(t *testing.T) {
-	for _, id := range []GroupID{MODP1024, MODP1536} {
+	for _, id := range []message.GroupID{message.MODP1024, message.MODP1536} {
 		if _, err := LookupGroup(id); !errors.Is(err, xe.BadParam) {
 			t.Errorf("%v without AllowWeakMODP: %v", id, err)
 		}
 	}
-	for _, id := range []GroupID{0, 1, 17, 22, 32} {
+	for _, id := range []message.GroupID{0, 1, 17, 22, 32} {
 		if _, err := LookupGroup(id, AllowWeakMODP); !errors.Is(err, xe.UnknownAlgorithm) {
 			t.Errorf("LookupGroup(%d): %v", id, err)
 		}
 	}
-	for id, lens := range map[GroupID][2]int{
-		MODP1024: {128, 128}, MODP1536: {192, 192}, MODP2048: {256, 256}, MODP3072: {384, 384}, MODP4096: {512, 512},
-		ECP256: {64, 32}, ECP384: {96, 48}, ECP521: {132, 66}, Curve25519: {32, 32},
+	for id, lens := range map[message.GroupID][2]int{
+		message.MODP1024: {128, 128}, message.MODP1536: {192, 192}, message.MODP2048: {256, 256}, message.MODP3072: {384, 384}, message.MODP4096: {512, 512},
+		message.ECP256: {64, 32}, message.ECP384: {96, 48}, message.ECP521: {132, 66}, message.Curve25519: {32, 32},
 	} {
 		g := mustGroup(t, id)
 		if g.ID() != id || g.PublicValueLen() != lens[0] || g.SharedSecretLen() != lens[1] {
@@ -115,7 +116,7 @@ func TestKeyExchange(t *testing.T) {
 
 // TestMODPValidation refuses the peer values RFC 6989 §2 excludes.
 func TestMODPValidation(t *testing.T) {
-	for _, id := range []GroupID{MODP1024, MODP1536, MODP2048, MODP3072, MODP4096} {
+	for _, id := range []message.GroupID{message.MODP1024, message.MODP1536, message.MODP2048, message.MODP3072, message.MODP4096} {
 		g := mustGroup(t, id)
 		m := g.modp
 		k, _ := g.GenerateKey()
@@ -153,7 +154,7 @@ func TestMODPValidation(t *testing.T) {
 // length of the prime when they are numerically short (RFC 7296 §3.4,
 // §2.14): with exponent 8, 2^8 = 256 and 2^(8*8) fit in a few octets.
 func TestMODPPadding(t *testing.T) {
-	g := mustGroup(t, MODP2048)
+	g := mustGroup(t, message.MODP2048)
 	k, err := g.NewPrivateKey([]byte{8})
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +185,7 @@ func TestMODPPadding(t *testing.T) {
 // (§7) and the shared secret is the x coordinate of g^ir.
 func TestECPVectors(t *testing.T) {
 	for _, v := range vectors.Read(t, "testdata/rfc5903-ecp.txt") {
-		g := mustGroup(t, GroupID(v.Int(t, "group")))
+		g := mustGroup(t, message.GroupID(v.Int(t, "group")))
 		gi := append(v.Bytes(t, "gix"), v.Bytes(t, "giy")...)
 		gr := append(v.Bytes(t, "grx"), v.Bytes(t, "gry")...)
 		girx := v.Bytes(t, "girx")
@@ -230,7 +231,7 @@ func TestECPVectors(t *testing.T) {
 
 // TestX25519Vectors checks RFC 7748 §5.2 and §6.1 and RFC 8031's example.
 func TestX25519Vectors(t *testing.T) {
-	g := mustGroup(t, Curve25519)
+	g := mustGroup(t, message.Curve25519)
 	for _, v := range vectors.Read(t, "testdata/rfc7748-x25519.txt") {
 		ref := v.Str(t, "ref")
 		if v.Has("scalar") {
@@ -265,7 +266,7 @@ func TestX25519Vectors(t *testing.T) {
 // suites carry; the test itself shows they are of small order, since every
 // clamped scalar sends them to zero.
 func TestX25519LowOrder(t *testing.T) {
-	g := mustGroup(t, Curve25519)
+	g := mustGroup(t, message.Curve25519)
 	k, _ := g.GenerateKey()
 	for _, u := range []string{
 		"0000000000000000000000000000000000000000000000000000000000000000",

@@ -3,6 +3,7 @@ package ikecrypto
 import (
 	"errors"
 
+	"github.com/sabre-ipsec/sabre/ike/message"
 	"github.com/sabre-ipsec/sabre/xe"
 )
 
@@ -23,6 +24,6 @@ var (
 )
 
 // errUnknownPRF reports a PRF transform this package does not implement.
-func errUnknownPRF(id PRFID) error {
+func errUnknownPRF(id message.PRFID) error {
 	return xe.Errorf(xe.UnknownAlgorithm, "ikecrypto: unsupported PRF %v", id)
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/sabre-ipsec/sabre/ike/message"
 	"github.com/sabre-ipsec/sabre/suite"
 )
 
@@ -45,7 +46,7 @@ func FuzzSKOpen(f *testing.F) {
 // FuzzSharedSecret feeds arbitrary peer values to each kind of group: they
 // are refused with ErrInvalidKE or give a secret of the group's length.
 func FuzzSharedSecret(f *testing.F) {
-	ids := []GroupID{MODP2048, ECP256, ECP521, Curve25519}
+	ids := []message.GroupID{message.MODP2048, message.ECP256, message.ECP521, message.Curve25519}
 	keys := make([]*PrivateKey, len(ids))
 	for i, id := range ids {
 		g := mustGroup(f, id)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/sabre-ipsec/sabre/ike/message"
 	"github.com/sabre-ipsec/sabre/internal/testutil/vectors"
 	"github.com/sabre-ipsec/sabre/suite"
 	"github.com/sabre-ipsec/sabre/xe"
@@ -17,7 +18,7 @@ import (
 func TestKDFKnownAnswers(t *testing.T) {
 	for _, v := range vectors.Read(t, "testdata/sp800-135-ikev2-kdf.txt") {
 		t.Run(v.Str(t, "name"), func(t *testing.T) {
-			p, err := NewPRF(PRFID(v.Int(t, "prf")))
+			p, err := NewPRF(message.PRFID(v.Int(t, "prf")))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,9 +77,9 @@ func TestSKEYSEEDFixedKeyPRF(t *testing.T) {
 	nr := bytes.Repeat([]byte{0x22}, 20)
 	gir := bytes.Repeat([]byte{0x33}, 256)
 	key := append(append([]byte(nil), ni[:8]...), nr[:8]...)
-	for id, mac := range map[PRFID]func(k, m []byte) []byte{
-		PRFAES128XCBC: suite.XCBCPRF128,
-		PRFAES128CMAC: suite.CMACPRF128,
+	for id, mac := range map[message.PRFID]func(k, m []byte) []byte{
+		message.PRFAES128XCBC: suite.XCBCPRF128,
+		message.PRFAES128CMAC: suite.CMACPRF128,
 	} {
 		p, _ := NewPRF(id)
 		if got, want := p.SKEYSEED(ni, nr, gir), mac(key, gir); !bytes.Equal(got, want) {
@@ -94,7 +95,7 @@ func TestSKEYSEEDFixedKeyPRF(t *testing.T) {
 // initiator-to-responder SA's encryption then integrity key, then the
 // responder-to-initiator SA's.
 func TestDeriveChildSAKeys(t *testing.T) {
-	p, _ := NewPRF(PRFHMACSHA2256)
+	p, _ := NewPRF(message.PRFHMACSHA2256)
 	skd := bytes.Repeat([]byte{1}, 32)
 	ni, nr := bytes.Repeat([]byte{2}, 32), bytes.Repeat([]byte{3}, 32)
 	for _, tc := range []struct {
@@ -166,12 +167,12 @@ func TestIKESAKeysString(t *testing.T) {
 			t.Errorf("formatting shows key material: %s", s)
 		}
 	}
-	if _, err := DeriveIKESAKeys(mustPRF(t, PRFHMACSHA1), nil, nil, nil, nil, nil, -1, 0); !errors.Is(err, xe.BadParam) {
+	if _, err := DeriveIKESAKeys(mustPRF(t, message.PRFHMACSHA1), nil, nil, nil, nil, nil, -1, 0); !errors.Is(err, xe.BadParam) {
 		t.Errorf("negative length: %v", err)
 	}
 }
 
-func mustPRF(t testing.TB, id PRFID) *PRF {
+func mustPRF(t testing.TB, id message.PRFID) *PRF {
 	t.Helper()
 	p, err := NewPRF(id)
 	if err != nil {

@@ -7,13 +7,14 @@ import (
 	"crypto/sha512"
 	"hash"
 
+	"github.com/sabre-ipsec/sabre/ike/message"
 	"github.com/sabre-ipsec/sabre/suite"
 )
 
 // PRF is one of IKEv2's pseudorandom functions (RFC 7296 §2.13, §3.3.2).
 // A PRF holds no key; it is safe for concurrent use.
 type PRF struct {
-	id   PRFID
+	id   message.PRFID
 	size int
 	// newHash is the hash under HMAC; nil for the AES-based PRFs, whose
 	// key is fixed at 16 octets.
@@ -22,24 +23,24 @@ type PRF struct {
 
 // NewPRF returns the PRF with transform ID id: PRF_HMAC_SHA1,
 // PRF_HMAC_SHA2_256/384/512, PRF_AES128_XCBC or PRF_AES128_CMAC.
-func NewPRF(id PRFID) (*PRF, error) {
+func NewPRF(id message.PRFID) (*PRF, error) {
 	switch id {
-	case PRFHMACSHA1:
+	case message.PRFHMACSHA1:
 		return &PRF{id: id, size: sha1.Size, newHash: sha1.New}, nil
-	case PRFHMACSHA2256:
+	case message.PRFHMACSHA2256:
 		return &PRF{id: id, size: sha256.Size, newHash: sha256.New}, nil
-	case PRFHMACSHA2384:
+	case message.PRFHMACSHA2384:
 		return &PRF{id: id, size: sha512.Size384, newHash: sha512.New384}, nil
-	case PRFHMACSHA2512:
+	case message.PRFHMACSHA2512:
 		return &PRF{id: id, size: sha512.Size, newHash: sha512.New}, nil
-	case PRFAES128XCBC, PRFAES128CMAC:
+	case message.PRFAES128XCBC, message.PRFAES128CMAC:
 		return &PRF{id: id, size: 16}, nil
 	}
 	return nil, errUnknownPRF(id)
 }
 
 // ID returns the PRF's transform ID.
-func (p *PRF) ID() PRFID { return p.id }
+func (p *PRF) ID() message.PRFID { return p.id }
 
 // Size returns the length of the PRF's output in octets.
 func (p *PRF) Size() int { return p.size }
@@ -60,9 +61,9 @@ func (p *PRF) fixedKey() bool { return p.newHash == nil }
 // returned hash is not safe for concurrent use.
 func (p *PRF) New(key []byte) hash.Hash {
 	switch p.id {
-	case PRFAES128XCBC:
+	case message.PRFAES128XCBC:
 		return suite.NewXCBCPRF128(key)
-	case PRFAES128CMAC:
+	case message.PRFAES128CMAC:
 		return suite.NewCMACPRF128(key)
 	}
 	return hmac.New(p.newHash, key)

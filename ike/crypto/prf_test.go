@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/sabre-ipsec/sabre/ike/message"
 	"github.com/sabre-ipsec/sabre/internal/testutil/vectors"
 	"github.com/sabre-ipsec/sabre/xe"
 )
@@ -12,9 +13,9 @@ import (
 // TestPRFKnownAnswers runs RFC 4434, RFC 4615, RFC 2202 and RFC 4868
 // vectors through every PRF (see testdata/prf.txt).
 func TestPRFKnownAnswers(t *testing.T) {
-	seen := map[PRFID]bool{}
+	seen := map[message.PRFID]bool{}
 	for _, v := range vectors.Read(t, "testdata/prf.txt") {
-		id := PRFID(v.Int(t, "prf"))
+		id := message.PRFID(v.Int(t, "prf"))
 		p := mustPRF(t, id)
 		seen[id] = true
 		key, msg, want := v.Bytes(t, "key"), v.Bytes(t, "msg"), v.Bytes(t, "out")
@@ -36,7 +37,7 @@ func TestPRFKnownAnswers(t *testing.T) {
 			t.Errorf("%v: Size %d, output %d", id, p.Size(), len(want))
 		}
 	}
-	for _, id := range []PRFID{PRFHMACSHA1, PRFAES128XCBC, PRFHMACSHA2256, PRFHMACSHA2384, PRFHMACSHA2512, PRFAES128CMAC} {
+	for _, id := range []message.PRFID{message.PRFHMACSHA1, message.PRFAES128XCBC, message.PRFHMACSHA2256, message.PRFHMACSHA2384, message.PRFHMACSHA2512, message.PRFAES128CMAC} {
 		if !seen[id] {
 			t.Errorf("no vector for %v", id)
 		}
@@ -44,7 +45,7 @@ func TestPRFKnownAnswers(t *testing.T) {
 }
 
 func TestNewPRFUnknown(t *testing.T) {
-	for _, id := range []PRFID{0, PRFHMACMD5, 3, 9} {
+	for _, id := range []message.PRFID{0, message.PRFHMACMD5, 3, 9} {
 		if _, err := NewPRF(id); !errors.Is(err, xe.UnknownAlgorithm) {
 			t.Errorf("NewPRF(%v) = %v, want UnknownAlgorithm", id, err)
 		}
@@ -54,7 +55,7 @@ func TestNewPRFUnknown(t *testing.T) {
 // TestPlus checks prf+ against its definition in RFC 7296 §2.13, block by
 // block, and its limit of 255 blocks.
 func TestPlus(t *testing.T) {
-	for _, id := range []PRFID{PRFHMACSHA1, PRFHMACSHA2384, PRFAES128XCBC, PRFAES128CMAC} {
+	for _, id := range []message.PRFID{message.PRFHMACSHA1, message.PRFHMACSHA2384, message.PRFAES128XCBC, message.PRFAES128CMAC} {
 		p := mustPRF(t, id)
 		key, s1, s2 := []byte("prf+ key"), []byte("seed "), []byte("parts")
 		n := 3*p.Size() + 5

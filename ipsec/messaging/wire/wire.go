@@ -417,8 +417,20 @@ func (r GetPolicyRequest) marshal(w *bodyWriter)   { w.u32(r.PolicyID) }
 func (r GetPoliciesRequest) marshal(w *bodyWriter) { w.u32(r.After) }
 
 func (r LookupPolicyRequest) marshal(w *bodyWriter) {
-	w.u8(uint8(r.Direction))
+	w.u8(lookupDirection(r.Direction))
 	w.packet("key", r.Key)
+}
+
+// lookupDirection is LOOKUP_POLICY's direction octet: 1 out, 2 in (an SA's
+// direction octet is the other way round: 1 inbound, 2 outbound).
+func lookupDirection(d spd.Direction) uint8 {
+	switch d {
+	case spd.Outbound:
+		return 1
+	case spd.Inbound:
+		return 2
+	}
+	return uint8(d)
 }
 
 func (SAFlushRequest) marshal(*bodyWriter)       {}
@@ -458,9 +470,15 @@ var requestDecoders = map[messaging.MsgType]func(r *bodyReader) Request{
 	messaging.MsgGetPolicy:   func(r *bodyReader) Request { return GetPolicyRequest{PolicyID: r.u32("policy")} },
 	messaging.MsgGetPolicies: func(r *bodyReader) Request { return GetPoliciesRequest{After: r.u32("after")} },
 	messaging.MsgLookupPolicy: func(r *bodyReader) Request {
-		q := LookupPolicyRequest{Direction: spd.Direction(r.u8("direction"))}
-		if r.err == nil && q.Direction != spd.Outbound && q.Direction != spd.Inbound {
-			r.fail("direction", "%d: neither 1 (out) nor 2 (in)", uint8(q.Direction))
+		var q LookupPolicyRequest
+		switch d := r.u8("direction"); {
+		case r.err != nil:
+		case d == lookupDirection(spd.Outbound):
+			q.Direction = spd.Outbound
+		case d == lookupDirection(spd.Inbound):
+			q.Direction = spd.Inbound
+		default:
+			r.fail("direction", "%d: neither 1 (out) nor 2 (in)", d)
 		}
 		q.Key = r.packet("key")
 		return q

@@ -665,3 +665,25 @@ func asStatusError(err error) *StatusError {
 	errors.As(err, &se)
 	return se
 }
+
+// TestLookupPolicyDirectionOctet pins LOOKUP_POLICY's direction octet
+// (1 out, 2 in), which is not spd.Direction's value: an SA's direction
+// octet is 1 inbound, 2 outbound.
+func TestLookupPolicyDirectionOctet(t *testing.T) {
+	for _, tt := range []struct {
+		dir   spd.Direction
+		octet byte
+	}{
+		{spd.Outbound, 1},
+		{spd.Inbound, 2},
+	} {
+		body, err := requestBody(LookupPolicyRequest{Direction: tt.dir})
+		if err != nil || len(body) == 0 || body[0] != tt.octet {
+			t.Fatalf("%v: body % x, %v; want direction octet %d", tt.dir, body, err, tt.octet)
+		}
+		req, err := DecodeRequest(&Message{Type: messaging.MsgLookupPolicy, Src: PartyIKE, Dst: PartyIPsec, Body: body})
+		if q, ok := req.(LookupPolicyRequest); err != nil || !ok || q.Direction != tt.dir {
+			t.Fatalf("octet %d decodes to %#v, %v; want %v", tt.octet, req, err, tt.dir)
+		}
+	}
+}
