@@ -4,6 +4,7 @@ go 1.26.3
 
 require (
 	github.com/google/gopacket v1.1.19
+	go.uber.org/goleak v1.3.0
 	golang.org/x/crypto v0.58.0
 	golang.org/x/net v0.60.0
 	golang.org/x/sys v0.49.0
