@@ -62,6 +62,15 @@ const (
 	maxMTU = 65535
 )
 
+// Bounds of -ike-workers and -ike-queue: more workers than that only add
+// goroutines contending for the CPUs, a longer queue only holds messages
+// their initiators have given up on.
+const (
+	maxIKEWorkers = 1024
+	minIKEQueue   = 2
+	maxIKEQueue   = 1 << 20
+)
+
 // daemonConfig is what the flags of `sabre run` say.
 type daemonConfig struct {
 	trace    io.Writer // where `ike debug -t` writes its message dumps
@@ -76,6 +85,8 @@ type daemonConfig struct {
 	verbose  bool
 	check    bool
 	cpuprof  string
+	// ikeWorkers and ikeQueue are ike.Config's Workers and QueueLen.
+	ikeWorkers, ikeQueue int
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
@@ -93,8 +104,10 @@ func parseRunFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
 	fs.BoolVar(&c.verbose, "v", false, "debug logging")
 	fs.BoolVar(&c.check, "check", false, "check the -rc file as the daemon would apply it (remotes' proposals and PSK files included), then exit: status 0 if it is good, 1 with file:line errors if not; no device, socket or running daemon is touched")
 	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile of the daemon's life to this file")
+	fs.IntVar(&c.ikeWorkers, "ike-workers", 0, fmt.Sprintf("goroutines that process IKE messages (key exchanges, SA state) off the socket readers (0: GOMAXPROCS; at most %d)", maxIKEWorkers))
+	fs.IntVar(&c.ikeQueue, "ike-queue", 0, fmt.Sprintf("IKE messages waiting for a worker at most; past half of it IKE_SA_INIT requests are dropped (0: %d; %d..%d)", ike.DefaultQueueLen, minIKEQueue, maxIKEQueue))
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: sabre run [-rc ike_rc] [-tun sabre0] [-sock "+defaultSocket+"] [-mtu 1400] [-pathmtu 1500] [-addr local address] [-fwmark mark] [-show-keys] [-v]\n       sabre run -check -rc ike_rc")
+		fmt.Fprintln(stderr, "usage: sabre run [-rc ike_rc] [-tun sabre0] [-sock "+defaultSocket+"] [-mtu 1400] [-pathmtu 1500] [-addr local address] [-fwmark mark] [-show-keys] [-ike-workers N] [-ike-queue N] [-v]\n       sabre run -check -rc ike_rc")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -113,6 +126,12 @@ func parseRunFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
 		if m.v < minMTU || m.v > maxMTU {
 			return nil, fmt.Errorf("run: %s %d: want %d..%d", m.name, m.v, minMTU, maxMTU)
 		}
+	}
+	if c.ikeWorkers < 0 || c.ikeWorkers > maxIKEWorkers {
+		return nil, fmt.Errorf("run: -ike-workers %d: want 0..%d", c.ikeWorkers, maxIKEWorkers)
+	}
+	if c.ikeQueue != 0 && (c.ikeQueue < minIKEQueue || c.ikeQueue > maxIKEQueue) {
+		return nil, fmt.Errorf("run: -ike-queue %d: want 0 or %d..%d", c.ikeQueue, minIKEQueue, maxIKEQueue)
 	}
 	if *addr != "" {
 		a, err := netip.ParseAddr(*addr)
@@ -236,6 +255,8 @@ func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
 		LocalAddr: localAddr,
 		Log:       log,
 		Trace:     cfg.trace,
+		Workers:   cfg.ikeWorkers,
+		QueueLen:  cfg.ikeQueue,
 	})
 	if err != nil {
 		d.engine.Close()
@@ -254,7 +275,7 @@ func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
 		}
 	}
 	t, err := tun.Open(tun.Config{Name: cfg.tunName, MTU: cfg.mtu, PathMTU: cfg.pathMTU, Engine: d.engine, FwMark: cfg.fwmark, Logger: log,
-		IKE: ikeD.HandleMessage})
+		IKE: ikeD.Enqueue}) // the readers only queue IKE: ESP on 4500 never waits behind it
 	if err != nil {
 		ikeD.Close()
 		d.engine.Close()
