@@ -412,3 +412,35 @@ func x25519Parallel(b *testing.B, n, g int) time.Duration {
 	wg.Wait()
 	return time.Since(start)
 }
+
+// FuzzEnqueue feeds arbitrary datagrams to a daemon's Enqueue: none
+// panics, each is either refused for a counted reason or handled by a
+// worker, and one too short for an IKE header is refused as such.
+func FuzzEnqueue(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte("short"))
+	f.Add(initHeader(1))
+	f.Add(encrypted(f, SAKey{1, 2}, message.Informational, 0, message.FlagInitiator))
+	f.Add(encrypted(f, SAKey{1, 0}, message.IKESAInit, 0, message.FlagResponse))
+	n := &network{hosts: map[netip.Addr]*testHost{}}
+	h := newHost(f, n, "b", "192.0.2.2", "10.2.0.0/24", "10.1.0.0/24", "192.0.2.1",
+		"-n a -u "+fastSuite+" -m PSK -h "+writePSK(f, "fuzz"), []string{"AES128-GCM16"})
+	n.filter = func([]byte, netip.AddrPort, netip.AddrPort) [][]byte { return nil }
+	h.d.cfg.Workers = 2
+	local, remote := netip.MustParseAddrPort("192.0.2.2:500"), netip.MustParseAddrPort("192.0.2.1:500")
+	st := h.d.ProcessorStats()
+	var calls uint64
+	f.Fuzz(func(t *testing.T, b []byte) {
+		noHeader := st.NoHeader.Load()
+		h.d.Enqueue(b, local, remote)
+		calls++
+		if len(b) < message.HeaderLen && st.NoHeader.Load() != noHeader+1 {
+			t.Errorf("%d octets: not counted as without an IKE header", len(b))
+		}
+		waitFor(t, "the queue to drain", func() bool { return st.Processed.Load() == st.Queued.Load() })
+		refused := st.NoHeader.Load() + st.InitShed.Load() + st.QueueFull.Load() + st.Stopped.Load()
+		if got := st.Queued.Load() + refused; got != calls {
+			t.Errorf("%d messages accounted for after %d calls: %+v", got, calls, st)
+		}
+	})
+}
