@@ -240,7 +240,7 @@ func (c ikeNetstat) run(env *Env, out io.Writer, _ *record) error {
 			ps := env.IKE.ProcessorStats()
 			v["processor"] = map[string]uint64{
 				"workers": uint64(env.IKE.Workers()), "queued": ps.Queued.Load(), "processed": ps.Processed.Load(),
-				"queue_full": ps.QueueFull.Load(), "init_shed": ps.InitShed.Load(), "no_header": ps.NoHeader.Load(), "stopped": ps.Stopped.Load(),
+				"queue_full": ps.QueueFull.Load(), "init_shed": ps.InitShed.Load(), "no_header": ps.NoHeader.Load(), "stopped": ps.Stopped.Load(), "closed": ps.Closed.Load(),
 			}
 		}
 		enc := json.NewEncoder(out)
@@ -272,7 +272,7 @@ func (c ikeNetstat) run(env *Env, out io.Writer, _ *record) error {
 			st.Panics.Load(), st.RepliesLimited.Load())
 		ps := env.IKE.ProcessorStats()
 		fmt.Fprintf(out, "processor: %d workers; %d messages queued, %d handled; dropped: %d IKE_SA_INIT shed (queue over half full), %d queue full, %d without an IKE header, %d at shutdown\n",
-			env.IKE.Workers(), ps.Queued.Load(), ps.Processed.Load(), ps.InitShed.Load(), ps.QueueFull.Load(), ps.NoHeader.Load(), ps.Stopped.Load())
+			env.IKE.Workers(), ps.Queued.Load(), ps.Processed.Load(), ps.InitShed.Load(), ps.QueueFull.Load(), ps.NoHeader.Load(), ps.Stopped.Load()+ps.Closed.Load())
 	}
 	if !c.onlySAs {
 		fmt.Fprintln(out, "remotes:")

@@ -62,9 +62,11 @@ type ProcessorStats struct {
 	InitShed atomic.Uint64
 	// NoHeader counts datagrams too short for an IKE header.
 	NoHeader atomic.Uint64
-	// Stopped counts messages dropped because the daemon closed before a
-	// worker took them, or arrived after.
+	// Stopped counts queued messages dropped because the daemon closed
+	// before a worker took them.
 	Stopped atomic.Uint64
+	// Closed counts messages that arrived after the daemon closed.
+	Closed atomic.Uint64
 }
 
 // ike job is one queued message.
@@ -158,7 +160,7 @@ func (d *Daemon) Enqueue(b []byte, local, remote netip.AddrPort) {
 	p.mu.Lock()
 	if p.stopped || d.closed.Load() {
 		p.mu.Unlock()
-		p.refused(d, &p.stats.Stopped)
+		p.refused(d, &p.stats.Closed)
 		return
 	}
 	switch {

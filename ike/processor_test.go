@@ -154,8 +154,8 @@ func TestEnqueueNeverBlocks(t *testing.T) {
 		t.Errorf("%d dropped at close with nothing queued", n)
 	}
 	b.d.Enqueue(initHeader(1), local, peer)
-	if n := b.d.ProcessorStats().Stopped.Load(); n != 1 {
-		t.Errorf("Enqueue after Close: Stopped %d, want 1", n)
+	if n := b.d.ProcessorStats().Closed.Load(); n != 1 {
+		t.Errorf("Enqueue after Close: Closed %d, want 1", n)
 	}
 }
 
@@ -438,7 +438,7 @@ func FuzzEnqueue(f *testing.F) {
 			t.Errorf("%d octets: not counted as without an IKE header", len(b))
 		}
 		waitFor(t, "the queue to drain", func() bool { return st.Processed.Load() == st.Queued.Load() })
-		refused := st.NoHeader.Load() + st.InitShed.Load() + st.QueueFull.Load() + st.Stopped.Load()
+		refused := st.NoHeader.Load() + st.InitShed.Load() + st.QueueFull.Load() + st.Stopped.Load() + st.Closed.Load()
 		if got := st.Queued.Load() + refused; got != calls {
 			t.Errorf("%d messages accounted for after %d calls: %+v", got, calls, st)
 		}
