@@ -135,7 +135,7 @@ func (d *Daemon) Close() {
 	if d.closed.Swap(true) {
 		return
 	}
-	d.stopWorkers() // processor.go: no message is handled from here on
+	d.stopWorkers() // processor.go: queued messages are dropped, the workers finish theirs
 	for _, k := range d.mgr.All() {
 		if sa, err := d.mgr.Checkout(k, netip.AddrPort{}); err == nil {
 			if sa.established() {
