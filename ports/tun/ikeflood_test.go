@@ -33,15 +33,18 @@ const floodSuite = "-e AES128-CBC -a HMAC-SHA-2-256 -p HMAC-SHA-2-256 -d MODP409
 // sends UDP-encapsulated ESP to B's NAT-T port, 500 packets a second,
 // while 1000 IKE_SA_INIT requests a second from 250 addresses arrive on
 // the same port, each asking for a MODP 4096 key exchange: the one reader
-// of that socket carries both. Every ESP packet must arrive, and promptly:
-// a reader that did the key exchanges itself would hold ESP behind
-// seconds of them (and lose it once the socket's buffer overflows).
+// of that socket carries both. Every ESP packet must arrive, and within
+// maxLatency: a reader that did the key exchanges itself holds ESP behind
+// seconds of them (8 to 23 s measured; and loses it once the socket's buffer
+// overflows). With the job processor the delay is that of a CPU the
+// workers share with the data plane's goroutines: 0.1 to 0.3 s here, 1.3 s
+// with the 2-CPU machine at a load average of 18, hence the margin.
 func TestESPFlowsDuringIKEFlood(t *testing.T) {
 	const (
 		floodRate  = 1000 // IKE_SA_INIT requests a second
 		espRate    = 500  // ESP packets a second
 		duration   = 4 * time.Second
-		maxLatency = time.Second
+		maxLatency = 3 * time.Second
 	)
 	var daemon *ike.Daemon
 	var devB atomic.Pointer[Device]
@@ -189,8 +192,11 @@ warmup:
 				late++
 			}
 		case <-timeout:
-			t.Fatalf("%d of %d ESP packets arrived; B: %+v; B engine: %+v; IKE: %+v", got, nESP,
-				b.dev.Stats().Snapshot(), b.engine.Stats().Snapshot().Drops, daemon.ProcessorStats())
+			t.Fatalf("%d of %d ESP packets arrived\nA: %+v\nA engine drops: %v\nB: %+v\nB engine drops: %v\nIKE processor: queued %d handled %d shed %d\n%s%s%s%s",
+				got, nESP, a.dev.Stats().Snapshot(), a.engine.Stats().Snapshot().Drops, b.dev.Stats().Snapshot(), b.engine.Stats().Snapshot().Drops,
+				daemon.ProcessorStats().Queued.Load(), daemon.ProcessorStats().Processed.Load(), daemon.ProcessorStats().InitShed.Load(),
+				run(t, "ip", "-n", a.ns.name, "-s", "link"), run(t, "ip", "-n", b.ns.name, "-s", "link"),
+				run(t, "ip", "netns", "exec", a.ns.name, "cat", "/proc/net/snmp"), run(t, "ip", "netns", "exec", b.ns.name, "cat", "/proc/net/snmp"))
 		}
 	}
 	ps, ds := daemon.ProcessorStats(), daemon.Stats()
