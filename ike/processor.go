@@ -33,7 +33,8 @@ import (
 // messages of other SAs wait; with GOMAXPROCS workers on a small machine a
 // burst of copies of one message would stall the pool.
 //
-// Overload. Past half of the queue's capacity only messages of existing
+// Overload. The queue holds at most Config.QueueLen messages and
+// QueueLen×8 KiB octets. Past half of either only messages of existing
 // IKE SAs are accepted: IKE_SA_INIT requests are shed first, as
 // strongSwan's init_limit_job_load does. They are the cheapest to lose
 // (the initiator retransmits, RFC 7296 §2.4), the most expensive to
@@ -48,6 +49,12 @@ import (
 // Config.QueueLen is 0.
 const DefaultQueueLen = 1024
 
+// queueBytesPerMessage bounds the octets queued: QueueLen times this, so
+// that datagrams of up to 64 KiB cannot make the queue hold 64 MiB. IKE
+// messages are mostly far smaller; larger ones (certificates) are
+// usually fragmented (RFC 7383) anyway.
+const queueBytesPerMessage = 8 << 10
+
 // ProcessorStats are the job processor's counters, shown by `ike netstat`.
 // A message Enqueue refuses also counts in Stats.Received and
 // Stats.Dropped.
@@ -55,10 +62,10 @@ type ProcessorStats struct {
 	Queued    atomic.Uint64 // accepted by Enqueue
 	Processed atomic.Uint64 // handled by a worker
 	// QueueFull counts messages of IKE SAs refused because the queue was
-	// full.
+	// full (of messages or of octets).
 	QueueFull atomic.Uint64
 	// InitShed counts IKE_SA_INIT requests refused because the queue was
-	// more than half full.
+	// more than half full (of messages or of octets).
 	InitShed atomic.Uint64
 	// NoHeader counts datagrams too short for an IKE header.
 	NoHeader atomic.Uint64
@@ -114,8 +121,8 @@ type processor struct {
 	started bool
 	stopped bool
 	workers int
-	limit   int  // capacity: queued and backlogged messages together
 	n       int  // messages queued or backlogged
+	bytes   int  // their octets
 	sas     fifo // messages of IKE SAs (responses, requests after IKE_SA_INIT)
 	inits   fifo // IKE_SA_INIT requests
 	// busy holds the SPIi of every message a worker is handling, with
@@ -163,13 +170,14 @@ func (d *Daemon) Enqueue(b []byte, local, remote netip.AddrPort) {
 		p.refused(d, &p.stats.Closed)
 		return
 	}
+	maxBytes := limit * queueBytesPerMessage
 	switch {
-	case init && p.n >= limit/2:
+	case init && (p.n >= limit/2 || p.bytes+len(b) > maxBytes/2):
 		p.mu.Unlock()
 		p.refused(d, &p.stats.InitShed)
 		d.limitedLog(slog.LevelInfo, "IKE_SA_INIT request dropped: the IKE message queue is over half full", "from", remote, "queue", limit)
 		return
-	case p.n >= limit:
+	case p.n >= limit || p.bytes+len(b) > maxBytes:
 		p.mu.Unlock()
 		p.refused(d, &p.stats.QueueFull)
 		d.limitedLog(slog.LevelWarn, "IKE message dropped: the IKE message queue is full", "hdr", h.String(), "from", remote, "queue", limit)
@@ -185,6 +193,7 @@ func (d *Daemon) Enqueue(b []byte, local, remote netip.AddrPort) {
 		p.sas.push(j)
 	}
 	p.n++
+	p.bytes += len(j.b)
 	p.stats.Queued.Add(1)
 	p.cond.Signal()
 	p.mu.Unlock()
@@ -235,11 +244,13 @@ func (d *Daemon) work() {
 			d.HandleMessage(j.b, j.local, j.remote)
 			p.stats.Processed.Add(1)
 			p.mu.Lock()
-			p.n--
+			p.dequeued(j)
 			backlog := p.busy[j.spii]
 			if len(backlog) == 0 || p.stopped {
 				p.stats.Stopped.Add(uint64(len(backlog)))
-				p.n -= len(backlog)
+				for _, j := range backlog {
+					p.dequeued(j)
+				}
 				delete(p.busy, j.spii)
 				break
 			}
@@ -248,6 +259,12 @@ func (d *Daemon) work() {
 			p.busy[j.spii] = backlog[1:]
 		}
 	}
+}
+
+// dequeued takes j out of the queue's counts; p.mu is held.
+func (p *processor) dequeued(j ikeJob) {
+	p.n--
+	p.bytes -= len(j.b)
 }
 
 // take waits for a message whose SPIi no worker holds and marks its SPIi
@@ -289,10 +306,12 @@ func (d *Daemon) stopWorkers() {
 		return
 	}
 	p.stopped = true
-	dropped := p.sas.len() + p.inits.len()
-	p.sas, p.inits = fifo{}, fifo{}
-	p.n -= dropped
-	p.stats.Stopped.Add(uint64(dropped))
+	for _, q := range []*fifo{&p.sas, &p.inits} {
+		for q.len() > 0 {
+			p.dequeued(q.pop())
+			p.stats.Stopped.Add(1)
+		}
+	}
 	if p.started {
 		p.cond.Broadcast()
 	}

@@ -159,6 +159,60 @@ func TestEnqueueNeverBlocks(t *testing.T) {
 	}
 }
 
+// TestEnqueueBoundsOctets: the queue also holds at most QueueLen×8 KiB
+// octets, so that large datagrams cannot make it hold 64 KiB each;
+// IKE_SA_INIT requests are shed past half of that.
+func TestEnqueueBoundsOctets(t *testing.T) {
+	defer verifyNoLeak(t)()
+	n, a, b := pair(t, fastSuite, fastSuite, []string{"AES128-GCM16"})
+	handshake(t, a, 10*time.Second)
+	n.wg.Wait()
+	n.filter = func([]byte, netip.AddrPort, netip.AddrPort) [][]byte { return nil }
+	const limit = 8 // 64 KiB: the counts alone would take every message below
+	b.d.cfg.Workers, b.d.cfg.QueueLen = 1, limit
+	key := b.d.mgr.All()[0]
+	sa, err := b.d.mgr.Checkout(key, netip.AddrPort{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, peer := sa.local, sa.peer
+	st := b.d.ProcessorStats()
+	big := func(k SAKey, exch message.ExchangeType, size int) []byte {
+		m := encrypted(t, k, exch, 0, message.FlagInitiator)
+		m = append(m, make([]byte, size-len(m))...)
+		binary.BigEndian.PutUint32(m[24:], uint32(len(m)))
+		return m
+	}
+	b.d.Enqueue(encrypted(t, key, message.Informational, 9, message.FlagInitiator), local, peer) // holds the worker
+	for _, tc := range []struct {
+		name         string
+		msg          []byte
+		queued, shed uint64
+		full         uint64
+	}{
+		{"IKE_SA_INIT of 31 KiB fits in half", big(SAKey{SPIi: 11}, message.IKESAInit, 31<<10), 2, 0, 0},
+		{"IKE_SA_INIT of 2 KiB more does not", big(SAKey{SPIi: 12}, message.IKESAInit, 2<<10), 2, 1, 0},
+		{"32 KiB of an IKE SA fit in all", big(SAKey{13, 1}, message.Informational, 32<<10), 3, 1, 0},
+		{"1 KiB more does not", big(SAKey{14, 1}, message.Informational, 1<<10), 3, 1, 1},
+	} {
+		b.d.Enqueue(tc.msg, local, peer)
+		if st.Queued.Load() != tc.queued || st.InitShed.Load() != tc.shed || st.QueueFull.Load() != tc.full {
+			t.Errorf("%s: queued %d, shed %d, full %d; want %d, %d, %d", tc.name,
+				st.Queued.Load(), st.InitShed.Load(), st.QueueFull.Load(), tc.queued, tc.shed, tc.full)
+		}
+	}
+	b.d.checkin(sa)
+	waitFor(t, "the queue to drain", func() bool { return st.Processed.Load() == st.Queued.Load() })
+	b.d.proc.mu.Lock()
+	left, octets := b.d.proc.n, b.d.proc.bytes
+	b.d.proc.mu.Unlock()
+	if left != 0 || octets != 0 {
+		t.Errorf("drained queue counts %d messages, %d octets", left, octets)
+	}
+	a.d.Close()
+	b.d.Close()
+}
+
 // TestProcessorKeepsOrder sends a burst of requests with consecutive
 // message IDs on one IKE SA to a responder with several workers. Handled
 // in any other order than their arrival, a request comes before the one
