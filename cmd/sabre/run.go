@@ -105,7 +105,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
 	fs.BoolVar(&c.check, "check", false, "check the -rc file as the daemon would apply it (remotes' proposals and PSK files included), then exit: status 0 if it is good, 1 with file:line errors if not; no device, socket or running daemon is touched")
 	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile of the daemon's life to this file")
 	fs.IntVar(&c.ikeWorkers, "ike-workers", 0, fmt.Sprintf("goroutines that process IKE messages (key exchanges, SA state) off the socket readers (0: GOMAXPROCS; at most %d)", maxIKEWorkers))
-	fs.IntVar(&c.ikeQueue, "ike-queue", 0, fmt.Sprintf("IKE messages waiting for a worker at most; past half of it IKE_SA_INIT requests are dropped (0: %d; %d..%d)", ike.DefaultQueueLen, minIKEQueue, maxIKEQueue))
+	fs.IntVar(&c.ikeQueue, "ike-queue", 0, fmt.Sprintf("IKE messages (and N x 8 KiB) waiting for a worker at most; past half of it IKE_SA_INIT requests are dropped (0: %d; %d..%d)", ike.DefaultQueueLen, minIKEQueue, maxIKEQueue))
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sabre run [-rc ike_rc] [-tun sabre0] [-sock "+defaultSocket+"] [-mtu 1400] [-pathmtu 1500] [-addr local address] [-fwmark mark] [-show-keys] [-ike-workers N] [-ike-queue N] [-v]\n       sabre run -check -rc ike_rc")
 		fs.PrintDefaults()
