@@ -76,7 +76,7 @@ type ProcessorStats struct {
 	Closed atomic.Uint64
 }
 
-// ike job is one queued message.
+// ikeJob is one queued message.
 type ikeJob struct {
 	b             []byte
 	local, remote netip.AddrPort
