@@ -237,6 +237,11 @@ func (c ikeNetstat) run(env *Env, out io.Writer, _ *record) error {
 				"deletes": s.Deletes.Load(), "half_open_refused": s.HalfOpenRefused.Load(), "cookies_sent": s.CookiesSent.Load(),
 				"panics": s.Panics.Load(), "replies_limited": s.RepliesLimited.Load(),
 			}
+			ps := env.IKE.ProcessorStats()
+			v["processor"] = map[string]uint64{
+				"workers": uint64(env.IKE.Workers()), "queued": ps.Queued.Load(), "processed": ps.Processed.Load(),
+				"queue_full": ps.QueueFull.Load(), "init_shed": ps.InitShed.Load(), "no_header": ps.NoHeader.Load(), "stopped": ps.Stopped.Load(), "closed": ps.Closed.Load(),
+			}
 		}
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
@@ -265,6 +270,9 @@ func (c ikeNetstat) run(env *Env, out io.Writer, _ *record) error {
 			st.AuthFailures.Load(), st.ChildSAs.Load(), st.ChildFailures.Load())
 		fmt.Fprintf(out, "errors: %d panics contained (IKE SA deleted), %d error replies to unauthenticated messages rate-limited\n",
 			st.Panics.Load(), st.RepliesLimited.Load())
+		ps := env.IKE.ProcessorStats()
+		fmt.Fprintf(out, "processor: %d workers; %d messages queued, %d handled; dropped: %d IKE_SA_INIT shed (queue over half full), %d queue full, %d without an IKE header, %d at shutdown\n",
+			env.IKE.Workers(), ps.Queued.Load(), ps.Processed.Load(), ps.InitShed.Load(), ps.QueueFull.Load(), ps.NoHeader.Load(), ps.Stopped.Load()+ps.Closed.Load())
 	}
 	if !c.onlySAs {
 		fmt.Fprintln(out, "remotes:")

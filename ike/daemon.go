@@ -53,6 +53,13 @@ type Config struct {
 	// SA stays after its Delete exchange, for packets still in flight;
 	// DefaultRekeyGrace if 0.
 	RekeyGrace time.Duration
+
+	// Workers is the number of goroutines that handle the messages
+	// Enqueue queues (processor.go); runtime.GOMAXPROCS(0) if 0.
+	Workers int
+	// QueueLen bounds the messages waiting for a worker; DefaultQueueLen
+	// if 0.
+	QueueLen int
 }
 
 type stopper interface{ Stop() bool }
@@ -97,6 +104,7 @@ type Daemon struct {
 	unprotected  replyLimiter   // malformed.go
 	panicCleanup sync.WaitGroup // recover.go
 	logLimit     logLimiter
+	proc         processor // processor.go
 }
 
 // New starts a daemon and registers it with the messaging interface.
@@ -131,6 +139,7 @@ func (d *Daemon) Close() {
 	if d.closed.Swap(true) {
 		return
 	}
+	d.stopWorkers() // processor.go: queued messages are dropped, the workers finish theirs
 	for _, k := range d.mgr.All() {
 		if sa, err := d.mgr.Checkout(k, netip.AddrPort{}); err == nil {
 			if sa.established() {

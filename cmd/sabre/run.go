@@ -68,6 +68,15 @@ const (
 	maxMTU = 65535
 )
 
+// Bounds of -ike-workers and -ike-queue: more workers than that only add
+// goroutines contending for the CPUs, a longer queue only holds messages
+// their initiators have given up on.
+const (
+	maxIKEWorkers = 1024
+	minIKEQueue   = 2
+	maxIKEQueue   = 1 << 20
+)
+
 // daemonConfig is what the flags of `sabre run` say.
 type daemonConfig struct {
 	trace    io.Writer // where `ike debug -t` writes its message dumps
@@ -84,6 +93,8 @@ type daemonConfig struct {
 	verbose  bool
 	check    bool
 	cpuprof  string
+	// ikeWorkers and ikeQueue are ike.Config's Workers and QueueLen.
+	ikeWorkers, ikeQueue int
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
@@ -102,8 +113,10 @@ func parseRunFlags(args []string, stderr io.Writer) (*daemonConfig, error) {
 	fs.BoolVar(&c.verbose, "v", false, "debug logging")
 	fs.BoolVar(&c.check, "check", false, "check the -rc file as the daemon would apply it (remotes' proposals and PSK files included), then exit: status 0 if it is good, 1 with file:line errors if not; no device, socket or running daemon is touched")
 	fs.StringVar(&c.cpuprof, "cpuprofile", "", "write a CPU profile of the daemon's life to this file")
+	fs.IntVar(&c.ikeWorkers, "ike-workers", 0, fmt.Sprintf("goroutines that process IKE messages (key exchanges, SA state) off the socket readers (0: GOMAXPROCS; at most %d)", maxIKEWorkers))
+	fs.IntVar(&c.ikeQueue, "ike-queue", 0, fmt.Sprintf("IKE messages (and N x 8 KiB) waiting for a worker at most; past half of it IKE_SA_INIT requests are dropped (0: %d; %d..%d)", ike.DefaultQueueLen, minIKEQueue, maxIKEQueue))
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: sabre run [-rc ike_rc] [-tun sabre0] [-sock "+defaultSocket+"] [-msgsock PATH] [-mtu 1400] [-pathmtu 1500] [-addr local address] [-fwmark mark] [-show-keys] [-v]\n       sabre run -check -rc ike_rc")
+		fmt.Fprintln(stderr, "usage: sabre run [-rc ike_rc] [-tun sabre0] [-sock "+defaultSocket+"] [-msgsock PATH] [-mtu 1400] [-pathmtu 1500] [-addr local address] [-fwmark mark] [-show-keys] [-ike-workers N] [-ike-queue N] [-v]\n       sabre run -check -rc ike_rc")
 		fs.PrintDefaults()
 		fmt.Fprint(stderr, `
 -msgsock serves the reference's messaging interface to key managers in other
@@ -136,6 +149,12 @@ status, flags) and a big-endian body; the fields of each are in
 		if m.v < minMTU || m.v > maxMTU {
 			return nil, fmt.Errorf("run: %s %d: want %d..%d", m.name, m.v, minMTU, maxMTU)
 		}
+	}
+	if c.ikeWorkers < 0 || c.ikeWorkers > maxIKEWorkers {
+		return nil, fmt.Errorf("run: -ike-workers %d: want 0..%d", c.ikeWorkers, maxIKEWorkers)
+	}
+	if c.ikeQueue != 0 && (c.ikeQueue < minIKEQueue || c.ikeQueue > maxIKEQueue) {
+		return nil, fmt.Errorf("run: -ike-queue %d: want 0 or %d..%d", c.ikeQueue, minIKEQueue, maxIKEQueue)
 	}
 	if *addr != "" {
 		a, err := netip.ParseAddr(*addr)
@@ -277,6 +296,8 @@ func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
 		LocalAddr: localAddr,
 		Log:       log,
 		Trace:     cfg.trace,
+		Workers:   cfg.ikeWorkers,
+		QueueLen:  cfg.ikeQueue,
 	})
 	if err != nil {
 		d.engine.Close()
@@ -296,7 +317,7 @@ func startDaemon(cfg *daemonConfig, log *slog.Logger) (*daemon, error) {
 		}
 	}
 	t, err := tun.Open(tun.Config{Name: cfg.tunName, MTU: cfg.mtu, PathMTU: cfg.pathMTU, Engine: d.engine, FwMark: cfg.fwmark, Logger: log.With("component", "tun"),
-		IKE: ikeD.HandleMessage, Forwarding: &d.op.fwd})
+		IKE: ikeD.Enqueue, Forwarding: &d.op.fwd}) // the readers only queue IKE: ESP on 4500 never waits behind it
 	if err != nil {
 		ikeD.Close()
 		d.engine.Close()

@@ -77,3 +77,38 @@ func TestRunCheck(t *testing.T) {
 		t.Errorf("-mtu 70000: %v", err)
 	}
 }
+
+// TestRunIKEWorkerFlags: -ike-workers and -ike-queue reach the daemon's
+// configuration, and values out of range are refused, naming the value.
+func TestRunIKEWorkerFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args           []string
+		workers, queue int
+		err            string
+	}{
+		{nil, 0, 0, ""},
+		{[]string{"-ike-workers", "1"}, 1, 0, ""},
+		{[]string{"-ike-workers", "8", "-ike-queue", "4096"}, 8, 4096, ""},
+		{[]string{"-ike-workers", "-1"}, 0, 0, "-ike-workers -1: want 0..1024"},
+		{[]string{"-ike-workers", "1025"}, 0, 0, "-ike-workers 1025: want 0..1024"},
+		{[]string{"-ike-queue", "1"}, 0, 0, "-ike-queue 1: want 0 or 2..1048576"},
+		{[]string{"-ike-queue", "-5"}, 0, 0, "-ike-queue -5: want 0 or 2..1048576"},
+		{[]string{"-ike-workers", "two"}, 0, 0, "invalid value \"two\" for flag -ike-workers"},
+	} {
+		var stderr bytes.Buffer
+		c, err := parseRunFlags(tc.args, &stderr)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: err %v, want %q", tc.args, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.args, err)
+			continue
+		}
+		if c.ikeWorkers != tc.workers || c.ikeQueue != tc.queue {
+			t.Errorf("%q: workers %d queue %d, want %d %d", tc.args, c.ikeWorkers, c.ikeQueue, tc.workers, tc.queue)
+		}
+	}
+}

@@ -66,8 +66,10 @@ const NonESPMarkerLen = 4
 const maxDatagram = 65535
 
 // IKEHandler receives one IKE message that arrived on local from remote,
-// with the non-ESP marker removed: (*ike.Daemon).HandleMessage. msg is
-// valid only during the call.
+// with the non-ESP marker removed: (*ike.Daemon).Enqueue, which queues a
+// copy for the daemon's workers and returns at once, so that a key
+// exchange never holds up a socket's reader. msg is valid only during the
+// call.
 type IKEHandler func(msg []byte, local, remote netip.AddrPort)
 
 // IKEConnConfig says where an IKEConn listens.
@@ -118,7 +120,7 @@ type ikeSocket struct {
 //	conn, err := gvisor.ListenIKE(gvisor.IKEConnConfig{Stack: s, Addrs: addrs})
 //	d, err := ike.New(ike.Config{Messaging: messaging.New(ep.Engine()),
 //		Send: conn.Send, SendKeepalive: conn.SendKeepalive, ...})
-//	conn.Serve(d.HandleMessage)
+//	conn.Serve(d.Enqueue)
 //	...
 //	d.Close()    // sends its Deletes through conn
 //	conn.Close()

@@ -39,7 +39,9 @@ const tunWriteOffset = 16
 // IKEHandler receives an IKE message that arrived on local from remote:
 // every datagram on the IKE port, and those on the NAT-T port that start
 // with the non-ESP marker (RFC 3948 §2.2), with the marker removed. msg is
-// valid only during the call.
+// valid only during the call. It runs on the socket's reader, which on the
+// NAT-T port also carries ESP: it must not block ((*ike.Daemon).Enqueue
+// queues a copy for the daemon's workers).
 type IKEHandler func(msg []byte, local, remote netip.AddrPort)
 
 // Config configures a Device.

@@ -47,6 +47,13 @@ type ikeMsg struct {
 // ah the SAs are AH+ESP (AH with HMAC-SHA-256 outermost).
 func tunnelPair(t *testing.T, encap, outer6, ah bool) (a, b *host) {
 	t.Helper()
+	return tunnelPairIKE(t, encap, outer6, ah, nil)
+}
+
+// tunnelPairIKE is tunnelPair with B's IKE messages going to the handler
+// ikeB returns for B's host (its engine made), if ikeB is not nil.
+func tunnelPairIKE(t *testing.T, encap, outer6, ah bool, ikeB func(*host) IKEHandler) (a, b *host) {
+	t.Helper()
 	netns.NeedRoot(t, "tun")
 	a = &host{ns: netns.New(t, "sabre-tun-", "a"), outer: netip.MustParseAddr("192.0.2.1"),
 		inner: netip.MustParseAddr("10.1.0.1"), subnet: netip.MustParsePrefix("10.1.0.0/24")}
@@ -100,6 +107,9 @@ func tunnelPair(t *testing.T, encap, outer6, ah bool) (a, b *host) {
 			case me.ike <- ikeMsg{string(msg), local, remote}:
 			default:
 			}
+		}
+		if me == b && ikeB != nil {
+			handler = ikeB(me)
 		}
 		err = h.me.ns.Do(func() error {
 			var err error

@@ -253,6 +253,7 @@ func runDemoConfig(cfg *demoConfig, w io.Writer) error {
 	if echoErr == nil && negErr == nil {
 		echoErr = tr.finishEcho()
 		n.steps.waitFirstESP(2, time.Second) // both directions' first ESP packet, for the step list
+		n.steps.waitAcquire(a, time.Second)
 	}
 	n.steps.print(w)
 	if negErr != nil {

@@ -206,7 +206,7 @@ func (n *demoNet) setUp(h *demoHost) error {
 	if _, err := h.msg.Register("demo", func(ev messaging.Event) { n.steps.event(h, ev) }); err != nil {
 		return err
 	}
-	if err := h.conn.Serve(h.ike.HandleMessage); err != nil {
+	if err := h.conn.Serve(h.ike.Enqueue); err != nil {
 		return err
 	}
 	h.env = &cli.Env{Engine: h.ep.Engine(), LocalAddr: localAddr, IKE: h.ike}

@@ -45,7 +45,7 @@ type stepLog struct {
 	steps    []step
 	firstIKE map[*demoHost]time.Time // each host's first IKE message since t0
 	espSeen  map[uint32]bool
-	espCh    chan struct{}
+	espCh    chan struct{} // a first ESP packet or an ACQUIRE was recorded
 	fail     error
 }
 
@@ -95,6 +95,27 @@ func (l *stepLog) waitFirstESP(n int, timeout time.Duration) {
 	}
 }
 
+// waitAcquire waits until host h's ACQUIRE is recorded. It reaches the
+// demo's application on a goroutine of its own, which the scheduler may
+// run only after the negotiation the ACQUIRE started is over, the IKE
+// daemon's workers having had the CPUs.
+func (l *stepLog) waitAcquire(h *demoHost, timeout time.Duration) {
+	deadline := time.After(timeout)
+	for {
+		l.mu.Lock()
+		seen := slices.ContainsFunc(l.steps, func(s step) bool { return s.acquire == h })
+		l.mu.Unlock()
+		if seen {
+			return
+		}
+		select {
+		case <-l.espCh:
+		case <-deadline:
+			return
+		}
+	}
+}
+
 // print writes the steps in order of time, relative to the start.
 func (l *stepLog) print(w io.Writer) {
 	l.mu.Lock()
@@ -129,6 +150,10 @@ func (l *stepLog) event(h *demoHost, ev messaging.Event) {
 	l.add(step{t: time.Now(), who: h.name, acquire: h, text: fmt.Sprintf(
 		"ACQUIRE: %s %s -> %s matches policy %q, which has no SA yet; the packet is held while IKE negotiates",
 		protoName(k.Proto), hostPort(k.Src, k.SrcPort, k.Proto), hostPort(k.Dst, k.DstPort, k.Proto), name)})
+	select {
+	case l.espCh <- struct{}{}: // waitAcquire
+	default:
+	}
 }
 
 func protoName(p uint8) string {
