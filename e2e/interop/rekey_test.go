@@ -158,9 +158,10 @@ func runRekeyTraffic(t *testing.T, sh, wh *host, s *sabred) {
 			sent[i], streams[i] = streamTCP(d.from.ns, d.from.inner, d.to.ns, d.to.inner, stop)
 		}()
 	}
-	// A rekey is done for this test when Sabre has the new pair and has
-	// seen the old one retired: one more "Child SA established" after the
-	// first, and then the next rekey starting (or the bound).
+	// Every rekey, whichever end starts it, gives Sabre one more "Child SA
+	// established". Traffic runs until rekeysUnderTraffic+1 of them, so
+	// that the first rekeysUnderTraffic old pairs have been replaced and
+	// retired with traffic on them.
 	established := func() int { return strings.Count(s.d.LogText(), `msg="Child SA established"`) }
 	first := established()
 	bound := time.Now().Add(maxRekeyTraffic)
