@@ -96,15 +96,16 @@ type Daemon struct {
 	remotes   map[string]*Remote
 	contacted map[string]bool // remotes we had an IKE SA with (INITIAL_CONTACT)
 
-	trace, debug atomic.Bool
-	closed       atomic.Bool
-	keyExportFn  atomic.Pointer[func(KeyExport)] // SetKeyExport
-	traceMu      sync.Mutex                      // one dump at a time on Config.Trace
-	cookieSecret [32]byte
-	unprotected  replyLimiter   // malformed.go
-	panicCleanup sync.WaitGroup // recover.go
-	logLimit     logLimiter
-	proc         processor // processor.go
+	trace, debug   atomic.Bool
+	closed         atomic.Bool
+	keyExportFn    atomic.Pointer[func(KeyExport)] // SetKeyExport
+	traceMu        sync.Mutex                      // one dump at a time on Config.Trace
+	cookieSecret   [32]byte
+	unprotected    replyLimiter   // malformed.go
+	panicCleanup   sync.WaitGroup // recover.go
+	contactCleanup sync.WaitGroup // initialContact's removals (ikeauth.go)
+	logLimit       logLimiter
+	proc           processor // processor.go
 }
 
 // New starts a daemon and registers it with the messaging interface.

@@ -240,8 +240,13 @@ func (d *Daemon) initialContact(current *SA) {
 	if d.mgr.CountPeer(addr) <= 1 {
 		d.cfg.Messaging.InitialContact(addr)
 	}
+	// Only the IKE SAs there are now: one established after this
+	// INITIAL_CONTACT is not stale, however late the goroutine runs.
+	keys := d.mgr.All()
+	d.contactCleanup.Add(1)
 	go func() {
-		for _, k := range d.mgr.All() {
+		defer d.contactCleanup.Done()
+		for _, k := range keys {
 			if k == cur {
 				continue
 			}
