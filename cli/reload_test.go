@@ -614,3 +614,41 @@ func TestDurationAndCountRanges(t *testing.T) {
 		wantErr(t, tc.line, err, 0, tc.want)
 	}
 }
+
+// TestTunnelPacketPastWindow shows why TestReloadKeepsTunnel keeps one
+// sender: a packet held while more than a replay window of others cross
+// the same SA arrives below the window, is taken for the next ESN epoch
+// (RFC 4303 Appendix A2.2) and fails its ICV. Two senders, one of them
+// preempted between its Encapsulate and Decapsulate, did exactly that.
+func TestTunnelPacketPastWindow(t *testing.T) {
+	n := &ikeNet{sites: map[netip.Addr]*ikeSite{}}
+	psk := pskFile(t, "correct horse battery staple")
+	a := newIKESite(t, n, "192.0.2.1", rcA(psk))
+	b := newIKESite(t, n, "192.0.2.2", rcB(psk))
+	tunnelUp(t, a, b)
+	held := udpPacket("10.2.0.9", "10.1.0.5", "held")
+	if res, err := b.env.Engine.Encapsulate(held); res != ipsec.SecureTunnel {
+		t.Fatalf("B encapsulates: %v %v", res, err)
+	}
+	window := 0 // the largest replay window of A's inbound SAs
+	for _, sa := range a.env.Engine.SAD().All() {
+		if w := sa.Replay(); w != nil {
+			if !sa.ESN() {
+				t.Fatalf("SA %#08x: no ESN negotiated", sa.SPI())
+			}
+			window = max(window, w.Size())
+		}
+	}
+	if window == 0 {
+		t.Fatal("A has no inbound SA with a replay window")
+	}
+	for i := range window + 1 {
+		if err := roundTrip(a, b, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := a.env.Engine.Decapsulate(held)
+	if res == ipsec.SecureTunnel || !errors.Is(err, xe.ESPDigestMismatch) {
+		t.Errorf("a packet a window late: %v %v, want a drop for XE_ESP_DIGEST_MISMATCH", res, err)
+	}
+}
