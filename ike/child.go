@@ -132,32 +132,32 @@ func (d *Daemon) childRequestPayloads(sa *SA, cr *childRequest) ([]message.Paylo
 }
 
 // completeChild is the initiator's processing of a Child SA response.
-func (d *Daemon) completeChild(sa *SA, cr *childRequest, in *inbound, ps []message.Payload) error {
-	if n := firstError(ps); n != nil {
-		return fmt.Errorf("peer refused the Child SA: %v", n.Type)
+func (d *Daemon) completeChild(sa *SA, exch message.ExchangeType, cr *childRequest, in *inbound, ps []message.Payload) error {
+	if pe := peerRefusal(exch, ps); pe != nil {
+		return fmt.Errorf("Child SA for policy %d: %w", cr.policyID, pe)
 	}
 	saP, ok1 := message.Find[*message.SA](ps)
 	tsi, ok2 := message.FindTS(ps, false)
 	tsr, ok3 := message.FindTS(ps, true)
 	if !ok1 || !ok2 || !ok3 || len(saP.Proposals) != 1 {
-		return fmt.Errorf("Child SA response lacks SA, TSi or TSr")
+		return fmt.Errorf("%w: Child SA response lacks SA, TSi or TSr", ErrInvalidSyntax)
 	}
 	chosen := saP.Proposals[0]
 	if !Accepts(cr.proposals, withoutSPI(chosen, cr.proposals)) || len(chosen.SPI) != 4 {
-		return fmt.Errorf("peer chose a Child SA proposal we did not offer")
+		return fmt.Errorf("%w: peer chose a Child SA proposal we did not offer", ErrNoProposalChosen)
 	}
 	if !Acceptable(cr.tsi, cr.tsr, fromTSPayload(tsi), fromTSPayload(tsr)) {
-		return fmt.Errorf("peer's traffic selectors are not within ours")
+		return fmt.Errorf("%w: peer's traffic selectors %v %v are not within ours", ErrTSUnacceptable, fromTSPayload(tsi), fromTSPayload(tsr))
 	}
 	_, transport := message.FindNotify(ps, message.UseTransportMode)
 	if transport != cr.transport {
-		return fmt.Errorf("peer answered in %s mode", map[bool]string{true: "transport", false: "tunnel"}[transport])
+		return fmt.Errorf("%w: peer answered in %s mode", ErrNoProposalChosen, map[bool]string{true: "transport", false: "tunnel"}[transport])
 	}
 	ni, nr := sa.ni, sa.nr
 	if cr.ni != nil {
 		nonce, ok := message.Find[*message.Nonce](ps)
 		if !ok {
-			return fmt.Errorf("CREATE_CHILD_SA response lacks Nr")
+			return fmt.Errorf("%w: CREATE_CHILD_SA response lacks Nr", ErrInvalidSyntax)
 		}
 		ni, nr = cr.ni, nonce.Data
 	}
@@ -302,16 +302,17 @@ func (d *Daemon) respondChild(sa *SA, in *inbound, ps []message.Payload, ni, nr 
 // respondChildSA is respondChild, returning the new Child SA (nil if
 // refused); a rekey's responder withholds its outbound SA.
 func (d *Daemon) respondChildSA(sa *SA, in *inbound, ps []message.Payload, ni, nr []byte, rekey bool) ([]message.Payload, *child) {
-	refuse := func(t message.NotifyType, why string) ([]message.Payload, *child) {
+	refuse := func(err error) ([]message.Payload, *child) {
 		d.stats.ChildFailures.Add(1)
-		d.log.Warn("Child SA refused", "ike_sa", sa.String(), "reason", why)
-		return []message.Payload{&message.Notify{Type: t}}, nil
+		d.log.Warn("Child SA refused", "ike_sa", sa.String(), "reason", err)
+		d.reportChild(sa, 0, err)
+		return notifyError(err), nil
 	}
 	saP, ok0 := message.Find[*message.SA](ps)
 	tsiP, ok1 := message.FindTS(ps, false)
 	tsrP, ok2 := message.FindTS(ps, true)
 	if !ok0 || !ok1 || !ok2 {
-		return refuse(message.InvalidSyntax, "Child SA request lacks SA, TSi or TSr")
+		return refuse(fmt.Errorf("%w: Child SA request lacks SA, TSi or TSr", ErrInvalidSyntax))
 	}
 	tsi, tsr := fromTSPayload(tsiP), fromTSPayload(tsrP)
 	_, wantTransport := message.FindNotify(ps, message.UseTransportMode)
@@ -330,15 +331,15 @@ func (d *Daemon) respondChildSA(sa *SA, in *inbound, ps []message.Payload, ni, n
 		}
 	}
 	if pol == nil {
-		return refuse(message.TSUnacceptable, fmt.Sprintf("no policy for remote %q covers TSi %v TSr %v", sa.remote.Name, tsi, tsr))
+		return refuse(fmt.Errorf("%w: no policy for remote %q covers TSi %v TSr %v", ErrTSUnacceptable, sa.remote.Name, tsi, tsr))
 	}
 	transport := pol.Mode == spd.Transport
 	if transport && !wantTransport {
-		return refuse(message.NoProposalChosen, fmt.Sprintf("policy %d is transport mode, the peer asked for tunnel mode", pol.ID))
+		return refuse(fmt.Errorf("%w: policy %d is transport mode, the peer asked for tunnel mode", ErrNoProposalChosen, pol.ID))
 	}
 	proto, err := policyProto(pol)
 	if err != nil {
-		return refuse(message.NoProposalChosen, err.Error())
+		return refuse(fmt.Errorf("%w: %w", ErrNoProposalChosen, err))
 	}
 	sproto := sad.ESP
 	if proto == message.ProtocolAH {
@@ -346,20 +347,20 @@ func (d *Daemon) respondChildSA(sa *SA, in *inbound, ps []message.Payload, ni, n
 	}
 	spi, err := d.cfg.Messaging.GetSPI(pol.ID, sproto, sa.local.Addr())
 	if err != nil {
-		return refuse(message.TemporaryFailure, err.Error())
+		return refuse(fmt.Errorf("%w: %w", ErrTemporaryFailure, err))
 	}
 	ours, err := policyProposals(pol, proto, spi)
 	if err != nil {
-		return refuse(message.NoProposalChosen, err.Error())
+		return refuse(fmt.Errorf("%w: %w", ErrNoProposalChosen, err))
 	}
 	chosen, ok := Select(ours, saP.Proposals)
 	if !ok || len(chosen.SPI) != 4 {
-		return refuse(message.NoProposalChosen, fmt.Sprintf("no acceptable proposal for policy %d", pol.ID))
+		return refuse(fmt.Errorf("%w: no acceptable proposal for policy %d", ErrNoProposalChosen, pol.ID))
 	}
 	algs := Chosen(chosen)
 	c := &child{policyID: pol.ID, proto: proto, inSPI: spi, outSPI: binary.BigEndian.Uint32(chosen.SPI), tunnel: !transport, algs: algs}
 	if err := d.installChild(sa, c, ni, nr, rekey); err != nil {
-		return refuse(message.NoProposalChosen, err.Error())
+		return refuse(fmt.Errorf("%w: %w", ErrNoProposalChosen, err))
 	}
 	mine := chosen
 	mine.SPI = []byte{byte(spi >> 24), byte(spi >> 16), byte(spi >> 8), byte(spi)}
@@ -390,8 +391,9 @@ func (d *Daemon) queueChild(sa *SA, policyID uint32, old *child) {
 		}
 		ps = append(ps, &message.Nonce{Data: cr.ni})
 		return d.request(sa, message.CreateChildSA, ps, describe, func(sa *SA, in *inbound) error {
-			if err := d.completeChild(sa, cr, in, in.payloads); err != nil {
+			if err := d.completeChild(sa, message.CreateChildSA, cr, in, in.payloads); err != nil {
 				d.stats.ChildFailures.Add(1)
+				d.reportChild(sa, policyID, err)
 				if old == nil {
 					d.cfg.Messaging.AcquireFail(policyID)
 				}
@@ -414,19 +416,19 @@ func spi4(v uint32) []byte { return []byte{byte(v >> 24), byte(v >> 16), byte(v 
 func (d *Daemon) processCreateChildRequest(sa *SA, in *inbound) []message.Payload {
 	ps := in.payloads
 	if !sa.established() {
-		return []message.Payload{&message.Notify{Type: message.TemporaryFailure}}
+		return notifyError(fmt.Errorf("%w: CREATE_CHILD_SA on an IKE SA in state %v", ErrTemporaryFailure, sa.state))
 	}
 	if saP, ok := message.Find[*message.SA](ps); ok && len(saP.Proposals) > 0 && saP.Proposals[0].Protocol == message.ProtocolIKE {
-		return []message.Payload{&message.Notify{Type: message.NoProposalChosen}}
+		return notifyError(ErrNoProposalChosen)
 	}
 	if _, ok := message.Find[*message.KE](ps); ok {
 		// No PFS in this build: a KE we cannot match is refused so the
 		// peer can retry without it.
-		return []message.Payload{&message.Notify{Type: message.NoProposalChosen}}
+		return notifyError(ErrNoProposalChosen)
 	}
 	nonce, ok := message.Find[*message.Nonce](ps)
 	if !ok {
-		return []message.Payload{&message.Notify{Type: message.InvalidSyntax}}
+		return notifyError(ErrInvalidSyntax)
 	}
 	var old *child
 	if n, ok := message.FindNotify(ps, message.RekeySA); ok && len(n.SPI) == 4 {

@@ -53,6 +53,11 @@ type Config struct {
 	// SA stays after its Delete exchange, for packets still in flight;
 	// DefaultRekeyGrace if 0.
 	RekeyGrace time.Duration
+	// Failure, if set, is told of each IKE SA or Child SA that could not
+	// be set up or was lost, with an error errors.Is matches against the
+	// Err* values. It is called with the IKE SA checked out: it must not
+	// call back into the Daemon.
+	Failure func(Failure)
 }
 
 type stopper interface{ Stop() bool }
@@ -93,6 +98,28 @@ type Daemon struct {
 	unprotected  replyLimiter   // malformed.go
 	panicCleanup sync.WaitGroup // recover.go
 	logLimit     logLimiter
+
+	// Goroutines the daemon starts (goBackground): Close waits for them,
+	// and none starts once Close has begun (bgMu orders the two).
+	bgMu sync.Mutex
+	bg   sync.WaitGroup
+}
+
+// goBackground runs f on a goroutine that the daemon owns, and reports
+// whether it did: once Close has begun none starts, and Close returns only
+// when those started have ended. f should end soon after d.closed is set.
+func (d *Daemon) goBackground(f func()) bool {
+	d.bgMu.Lock()
+	defer d.bgMu.Unlock()
+	if d.closed.Load() {
+		return false
+	}
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		f()
+	}()
+	return true
 }
 
 // New starts a daemon and registers it with the messaging interface.
@@ -122,11 +149,17 @@ func New(cfg Config) (*Daemon, error) {
 	return d, nil
 }
 
-// Close deletes every IKE SA (telling the peers) and unregisters.
+// Close deletes every IKE SA (telling the peers) and unregisters. The
+// daemon's goroutines have ended when it returns.
 func (d *Daemon) Close() {
-	if d.closed.Swap(true) {
+	d.bgMu.Lock()
+	already := d.closed.Swap(true)
+	d.bgMu.Unlock()
+	if already {
 		return
 	}
+	// Before the SAs go: a background goroutine may hold one checked out.
+	d.bg.Wait()
 	for _, k := range d.mgr.All() {
 		if sa, err := d.mgr.Checkout(k, netip.AddrPort{}); err == nil {
 			if sa.established() {
@@ -518,16 +551,16 @@ func (d *Daemon) retransmit(key SAKey, peer netip.AddrPort, r *request) {
 	}
 	if r.tries > sa.retransmitTries() {
 		sa.pending = nil
-		why := "peer does not answer " + r.describe
-		if sa.initIgnored != "" {
+		err := fmt.Errorf("%w %s", ErrPeerTimeout, r.describe)
+		if sa.initIgnored != nil {
 			// RFC 7296 §2.21.1: only now does an unprotected error count.
-			why += " (last response ignored: " + sa.initIgnored + ")"
+			err = fmt.Errorf("%w (last response ignored: %w)", err, sa.initIgnored)
 		}
 		d.log.Info("IKE peer does not answer", "exchange", r.describe, "tries", r.tries, "ike_sa", sa.String())
 		if r.onFail != nil {
-			r.onFail(sa, errors.New("peer does not answer"))
+			r.onFail(sa, err)
 		}
-		d.fail(sa, why)
+		d.fail(sa, err)
 		return
 	}
 	r.tries++
@@ -640,21 +673,18 @@ func (d *Daemon) handleRequest(sa *SA, m *message.Message, raw []byte, local, re
 	if sa.state == StateDeleting && m.Header.Exchange == message.Informational {
 		d.remove(sa, "deleted by the peer")
 	}
-	if sa.dropAfterReply != "" {
-		d.remove(sa, sa.dropAfterReply)
+	if sa.dropAfterReply != nil {
+		d.remove(sa, sa.dropAfterReply.Error())
 	}
 	if sa.state != StateDead {
 		d.next(sa)
 	}
 }
 
-// notifyError turns a payload-rules violation into the response payloads.
+// notifyError turns an error (a payload-rules violation, or one of
+// notifyErrors) into the response payloads.
 func notifyError(err error) []message.Payload {
-	var ne *message.NotifyError
-	if errors.As(err, &ne) {
-		return []message.Payload{&message.Notify{Type: ne.Type, Data: ne.Data}}
-	}
-	return []message.Payload{&message.Notify{Type: message.InvalidSyntax}}
+	return []message.Payload{notifyFor(err)}
 }
 
 // updatePeer follows the peer to a new address or port: a NAT mapping
@@ -675,7 +705,7 @@ func (d *Daemon) updatePeer(sa *SA, local, remote netip.AddrPort) {
 }
 
 // fail ends an IKE SA that could not be set up or stopped answering.
-func (d *Daemon) fail(sa *SA, why string) {
+func (d *Daemon) fail(sa *SA, err error) {
 	d.stats.Failed.Add(1)
 	if sa.initiator && sa.remote != nil {
 		// The peer may hold an IKE SA we gave up on (its IKE_AUTH
@@ -688,7 +718,28 @@ func (d *Daemon) fail(sa *SA, why string) {
 	if sa.firstChild != nil {
 		d.cfg.Messaging.AcquireFail(sa.firstChild.policyID)
 	}
-	d.removeAt(sa, why, slog.LevelWarn)
+	d.report(sa, err)
+	d.removeAt(sa, err.Error(), slog.LevelWarn)
+}
+
+// report tells Config.Failure that sa failed with err.
+func (d *Daemon) report(sa *SA, err error) { d.reportFailure(sa, false, 0, err) }
+
+// reportChild tells Config.Failure that a Child SA of sa (for policyID, 0
+// if unknown) failed with err.
+func (d *Daemon) reportChild(sa *SA, policyID uint32, err error) {
+	d.reportFailure(sa, true, policyID, err)
+}
+
+func (d *Daemon) reportFailure(sa *SA, child bool, policyID uint32, err error) {
+	if d.cfg.Failure == nil {
+		return
+	}
+	f := Failure{IKESA: sa.String(), Child: child, PolicyID: policyID, Err: err}
+	if sa.remote != nil {
+		f.Remote = sa.remote.Name
+	}
+	d.cfg.Failure(f)
 }
 
 // remove deletes an IKE SA and its Child SAs from the data plane.
@@ -719,7 +770,10 @@ func (d *Daemon) discard(sa *SA) {
 		d.deleteChildLocally(sa, c)
 	}
 	sa.children = nil
-	sa.state = StateDead
+	if err := sa.set(StateDead); err != nil {
+		// Every state may end (TestEveryStateMayEnd); this is a bug.
+		d.log.Error("removing an IKE SA", "ike_sa", sa.String(), "err", err)
+	}
 	sa.close()
 	d.mgr.Remove(sa.key)
 }

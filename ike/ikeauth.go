@@ -49,10 +49,10 @@ func (sa *SA) verifyAuth(id *message.ID, auth *message.Auth) error {
 	// Check refuses an IKE_AUTH without them; a nil one here is a bug that
 	// must fail the authentication, never pass it or crash.
 	if id == nil || auth == nil {
-		return fmt.Errorf("no %s payload to verify", map[bool]string{true: "ID", false: "AUTH"}[id == nil])
+		return fmt.Errorf("%w: no %s payload to verify", ErrAuthenticationFailed, map[bool]string{true: "ID", false: "AUTH"}[id == nil])
 	}
 	if auth.Method != message.AuthMethod(2) { // Shared Key Message Integrity Code
-		return fmt.Errorf("peer authenticates with method %v; only PSK is configured", auth.Method)
+		return fmt.Errorf("%w: peer authenticates with method %v; only PSK is configured", ErrAuthenticationFailed, auth.Method)
 	}
 	body := id.Raw
 	if body == nil {
@@ -67,7 +67,7 @@ func (sa *SA) verifyAuth(id *message.ID, auth *message.Auth) error {
 	octets := sa.prf.SignedOctets(real, peerNonce, skp, body)
 	want := sa.remote.withPSK(func(k []byte) []byte { return sa.prf.SharedKeyAuth(k, octets) })
 	if !ikecrypto.VerifyAuth(auth.Data, want) {
-		return fmt.Errorf("AUTH does not verify: wrong pre-shared key or tampered IKE_SA_INIT")
+		return fmt.Errorf("%w: AUTH does not verify: wrong pre-shared key or tampered IKE_SA_INIT", ErrAuthenticationFailed)
 	}
 	return nil
 }
@@ -108,9 +108,9 @@ func (d *Daemon) sendAuth(sa *SA) error {
 // processAuthResponse completes the initiator's IKE_AUTH.
 func (d *Daemon) processAuthResponse(sa *SA, in *inbound) error {
 	ps := in.payloads
-	if n := firstError(ps); n != nil && (n.Type == message.AuthenticationFailed || !hasPayload(ps, message.PayloadAUTH)) {
+	if pe := peerRefusal(message.IKEAuth, ps); pe != nil && (pe.Notify == message.AuthenticationFailed || !hasPayload(ps, message.PayloadAUTH)) {
 		d.stats.AuthFailures.Add(1)
-		d.fail(sa, fmt.Sprintf("peer refused IKE_AUTH: %v", n.Type))
+		d.fail(sa, pe)
 		return nil
 	}
 	// RFC 7296 §1.2: the responder identifies itself in IDr; an IDi in a
@@ -119,18 +119,18 @@ func (d *Daemon) processAuthResponse(sa *SA, in *inbound) error {
 	auth, ok2 := message.Find[*message.Auth](ps)
 	if !ok1 || !ok2 {
 		d.stats.AuthFailures.Add(1)
-		d.fail(sa, fmt.Sprintf("IKE_AUTH response lacks %s", missing(map[string]bool{"IDr": ok1, "AUTH": ok2})))
+		d.fail(sa, fmt.Errorf("%w: IKE_AUTH response lacks %s", ErrAuthenticationFailed, missing(map[string]bool{"IDr": ok1, "AUTH": ok2})))
 		return nil
 	}
 	peerID := Identity{Type: IDType(id.Type), Data: slices.Clone(id.Data)}
 	if sa.remote.RemoteID.Type != 0 && !sa.remote.RemoteID.Equal(peerID) {
 		d.stats.AuthFailures.Add(1)
-		d.fail(sa, fmt.Sprintf("peer identifies as %v, expected %v", peerID, sa.remote.RemoteID))
+		d.fail(sa, fmt.Errorf("%w: peer identifies as %v, expected %v", ErrAuthenticationFailed, peerID, sa.remote.RemoteID))
 		return nil
 	}
 	if err := sa.verifyAuth(id, auth); err != nil {
 		d.stats.AuthFailures.Add(1)
-		d.fail(sa, err.Error())
+		d.fail(sa, err)
 		return nil
 	}
 	sa.peerID = peerID
@@ -145,9 +145,10 @@ func (d *Daemon) processAuthResponse(sa *SA, in *inbound) error {
 	d.startTimers(sa)
 	if cr := sa.firstChild; cr != nil {
 		sa.firstChild = nil
-		if err := d.completeChild(sa, cr, in, ps); err != nil {
+		if err := d.completeChild(sa, message.IKEAuth, cr, in, ps); err != nil {
 			d.stats.ChildFailures.Add(1)
 			d.log.Warn("Child SA not established", "policy", cr.policyID, "err", err)
+			d.reportChild(sa, cr.policyID, err)
 			d.cfg.Messaging.AcquireFail(cr.policyID)
 		}
 	}
@@ -187,27 +188,31 @@ func (d *Daemon) processAuthRequest(sa *SA, in *inbound) []message.Payload {
 	id, ok1 := message.FindID(ps, false)
 	auth, ok2 := message.Find[*message.Auth](ps)
 	if !ok1 || !ok2 {
-		why := "IKE_AUTH request lacks " + missing(map[string]bool{"IDi": ok1, "AUTH": ok2})
+		err := fmt.Errorf("%w: IKE_AUTH request lacks %s", ErrInvalidSyntax, missing(map[string]bool{"IDi": ok1, "AUTH": ok2}))
 		d.stats.AuthFailures.Add(1)
-		d.log.Warn("IKE_AUTH refused", "ike_sa", sa.String(), "reason", why)
-		sa.dropAfterReply = why
-		return []message.Payload{&message.Notify{Type: message.InvalidSyntax}}
+		d.log.Warn("IKE_AUTH refused", "ike_sa", sa.String(), "reason", err)
+		d.report(sa, err)
+		sa.dropAfterReply = err
+		return notifyError(err)
 	}
 	peerID := Identity{Type: IDType(id.Type), Data: slices.Clone(id.Data)}
-	fail := func(why string) []message.Payload {
+	fail := func(err error) []message.Payload {
 		d.stats.AuthFailures.Add(1)
-		d.log.Warn("IKE_AUTH refused", "ike_sa", sa.String(), "peer_id", peerID.String(), "reason", why)
-		sa.dropAfterReply = why // the peer gets the notification first
-		return []message.Payload{&message.Notify{Type: message.AuthenticationFailed}}
+		d.log.Warn("IKE_AUTH refused", "ike_sa", sa.String(), "peer_id", peerID.String(), "reason", err)
+		d.report(sa, err)
+		sa.dropAfterReply = err // the peer gets the notification first
+		return notifyError(err)
 	}
 	if sa.remote.RemoteID.Type != 0 && !sa.remote.RemoteID.Equal(peerID) {
-		return fail(fmt.Sprintf("peer identifies as %v, expected %v", peerID, sa.remote.RemoteID))
+		return fail(fmt.Errorf("%w: peer identifies as %v, expected %v", ErrAuthenticationFailed, peerID, sa.remote.RemoteID))
 	}
 	if err := sa.verifyAuth(id, auth); err != nil {
-		return fail(err.Error())
+		return fail(err)
 	}
 	sa.peerID = peerID
-	sa.set(StateEstablished)
+	if err := sa.set(StateEstablished); err != nil {
+		return fail(err)
+	}
 	d.mgr.Established(sa.key)
 	d.stats.Established.Add(1)
 	if _, ok := message.FindNotify(ps, message.InitialContact); ok {
@@ -234,14 +239,18 @@ func (d *Daemon) processAuthRequest(sa *SA, in *inbound) []message.Payload {
 //
 // The older IKE SAs are removed on a goroutine of their own: this one holds
 // current checked out, and checking out another while holding one could
-// deadlock with a worker doing the same the other way round.
+// deadlock with a worker doing the same the other way round. The daemon
+// owns that goroutine (goBackground): Close stops and waits for it.
 func (d *Daemon) initialContact(current *SA) {
 	cur, remote, peerID, addr := current.key, current.remote, current.peerID, current.peer.Addr()
 	if d.mgr.CountPeer(addr) <= 1 {
 		d.cfg.Messaging.InitialContact(addr)
 	}
-	go func() {
+	d.goBackground(func() {
 		for _, k := range d.mgr.All() {
+			if d.closed.Load() {
+				return // Close removes them all
+			}
 			if k == cur {
 				continue
 			}
@@ -255,7 +264,7 @@ func (d *Daemon) initialContact(current *SA) {
 			}
 			d.checkin(sa)
 		}
-	}()
+	})
 }
 
 // hadContact reports whether we already had an IKE SA with r since start,

@@ -85,17 +85,17 @@ func (sa *SA) detectNAT(payloads []message.Payload, spir uint64, local, remote n
 // acquire starts negotiating Child SAs for policy p with its IKE peer.
 func (d *Daemon) acquire(p *spd.Policy) error {
 	if p == nil {
-		return errors.New("ACQUIRE without a policy")
+		return fmt.Errorf("%w: ACQUIRE without a policy", ErrNoRemote)
 	}
 	if p.RemoteName == "" {
-		return fmt.Errorf("policy %d has no IKE remote (-g)", p.ID)
+		return fmt.Errorf("%w: policy %d has no IKE remote (-g)", ErrNoRemote, p.ID)
 	}
 	r := d.remote(p.RemoteName)
 	if r == nil {
-		return fmt.Errorf("policy %d names IKE remote %q, which is not configured", p.ID, p.RemoteName)
+		return fmt.Errorf("%w: policy %d names IKE remote %q, which is not configured", ErrNoRemote, p.ID, p.RemoteName)
 	}
 	if !r.Initiate || !r.Address.IsValid() {
-		return fmt.Errorf("IKE remote %q does not initiate (-w -r)", r.Name)
+		return fmt.Errorf("%w: IKE remote %q does not initiate (-w -r)", ErrNoRemote, r.Name)
 	}
 	// An IKE SA with this peer carries the new Child SA.
 	for _, k := range d.mgr.All() {
@@ -207,8 +207,8 @@ func (d *Daemon) handleInitResponse(sa *SA, r *request, in *inbound) {
 	ignored, err := d.processInitResponse(sa, r, in)
 	switch {
 	case err != nil:
-		d.fail(sa, err.Error())
-	case ignored != "":
+		d.fail(sa, err)
+	case ignored != nil:
 		d.stats.Dropped.Add(1)
 		sa.initIgnored = ignored
 		d.limitedLog(slog.LevelInfo, "IKE_SA_INIT response ignored", "ike_sa", sa.String(), "reason", ignored)
@@ -218,62 +218,63 @@ func (d *Daemon) handleInitResponse(sa *SA, r *request, in *inbound) {
 // processInitResponse completes IKE_SA_INIT, restarts it after a COOKIE or
 // INVALID_KE_PAYLOAD, or says why the response is ignored; err is a local
 // failure that ends the IKE SA.
-func (d *Daemon) processInitResponse(sa *SA, r *request, in *inbound) (ignored string, err error) {
+func (d *Daemon) processInitResponse(sa *SA, r *request, in *inbound) (ignored, err error) {
 	ps := in.payloads
 	if n, ok := message.FindNotify(ps, message.Cookie); ok {
 		switch {
 		case bytes.Equal(n.Data, sa.cookie):
 			// The answer to an earlier copy of the request, or the
 			// responder still refusing it: wait for the one that counts.
-			return "a COOKIE the request already carries", nil
+			return errors.New("a COOKIE the request already carries"), nil
 		case len(n.Data) == 0 || len(n.Data) > 64:
-			return fmt.Sprintf("a COOKIE of %d octets (RFC 7296 §3.10.1: 1 to 64)", len(n.Data)), nil
+			return fmt.Errorf("%w: a COOKIE of %d octets (RFC 7296 §3.10.1: 1 to 64)", ErrInvalidSyntax, len(n.Data)), nil
 		case sa.initRetries >= maxInitRetries:
-			return fmt.Sprintf("a COOKIE after %d restarts of IKE_SA_INIT", sa.initRetries), nil
+			return fmt.Errorf("a COOKIE after %d restarts of IKE_SA_INIT", sa.initRetries), nil
 		}
 		// RFC 7296 §2.6: repeat the request with the cookie first.
 		sa.initRetries++
 		sa.cookie = slices.Clone(n.Data)
-		return "", d.restartInit(sa, r)
+		return nil, d.restartInit(sa, r)
 	}
 	if n, ok := message.FindNotify(ps, message.InvalidKEPayload); ok {
+		pe := &PeerError{Exchange: message.IKESAInit, Notify: n.Type, Data: slices.Clone(n.Data)}
 		if len(n.Data) != 2 {
-			return fmt.Sprintf("an INVALID_KE_PAYLOAD with %d octets of data, not 2", len(n.Data)), nil
+			return fmt.Errorf("%w with %d octets of data, not 2", pe, len(n.Data)), nil
 		}
 		want := GroupID(binary.BigEndian.Uint16(n.Data))
 		switch {
 		case want == sa.group:
-			return fmt.Sprintf("an INVALID_KE_PAYLOAD asking for %v, the group the request used", want), nil
+			return fmt.Errorf("%w asking for %v, the group the request used", pe, want), nil
 		case !slices.Contains(sa.remote.Groups, want) || !SupportedGroup(want):
-			return fmt.Sprintf("an INVALID_KE_PAYLOAD asking for %v, which we did not propose", want), nil
+			return fmt.Errorf("%w asking for %v, which we did not propose", pe, want), nil
 		case slices.Contains(sa.refusedGroups, want):
 			// A responder that asks for the group it refused before
 			// would make the requests ping-pong.
-			return fmt.Sprintf("an INVALID_KE_PAYLOAD asking for %v, which the peer refused before", want), nil
+			return fmt.Errorf("%w asking for %v, which the peer refused before", pe, want), nil
 		case sa.initRetries >= maxInitRetries:
-			return fmt.Sprintf("an INVALID_KE_PAYLOAD after %d restarts of IKE_SA_INIT", sa.initRetries), nil
+			return fmt.Errorf("%w after %d restarts of IKE_SA_INIT", pe, sa.initRetries), nil
 		}
 		d.debugf(sa, "peer wants DH group %v", want)
 		sa.initRetries++
 		sa.refusedGroups = append(sa.refusedGroups, sa.group)
 		sa.group = want
-		return "", d.restartInit(sa, r)
+		return nil, d.restartInit(sa, r)
 	}
-	if n := firstError(ps); n != nil {
-		return fmt.Sprintf("peer refused IKE_SA_INIT: %v", n.Type), nil
+	if pe := peerRefusal(message.IKESAInit, ps); pe != nil {
+		return pe, nil
 	}
 	saP, ok1 := message.Find[*message.SA](ps)
 	ke, ok2 := message.Find[*message.KE](ps)
 	nr, ok3 := message.Find[*message.Nonce](ps)
 	if !ok1 || !ok2 || !ok3 || len(saP.Proposals) != 1 || in.hdr.SPIr == 0 {
-		return "IKE_SA_INIT response lacks SA, KE, Nr or SPIr", nil
+		return fmt.Errorf("%w: IKE_SA_INIT response lacks SA, KE, Nr or SPIr", ErrInvalidSyntax), nil
 	}
 	if !Accepts(IKEProposals(sa.remote), saP.Proposals[0]) {
-		return "peer chose an IKE proposal we did not offer", nil
+		return fmt.Errorf("%w: peer chose an IKE proposal we did not offer", ErrNoProposalChosen), nil
 	}
 	algs := Chosen(saP.Proposals[0])
 	if algs.Group != sa.group || GroupID(ke.Group) != sa.group {
-		return fmt.Sprintf("peer's KE group %v or chosen group %v is not the %v of our KE", GroupID(ke.Group), algs.Group, sa.group), nil
+		return fmt.Errorf("%w: peer's KE group %v or chosen group %v is not the %v of our KE", ErrInvalidKE, GroupID(ke.Group), algs.Group, sa.group), nil
 	}
 	// Tentatively: the keys depend on SPIr and Nr; a response whose key
 	// exchange fails leaves the SA as it was.
@@ -283,7 +284,7 @@ func (d *Daemon) processInitResponse(sa *SA, r *request, in *inbound) (ignored s
 	sa.algs = algs
 	if err := sa.deriveKeys(ke.Data); err != nil {
 		sa.key, sa.nr, sa.algs = old, nil, Transforms{}
-		return err.Error(), nil
+		return err, nil
 	}
 	r.timer.Stop()
 	sa.pending = nil
@@ -299,10 +300,10 @@ func (d *Daemon) processInitResponse(sa *SA, r *request, in *inbound) (ignored s
 		d.log.Info("NAT detected", "ike_sa", sa.String(), "local_behind_nat", sa.natLocal, "peer_behind_nat", sa.natPeer)
 	}
 	if err := d.sendAuth(sa); err != nil {
-		return "", err
+		return nil, err
 	}
 	d.next(sa)
-	return "", nil
+	return nil, nil
 }
 
 // restartInit sends IKE_SA_INIT anew (after a COOKIE or
@@ -310,7 +311,7 @@ func (d *Daemon) processInitResponse(sa *SA, r *request, in *inbound) (ignored s
 func (d *Daemon) restartInit(sa *SA, r *request) error {
 	r.timer.Stop()
 	sa.pending = nil
-	sa.initIgnored = ""
+	sa.initIgnored = nil
 	return d.sendInit(sa)
 }
 

@@ -21,7 +21,11 @@ func (d *Daemon) processInformationalRequest(sa *SA, in *inbound) []message.Payl
 			// RFC 7296 §1.4.1: answer with an empty response, then the IKE SA
 			// and all its Child SAs are gone.
 			d.stats.Deletes.Add(1)
-			sa.state = StateDeleting
+			if err := sa.set(StateDeleting); err != nil {
+				// Not established (no Delete is processed before then):
+				// refused, and the SA stays as it is.
+				return notifyError(err)
+			}
 			return nil
 		case message.ProtocolESP, message.ProtocolAH:
 			// The SPIs are the peer's inbound ones: our outbound SAs. Answer

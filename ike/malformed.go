@@ -2,6 +2,7 @@ package ike
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
 	"time"
@@ -160,7 +161,7 @@ func (d *Daemon) refuseRequest(sa *SA, exch message.ExchangeType, err error) []m
 	d.log.Info("malformed IKE request refused", "ike_sa", sa.String(), "exchange", exch.String(), "notify", t.String(), "err", err)
 	if exch == message.IKEAuth && t == message.InvalidSyntax && !sa.established() {
 		d.stats.AuthFailures.Add(1)
-		sa.dropAfterReply = "malformed IKE_AUTH request: " + err.Error()
+		sa.dropAfterReply = fmt.Errorf("malformed IKE_AUTH request: %w", err)
 	}
 	return resp
 }

@@ -146,7 +146,7 @@ var processTargets = []processTarget{
 			if _, err := w.a.d.childRequestPayloads(sa, cr); err != nil {
 				w.t.Fatal(err)
 			}
-			w.a.d.completeChild(sa, cr, in, ps)
+			w.a.d.completeChild(sa, message.CreateChildSA, cr, in, ps)
 		})
 	}},
 }

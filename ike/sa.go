@@ -52,8 +52,8 @@ func (s State) String() string {
 // validTransitions lists the states each state may move to.
 var validTransitions = map[State][]State{
 	StateInitSent:    {StateInitSent, StateAuthSent, StateDead},
-	StateInitDone:    {StateEstablished, StateDead},
-	StateAuthSent:    {StateEstablished, StateDead},
+	StateInitDone:    {StateEstablished, StateDeleting, StateDead},
+	StateAuthSent:    {StateEstablished, StateDeleting, StateDead},
 	StateEstablished: {StateDeleting, StateDead},
 	StateDeleting:    {StateDead},
 }
@@ -139,7 +139,7 @@ type SA struct {
 	// IKE_SA_INIT response was ignored.
 	initRetries   int
 	refusedGroups []GroupID
-	initIgnored   string
+	initIgnored   error
 
 	// Message IDs (RFC 7296 §2.2).
 	nextRequest  uint32 // ID of our next request
@@ -157,7 +157,7 @@ type SA struct {
 
 	// dropAfterReply, when set, removes the SA once the response to the
 	// current request is sent (a refused IKE_AUTH).
-	dropAfterReply string
+	dropAfterReply error
 
 	// The first Child SA, negotiated in IKE_AUTH.
 	firstChild *childRequest
@@ -179,7 +179,7 @@ func (sa *SA) set(s State) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("IKE SA %v: no transition from %v to %v", sa, sa.state, s)
+	return &StateError{SA: sa.String(), From: sa.state, To: s}
 }
 
 func (sa *SA) String() string {
