@@ -39,15 +39,7 @@ type childRequest struct {
 	proposals []message.Proposal
 	tsi, tsr  []TrafficSelector
 	transport bool
-	rekey     *child // the Child SA this one replaces
 	ni        []byte // CREATE_CHILD_SA nonce
-}
-
-func (sa *SA) hasPendingChild(policyID uint32) bool {
-	if sa.pending != nil && sa.pending.describe == fmt.Sprintf("CREATE_CHILD_SA policy %d", policyID) {
-		return true
-	}
-	return slices.ContainsFunc(sa.queue, func(j job) bool { return j.describe == fmt.Sprintf("CREATE_CHILD_SA policy %d", policyID) })
 }
 
 func tsPayload(ts []TrafficSelector, responder bool) *message.TS {
@@ -131,58 +123,44 @@ func (d *Daemon) childRequestPayloads(sa *SA, cr *childRequest) ([]message.Paylo
 	return ps, nil
 }
 
-// completeChild is the initiator's processing of a Child SA response.
-func (d *Daemon) completeChild(sa *SA, exch message.ExchangeType, cr *childRequest, in *inbound, ps []message.Payload) error {
+// completeChild is the initiator's processing of a Child SA response in
+// exchange exch: it checks what the peer chose against cr and installs the
+// Child SA.
+func (d *Daemon) completeChild(sa *SA, exch message.ExchangeType, cr *childRequest, in *inbound, ps []message.Payload) (*child, error) {
 	if pe := peerRefusal(exch, ps); pe != nil {
-		return fmt.Errorf("Child SA for policy %d: %w", cr.policyID, pe)
+		return nil, fmt.Errorf("Child SA for policy %d: %w", cr.policyID, pe)
 	}
 	saP, ok1 := message.Find[*message.SA](ps)
 	tsi, ok2 := message.FindTS(ps, false)
 	tsr, ok3 := message.FindTS(ps, true)
 	if !ok1 || !ok2 || !ok3 || len(saP.Proposals) != 1 {
-		return fmt.Errorf("%w: Child SA response lacks SA, TSi or TSr", ErrInvalidSyntax)
+		return nil, fmt.Errorf("%w: Child SA response lacks SA, TSi or TSr", ErrInvalidSyntax)
 	}
 	chosen := saP.Proposals[0]
 	if !Accepts(cr.proposals, withoutSPI(chosen, cr.proposals)) || len(chosen.SPI) != 4 {
-		return fmt.Errorf("%w: peer chose a Child SA proposal we did not offer", ErrNoProposalChosen)
+		return nil, fmt.Errorf("%w: peer chose a Child SA proposal we did not offer", ErrNoProposalChosen)
 	}
 	if !Acceptable(cr.tsi, cr.tsr, fromTSPayload(tsi), fromTSPayload(tsr)) {
-		return fmt.Errorf("%w: peer's traffic selectors %v %v are not within ours", ErrTSUnacceptable, fromTSPayload(tsi), fromTSPayload(tsr))
+		return nil, fmt.Errorf("%w: peer's traffic selectors %v %v are not within ours", ErrTSUnacceptable, fromTSPayload(tsi), fromTSPayload(tsr))
 	}
 	_, transport := message.FindNotify(ps, message.UseTransportMode)
 	if transport != cr.transport {
-		return fmt.Errorf("%w: peer answered in %s mode", ErrNoProposalChosen, map[bool]string{true: "transport", false: "tunnel"}[transport])
+		return nil, fmt.Errorf("%w: peer answered in %s mode", ErrNoProposalChosen, map[bool]string{true: "transport", false: "tunnel"}[transport])
 	}
 	ni, nr := sa.ni, sa.nr
 	if cr.ni != nil {
 		nonce, ok := message.Find[*message.Nonce](ps)
 		if !ok {
-			return fmt.Errorf("%w: CREATE_CHILD_SA response lacks Nr", ErrInvalidSyntax)
+			return nil, fmt.Errorf("%w: CREATE_CHILD_SA response lacks Nr", ErrInvalidSyntax)
 		}
 		ni, nr = cr.ni, nonce.Data
 	}
 	algs := Chosen(chosen)
 	c := &child{policyID: cr.policyID, proto: cr.proto, inSPI: cr.spi, outSPI: binary.BigEndian.Uint32(chosen.SPI), tunnel: !transport, algs: algs, weInitiated: true}
 	if err := d.installChild(sa, c, ni, nr, false); err != nil {
-		return err
+		return nil, err
 	}
-	if old := cr.rekey; old != nil {
-		if old.peerRekeyNonces != nil && lowestNonce(ni, nr, old.peerRekeyNonces...) {
-			// RFC 7296 §2.8.1: of two simultaneous rekeys, the pair made
-			// with the lowest of the four nonces is deleted by its maker;
-			// the maker of the other deletes the old pair, and then we
-			// send on the other's (old.successor).
-			d.log.Info("simultaneous rekey: deleting the redundant Child SA", "ike_sa", sa.String(), "policy", c.policyID)
-			d.deleteChild(sa, c)
-			return nil
-		}
-		// The peer's replacement, if it made one at the same time, is the
-		// redundant one: the peer deletes it, and we never send on it.
-		old.successor = nil
-		// RFC 7296 §2.8: the initiator of the rekey deletes the old pair.
-		d.deleteChild(sa, old)
-	}
-	return nil
+	return c, nil
 }
 
 // lowestNonce reports whether the lowest of a and b is lower than all of
@@ -371,107 +349,7 @@ func (d *Daemon) respondChildSA(sa *SA, in *inbound, ps []message.Payload, ni, n
 	return append(resp, &message.SA{Proposals: []message.Proposal{mine}}, tsPayload(ni2, false), tsPayload(nr2, true)), c
 }
 
-// queueCreateChild queues a CREATE_CHILD_SA for policy p (rekeying old if
-// not nil).
-func (d *Daemon) queueCreateChild(sa *SA, p *spd.Policy, _ int) {
-	d.queueChild(sa, p.ID, nil)
-}
-
-func (d *Daemon) queueChild(sa *SA, policyID uint32, old *child) {
-	describe := fmt.Sprintf("CREATE_CHILD_SA policy %d", policyID)
-	d.enqueue(sa, job{describe: describe, start: func(sa *SA) error {
-		cr := &childRequest{policyID: policyID, rekey: old, ni: newNonce()}
-		ps, err := d.childRequestPayloads(sa, cr)
-		if err != nil {
-			d.cfg.Messaging.AcquireFail(policyID)
-			return err
-		}
-		if old != nil {
-			ps = append([]message.Payload{&message.Notify{Protocol: old.proto, SPI: spi4(old.inSPI), Type: message.RekeySA}}, ps...)
-		}
-		ps = append(ps, &message.Nonce{Data: cr.ni})
-		return d.request(sa, message.CreateChildSA, ps, describe, func(sa *SA, in *inbound) error {
-			if err := d.completeChild(sa, message.CreateChildSA, cr, in, in.payloads); err != nil {
-				d.stats.ChildFailures.Add(1)
-				d.reportChild(sa, policyID, err)
-				if old == nil {
-					d.cfg.Messaging.AcquireFail(policyID)
-				}
-				return err
-			}
-			return nil
-		}, func(sa *SA, err error) {
-			if old == nil {
-				d.cfg.Messaging.AcquireFail(policyID)
-			}
-		})
-	}})
-}
-
 func spi4(v uint32) []byte { return []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)} }
-
-// processCreateChildRequest is the responder's CREATE_CHILD_SA: a new or
-// rekeyed Child SA. Rekeying the IKE SA itself is refused; peers then
-// re-authenticate (documented in the package).
-func (d *Daemon) processCreateChildRequest(sa *SA, in *inbound) []message.Payload {
-	ps := in.payloads
-	if !sa.established() {
-		return notifyError(fmt.Errorf("%w: CREATE_CHILD_SA on an IKE SA in state %v", ErrTemporaryFailure, sa.state))
-	}
-	if saP, ok := message.Find[*message.SA](ps); ok && len(saP.Proposals) > 0 && saP.Proposals[0].Protocol == message.ProtocolIKE {
-		return notifyError(ErrNoProposalChosen)
-	}
-	if _, ok := message.Find[*message.KE](ps); ok {
-		// No PFS in this build: a KE we cannot match is refused so the
-		// peer can retry without it.
-		return notifyError(ErrNoProposalChosen)
-	}
-	nonce, ok := message.Find[*message.Nonce](ps)
-	if !ok {
-		return notifyError(ErrInvalidSyntax)
-	}
-	var old *child
-	if n, ok := message.FindNotify(ps, message.RekeySA); ok && len(n.SPI) == 4 {
-		spi := binary.BigEndian.Uint32(n.SPI)
-		for _, c := range sa.children {
-			if c.outSPI == spi && !c.retiring {
-				old = c
-			}
-		}
-		if old == nil {
-			return []message.Payload{&message.Notify{Type: message.ChildSANotFound, Protocol: n.Protocol, SPI: n.SPI}}
-		}
-	}
-	nr := newNonce()
-	resp, c := d.respondChildSA(sa, in, ps, nonce.Data, nr, old != nil)
-	if c == nil {
-		return resp
-	}
-	if old != nil {
-		old.successor = c
-		if old.rekeyed {
-			// Both ends rekey old at once: remember this exchange's nonces
-			// so that ours, when it completes, can tell which new pair is
-			// redundant (RFC 7296 §2.8.1).
-			old.peerRekeyNonces = [][]byte{slices.Clone(nonce.Data), nr}
-		}
-		old.rekeyed = true
-	}
-	return append(resp, &message.Nonce{Data: nr})
-}
-
-// childExpiring rekeys a Child SA at its soft lifetime (SA_EXPIRED): a new
-// pair is negotiated with REKEY_SA and the old one deleted.
-func (d *Daemon) childExpiring(ev ipsec.Event) {
-	d.withChild(ev.SPI, ev.Direction, func(sa *SA, c *child) {
-		if c.rekeyed || c.retiring || !sa.established() {
-			return
-		}
-		c.rekeyed = true
-		d.log.Info("rekeying Child SA", "ike_sa", sa.String(), "policy", c.policyID, "spi_in", fmt.Sprintf("%08x", c.inSPI))
-		d.queueChild(sa, c.policyID, c)
-	})
-}
 
 // childDeleted tells the peer when one of our Child SAs went away (hard
 // lifetime, operator), then forgets it.
@@ -505,27 +383,6 @@ func (d *Daemon) withChild(spi uint32, dir sad.Direction, f func(*SA, *child)) {
 		}
 		d.checkin(sa)
 	}
-}
-
-// deleteChild retires Child SA c and sends the peer a Delete for it; c's
-// inbound SA goes once that is answered (RFC 7296 §1.4.1: until then the
-// peer may still send on it), after the grace.
-func (d *Daemon) deleteChild(sa *SA, c *child) {
-	if !slices.Contains(sa.children, c) || c.retiring {
-		return
-	}
-	if !sa.established() {
-		d.deleteChildLocally(sa, c)
-		return
-	}
-	d.retire(sa, c)
-	proto := c.proto
-	spi := c.inSPI
-	done := func(sa *SA) { d.dropRetiredLater(sa, c) }
-	d.enqueue(sa, job{describe: "INFORMATIONAL delete", start: func(sa *SA) error {
-		return d.request(sa, message.Informational, []message.Payload{&message.Delete{Protocol: proto, SPIs: []uint32{spi}}},
-			"INFORMATIONAL delete", func(sa *SA, _ *inbound) error { done(sa); return nil }, func(sa *SA, _ error) { done(sa) })
-	}})
 }
 
 // retire stops sending on Child SA c. A successor whose outbound SA was

@@ -486,132 +486,6 @@ func (d *Daemon) send(sa *SA, b []byte) {
 	}
 }
 
-// startRequest sends a request now if the window is free, or queues it.
-func (d *Daemon) enqueue(sa *SA, j job) {
-	sa.queue = append(sa.queue, j)
-	d.next(sa)
-}
-
-// next starts the next queued exchange when no request is outstanding.
-func (d *Daemon) next(sa *SA) {
-	for sa.pending == nil && len(sa.queue) > 0 && (sa.established() || sa.state == StateInitSent) {
-		j := sa.queue[0]
-		sa.queue = sa.queue[1:]
-		if err := j.start(sa); err != nil {
-			d.log.Warn("IKE exchange failed to start", "exchange", j.describe, "ike_sa", sa.String(), "err", err)
-		}
-	}
-}
-
-// request sends a new request on sa and arms its retransmission.
-func (d *Daemon) request(sa *SA, exch message.ExchangeType, payloads []message.Payload, describe string,
-	onReply func(*SA, *inbound) error, onFail func(*SA, error)) error {
-	id := sa.nextRequest
-	b, err := sa.seal(exch, id, false, payloads)
-	if err != nil {
-		return err
-	}
-	sa.pending = &request{msgID: id, exchange: exch, raw: b, sent: d.cfg.Now(), tries: 1, onReply: onReply, onFail: onFail, describe: describe}
-	d.send(sa, b)
-	d.armRetransmit(sa, sa.pending)
-	return nil
-}
-
-// retransmitRemote is the remote whose retransmission settings sa follows.
-func (sa *SA) retransmitRemote() *Remote {
-	if sa.remote != nil {
-		return sa.remote
-	}
-	return &Remote{}
-}
-
-// retransmitTries is how many retransmissions a request of sa gets.
-func (sa *SA) retransmitTries() int {
-	_, tries, _ := sa.retransmitRemote().retransmitSchedule()
-	return tries
-}
-
-func (d *Daemon) armRetransmit(sa *SA, r *request) {
-	delay := sa.retransmitRemote().RetransmitInterval(r.tries)
-	key := sa.key
-	r.timer = d.cfg.AfterFunc(delay, func() { d.retransmit(key, sa.peer, r) })
-}
-
-// retransmit resends r if it is still outstanding, with exponential
-// back-off, and gives up after the remote's tries (RFC 7296 §2.1, §2.4).
-func (d *Daemon) retransmit(key SAKey, peer netip.AddrPort, r *request) {
-	sa, err := d.mgr.Checkout(key, peer)
-	if err != nil {
-		// The key may have changed (the IKE_SA_INIT response set SPIr).
-		return
-	}
-	defer d.checkin(sa)
-	if sa.pending != r {
-		return
-	}
-	if r.tries > sa.retransmitTries() {
-		sa.pending = nil
-		err := fmt.Errorf("%w %s", ErrPeerTimeout, r.describe)
-		if sa.initIgnored != nil {
-			// RFC 7296 §2.21.1: only now does an unprotected error count.
-			err = fmt.Errorf("%w (last response ignored: %w)", err, sa.initIgnored)
-		}
-		d.log.Info("IKE peer does not answer", "exchange", r.describe, "tries", r.tries, "ike_sa", sa.String())
-		if r.onFail != nil {
-			r.onFail(sa, err)
-		}
-		d.fail(sa, err)
-		return
-	}
-	r.tries++
-	d.stats.Retransmits.Add(1)
-	sa.stats.retransmits++
-	d.send(sa, r.raw)
-	d.armRetransmit(sa, r)
-}
-
-// handleResponse matches a response to our outstanding request.
-func (d *Daemon) handleResponse(sa *SA, m *message.Message, raw []byte, local, remote netip.AddrPort) {
-	r := sa.pending
-	if r == nil || m.Header.MessageID != r.msgID || m.Header.Exchange != r.exchange {
-		d.stats.Dropped.Add(1)
-		return
-	}
-	if m.Header.Exchange == message.IKESAInit {
-		if sa.state != StateInitSent {
-			d.stats.Dropped.Add(1)
-			return
-		}
-		d.handleInitResponse(sa, r, &inbound{hdr: m.Header, raw: raw, payloads: m.Payloads, local: local, remote: remote})
-		return
-	}
-	payloads, err := sa.open(m, raw)
-	if err != nil {
-		d.stats.Dropped.Add(1)
-		d.limitedLog(slog.LevelDebug, "undecryptable IKE response", "ike_sa", sa.String(), "err", err)
-		return
-	}
-	if err := message.Check(m.Header.Exchange, true, payloads); err != nil {
-		d.log.Info("invalid IKE response", "ike_sa", sa.String(), "err", err)
-	}
-	d.traceInner("received", m.Header.Exchange, payloads, remote)
-	r.timer.Stop()
-	sa.pending = nil
-	sa.nextRequest++
-	sa.lastRecv = d.cfg.Now()
-	d.updatePeer(sa, local, remote)
-	in := &inbound{hdr: m.Header, raw: raw, payloads: payloads, local: local, remote: remote}
-	if err := r.onReply(sa, in); err != nil {
-		d.log.Warn("IKE exchange failed", "exchange", r.describe, "ike_sa", sa.String(), "err", err)
-		if r.onFail != nil {
-			r.onFail(sa, err)
-		}
-	}
-	if sa.state != StateDead {
-		d.next(sa)
-	}
-}
-
 // handleRequest answers a request from the peer: a new one is processed
 // and its response cached; a retransmission of the last one gets the cached
 // response again; anything else is outside the window (RFC 7296 §2.3).
@@ -644,15 +518,18 @@ func (d *Daemon) handleRequest(sa *SA, m *message.Message, raw []byte, local, re
 	sa.lastRecv = d.cfg.Now()
 	d.updatePeer(sa, local, remote)
 	in := &inbound{hdr: m.Header, raw: raw, payloads: payloads, local: local, remote: remote}
+	// The responder's side of each task; drop, if set, removes the SA once
+	// the response is sent (a refused IKE_AUTH).
 	var resp []message.Payload
+	var drop error
 	if malformed != nil {
-		resp = d.refuseRequest(sa, m.Header.Exchange, malformed.err) // malformed.go
+		resp, drop = d.refuseRequest(sa, m.Header.Exchange, malformed.err) // malformed.go
 	} else if err := message.Check(m.Header.Exchange, false, payloads); err != nil {
-		resp = d.refuseRequest(sa, m.Header.Exchange, err)
+		resp, drop = d.refuseRequest(sa, m.Header.Exchange, err)
 	} else {
 		switch m.Header.Exchange {
 		case message.IKEAuth:
-			resp = d.processAuthRequest(sa, in)
+			resp, drop = d.processAuthRequest(sa, in)
 		case message.CreateChildSA:
 			resp = d.processCreateChildRequest(sa, in)
 		case message.Informational:
@@ -673,11 +550,11 @@ func (d *Daemon) handleRequest(sa *SA, m *message.Message, raw []byte, local, re
 	if sa.state == StateDeleting && m.Header.Exchange == message.Informational {
 		d.remove(sa, "deleted by the peer")
 	}
-	if sa.dropAfterReply != nil {
-		d.remove(sa, sa.dropAfterReply.Error())
+	if drop != nil {
+		d.remove(sa, drop.Error())
 	}
 	if sa.state != StateDead {
-		d.next(sa)
+		d.initiateTasks(sa)
 	}
 }
 
@@ -714,9 +591,6 @@ func (d *Daemon) fail(sa *SA, err error) {
 		d.mu.Lock()
 		delete(d.contacted, sa.remote.Name)
 		d.mu.Unlock()
-	}
-	if sa.firstChild != nil {
-		d.cfg.Messaging.AcquireFail(sa.firstChild.policyID)
 	}
 	d.report(sa, err)
 	d.removeAt(sa, err.Error(), slog.LevelWarn)
@@ -764,8 +638,9 @@ func (d *Daemon) removeHalfOpen(sa *SA, why string) {
 	d.discard(sa)
 }
 
-// discard deletes sa and its Child SAs.
+// discard deletes sa and its Child SAs; its tasks are aborted.
 func (d *Daemon) discard(sa *SA) {
+	d.abortTasks(sa, errSAGone)
 	for _, c := range slices.Clone(sa.children) {
 		d.deleteChildLocally(sa, c)
 	}

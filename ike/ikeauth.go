@@ -76,10 +76,28 @@ func idPayload(id Identity, responder bool) *message.ID {
 	return &message.ID{Responder: responder, Type: message.IDType(id.Type), Data: id.Data}
 }
 
-// sendAuth is the initiator's IKE_AUTH request, with the first Child SA.
-func (d *Daemon) sendAuth(sa *SA) error {
+// ikeAuth is IKE_AUTH (RFC 7296 §1.2) with the first Child SA, child;
+// the responder's side is processAuthRequest.
+type ikeAuth struct {
+	child *childRequest // nil once it is done or refused
+}
+
+func (*ikeAuth) String() string                 { return "IKE_AUTH" }
+func (*ikeAuth) exchange() message.ExchangeType { return message.IKEAuth }
+
+// abort reports the first Child SA's policy as failed; the IKE SA fails
+// with it.
+func (t *ikeAuth) abort(d *Daemon, sa *SA, _ error) {
+	if t.child != nil {
+		d.cfg.Messaging.AcquireFail(t.child.policyID)
+		t.child = nil
+	}
+}
+
+// build is the initiator's IKE_AUTH request, with the first Child SA.
+func (t *ikeAuth) build(d *Daemon, sa *SA) ([]message.Payload, error) {
 	if err := sa.set(StateAuthSent); err != nil {
-		return err
+		return nil, err
 	}
 	myID := sa.localIdentity()
 	ps := []message.Payload{idPayload(myID, false)}
@@ -91,47 +109,51 @@ func (d *Daemon) sendAuth(sa *SA) error {
 		ps = append(ps, idPayload(sa.remote.RemoteID, true))
 	}
 	ps = append(ps, &message.Auth{Method: message.AuthMethod(2), Data: sa.authData(myID)})
-	cr := sa.firstChild
-	childPs, err := d.childRequestPayloads(sa, cr)
-	if err != nil {
-		// No Child SA: still authenticate, report the policy failed.
-		d.log.Warn("first Child SA not proposed", "policy", cr.policyID, "err", err)
-		d.cfg.Messaging.AcquireFail(cr.policyID)
-		sa.firstChild = nil
-	} else {
-		ps = append(ps, childPs...)
+	if cr := t.child; cr != nil {
+		childPs, err := d.childRequestPayloads(sa, cr)
+		if err != nil {
+			// No Child SA: still authenticate, report the policy failed.
+			d.log.Warn("first Child SA not proposed", "policy", cr.policyID, "err", err)
+			d.cfg.Messaging.AcquireFail(cr.policyID)
+			t.child = nil
+		} else {
+			ps = append(ps, childPs...)
+		}
 	}
-	sa.nextRequest = 1
-	return d.request(sa, message.IKEAuth, ps, "IKE_AUTH", d.processAuthResponse, nil)
+	return ps, nil
 }
 
-// processAuthResponse completes the initiator's IKE_AUTH.
-func (d *Daemon) processAuthResponse(sa *SA, in *inbound) error {
+// process completes the initiator's IKE_AUTH; a failure ends the IKE SA.
+func (t *ikeAuth) process(d *Daemon, sa *SA, in *inbound) error {
+	if err := d.processAuthResponse(sa, t, in); err != nil {
+		d.stats.AuthFailures.Add(1)
+		t.abort(d, sa, err)
+		d.fail(sa, err)
+	}
+	return nil
+}
+
+// processAuthResponse checks the responder's IKE_AUTH response and, if it
+// authenticates, establishes the IKE SA and t's Child SA; an error is why
+// the IKE SA is not authenticated.
+func (d *Daemon) processAuthResponse(sa *SA, t *ikeAuth, in *inbound) error {
 	ps := in.payloads
 	if pe := peerRefusal(message.IKEAuth, ps); pe != nil && (pe.Notify == message.AuthenticationFailed || !hasPayload(ps, message.PayloadAUTH)) {
-		d.stats.AuthFailures.Add(1)
-		d.fail(sa, pe)
-		return nil
+		return pe
 	}
 	// RFC 7296 §1.2: the responder identifies itself in IDr; an IDi in a
 	// response is never taken for it.
 	id, ok1 := message.FindID(ps, true)
 	auth, ok2 := message.Find[*message.Auth](ps)
 	if !ok1 || !ok2 {
-		d.stats.AuthFailures.Add(1)
-		d.fail(sa, fmt.Errorf("%w: IKE_AUTH response lacks %s", ErrAuthenticationFailed, missing(map[string]bool{"IDr": ok1, "AUTH": ok2})))
-		return nil
+		return fmt.Errorf("%w: IKE_AUTH response lacks %s", ErrAuthenticationFailed, missing(map[string]bool{"IDr": ok1, "AUTH": ok2}))
 	}
 	peerID := Identity{Type: IDType(id.Type), Data: slices.Clone(id.Data)}
 	if sa.remote.RemoteID.Type != 0 && !sa.remote.RemoteID.Equal(peerID) {
-		d.stats.AuthFailures.Add(1)
-		d.fail(sa, fmt.Errorf("%w: peer identifies as %v, expected %v", ErrAuthenticationFailed, peerID, sa.remote.RemoteID))
-		return nil
+		return fmt.Errorf("%w: peer identifies as %v, expected %v", ErrAuthenticationFailed, peerID, sa.remote.RemoteID)
 	}
 	if err := sa.verifyAuth(id, auth); err != nil {
-		d.stats.AuthFailures.Add(1)
-		d.fail(sa, err)
-		return nil
+		return err
 	}
 	sa.peerID = peerID
 	if err := sa.set(StateEstablished); err != nil {
@@ -143,9 +165,9 @@ func (d *Daemon) processAuthResponse(sa *SA, in *inbound) error {
 	d.log.Info("IKE SA established", "ike_sa", sa.String(), "remote", sa.remote.Name, "peer_id", peerID.String(), "algorithms", sa.algs.Summary)
 	d.exportIKEKeys(sa)
 	d.startTimers(sa)
-	if cr := sa.firstChild; cr != nil {
-		sa.firstChild = nil
-		if err := d.completeChild(sa, message.IKEAuth, cr, in, ps); err != nil {
+	if cr := t.child; cr != nil {
+		t.child = nil
+		if _, err := d.completeChild(sa, message.IKEAuth, cr, in, ps); err != nil {
 			d.stats.ChildFailures.Add(1)
 			d.log.Warn("Child SA not established", "policy", cr.policyID, "err", err)
 			d.reportChild(sa, cr.policyID, err)
@@ -173,10 +195,11 @@ func hasPayload(ps []message.Payload, t message.PayloadType) bool {
 	return ok
 }
 
-// processAuthRequest is the responder's IKE_AUTH.
-func (d *Daemon) processAuthRequest(sa *SA, in *inbound) []message.Payload {
+// processAuthRequest is the responder's IKE_AUTH. A refusal returns drop,
+// why the IKE SA goes once the response is sent.
+func (d *Daemon) processAuthRequest(sa *SA, in *inbound) (resp []message.Payload, drop error) {
 	if sa.state != StateInitDone {
-		return []message.Payload{&message.Notify{Type: message.InvalidSyntax}}
+		return notifyError(fmt.Errorf("%w: IKE_AUTH request in state %v", ErrInvalidSyntax, sa.state)), nil
 	}
 	ps := in.payloads
 	// RFC 7296 §1.2: the initiator identifies itself in IDi; an IDr in the
@@ -192,16 +215,14 @@ func (d *Daemon) processAuthRequest(sa *SA, in *inbound) []message.Payload {
 		d.stats.AuthFailures.Add(1)
 		d.log.Warn("IKE_AUTH refused", "ike_sa", sa.String(), "reason", err)
 		d.report(sa, err)
-		sa.dropAfterReply = err
-		return notifyError(err)
+		return notifyError(err), err
 	}
 	peerID := Identity{Type: IDType(id.Type), Data: slices.Clone(id.Data)}
-	fail := func(err error) []message.Payload {
+	fail := func(err error) ([]message.Payload, error) {
 		d.stats.AuthFailures.Add(1)
 		d.log.Warn("IKE_AUTH refused", "ike_sa", sa.String(), "peer_id", peerID.String(), "reason", err)
 		d.report(sa, err)
-		sa.dropAfterReply = err // the peer gets the notification first
-		return notifyError(err)
+		return notifyError(err), err // the peer gets the notification first
 	}
 	if sa.remote.RemoteID.Type != 0 && !sa.remote.RemoteID.Equal(peerID) {
 		return fail(fmt.Errorf("%w: peer identifies as %v, expected %v", ErrAuthenticationFailed, peerID, sa.remote.RemoteID))
@@ -220,7 +241,7 @@ func (d *Daemon) processAuthRequest(sa *SA, in *inbound) []message.Payload {
 		d.initialContact(sa)
 	}
 	myID := sa.localIdentity()
-	resp := []message.Payload{idPayload(myID, true), &message.Auth{Method: message.AuthMethod(2), Data: sa.authData(myID)}}
+	resp = []message.Payload{idPayload(myID, true), &message.Auth{Method: message.AuthMethod(2), Data: sa.authData(myID)}}
 	d.log.Info("IKE SA established", "ike_sa", sa.String(), "remote", sa.remote.Name, "peer_id", peerID.String(), "algorithms", sa.algs.Summary)
 	d.exportIKEKeys(sa)
 	if hasPayload(ps, message.PayloadSA) {
@@ -228,7 +249,7 @@ func (d *Daemon) processAuthRequest(sa *SA, in *inbound) []message.Payload {
 	}
 	sa.compact()
 	d.startTimers(sa)
-	return resp
+	return resp, nil
 }
 
 // initialContact handles INITIAL_CONTACT (RFC 7296 §2.4): the peer

@@ -104,11 +104,11 @@ func (d *Daemon) acquire(p *spd.Policy) error {
 			continue
 		}
 		if sa.remote == r && (sa.state == StateEstablished || sa.state == StateInitSent || sa.state == StateAuthSent) {
-			if sa.firstChild != nil && sa.firstChild.policyID == p.ID || sa.hasPendingChild(p.ID) {
+			if sa.negotiatesChild(p.ID) {
 				d.checkin(sa)
 				return nil // already being negotiated
 			}
-			d.queueCreateChild(sa, p, 0)
+			d.queueTask(sa, &childCreate{policyID: p.ID})
 			d.checkin(sa)
 			return nil
 		}
@@ -132,7 +132,6 @@ func (d *Daemon) initiate(r *Remote, p *spd.Policy) error {
 		return err
 	}
 	defer d.checkin(sa)
-	sa.firstChild = &childRequest{policyID: p.ID}
 	var groups []GroupID
 	for _, g := range r.Groups {
 		if SupportedGroup(g) {
@@ -145,10 +144,12 @@ func (d *Daemon) initiate(r *Remote, p *spd.Policy) error {
 	}
 	sa.group = groups[0]
 	sa.ni = newNonce()
-	if err := d.sendInit(sa); err != nil {
+	if err := d.sendTask(sa, &ikeInit{}); err != nil {
 		d.remove(sa, err.Error())
 		return err
 	}
+	// IKE_AUTH follows, with the first Child SA (RFC 7296 §1.2).
+	sa.tasks.queued = append(sa.tasks.queued, &ikeAuth{child: &childRequest{policyID: p.ID}})
 	return nil
 }
 
@@ -159,16 +160,24 @@ func (d *Daemon) localAddr(remote netip.Addr) (netip.Addr, error) {
 	return d.cfg.LocalAddr(remote)
 }
 
-// sendInit sends (or, after INVALID_KE_PAYLOAD or COOKIE, resends) the
-// IKE_SA_INIT request.
-func (d *Daemon) sendInit(sa *SA) error {
+// ikeInit is the initiator's IKE_SA_INIT (RFC 7296 §1.2). The
+// responder's side is handleInitRequest, which makes the IKE SA.
+type ikeInit struct{}
+
+func (*ikeInit) String() string                   { return "IKE_SA_INIT" }
+func (*ikeInit) exchange() message.ExchangeType   { return message.IKESAInit }
+func (*ikeInit) abort(d *Daemon, sa *SA, _ error) {}
+
+// build returns the IKE_SA_INIT request (again, after INVALID_KE_PAYLOAD
+// or COOKIE).
+func (*ikeInit) build(d *Daemon, sa *SA) ([]message.Payload, error) {
 	g, err := lookupGroup(sa.group)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if sa.dh == nil || sa.dh.Group().ID() != sa.group {
 		if sa.dh, err = g.GenerateKey(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	var payloads []message.Payload
@@ -182,43 +191,29 @@ func (d *Daemon) sendInit(sa *SA) error {
 	)
 	payloads = append(payloads, natNotifies(sa.key.SPIi, 0, sa.local, sa.peer)...)
 	sa.nextRequest = 0
-	b, err := sa.seal(message.IKESAInit, 0, false, payloads)
-	if err != nil {
-		return err
+	return payloads, nil
+}
+
+// process completes IKE_SA_INIT, asks for a restart after a COOKIE or
+// INVALID_KE_PAYLOAD, or returns an *ignoredResponse saying why the
+// response does not count; another error is a local failure that ends the
+// IKE SA.
+func (*ikeInit) process(d *Daemon, sa *SA, in *inbound) error {
+	ignored, err := d.processInitResponse(sa, in)
+	if ignored != nil {
+		return &ignoredResponse{ignored}
 	}
-	sa.initRequest = b
-	sa.pending = &request{msgID: 0, exchange: message.IKESAInit, raw: b, sent: d.cfg.Now(), tries: 1, describe: "IKE_SA_INIT"}
-	d.send(sa, b)
-	d.armRetransmit(sa, sa.pending)
-	return nil
+	return err
 }
 
 // maxInitRetries bounds how often COOKIE and INVALID_KE_PAYLOAD replies
 // restart one IKE_SA_INIT (strongSwan's ike_init gives up after 5 too).
 const maxInitRetries = 5
 
-// handleInitResponse is the initiator's IKE_SA_INIT response. Nothing in
-// it is authenticated, so a response that does not complete the exchange
-// never ends it: RFC 7296 §2.21.1, the initiator keeps waiting (and
-// retransmitting) for a valid response until its retransmissions run
-// out, and acts at once only where a corrective action is defined
-// (COOKIE, INVALID_KE_PAYLOAD), a bounded number of times.
-func (d *Daemon) handleInitResponse(sa *SA, r *request, in *inbound) {
-	ignored, err := d.processInitResponse(sa, r, in)
-	switch {
-	case err != nil:
-		d.fail(sa, err)
-	case ignored != nil:
-		d.stats.Dropped.Add(1)
-		sa.initIgnored = ignored
-		d.limitedLog(slog.LevelInfo, "IKE_SA_INIT response ignored", "ike_sa", sa.String(), "reason", ignored)
-	}
-}
-
-// processInitResponse completes IKE_SA_INIT, restarts it after a COOKIE or
-// INVALID_KE_PAYLOAD, or says why the response is ignored; err is a local
-// failure that ends the IKE SA.
-func (d *Daemon) processInitResponse(sa *SA, r *request, in *inbound) (ignored, err error) {
+// processInitResponse completes IKE_SA_INIT, returns errRestart after a
+// COOKIE or INVALID_KE_PAYLOAD, or says why the response is ignored; err
+// is a local failure that ends the IKE SA.
+func (d *Daemon) processInitResponse(sa *SA, in *inbound) (ignored, err error) {
 	ps := in.payloads
 	if n, ok := message.FindNotify(ps, message.Cookie); ok {
 		switch {
@@ -234,7 +229,7 @@ func (d *Daemon) processInitResponse(sa *SA, r *request, in *inbound) (ignored, 
 		// RFC 7296 §2.6: repeat the request with the cookie first.
 		sa.initRetries++
 		sa.cookie = slices.Clone(n.Data)
-		return nil, d.restartInit(sa, r)
+		return nil, errRestart
 	}
 	if n, ok := message.FindNotify(ps, message.InvalidKEPayload); ok {
 		pe := &PeerError{Exchange: message.IKESAInit, Notify: n.Type, Data: slices.Clone(n.Data)}
@@ -258,7 +253,7 @@ func (d *Daemon) processInitResponse(sa *SA, r *request, in *inbound) (ignored, 
 		sa.initRetries++
 		sa.refusedGroups = append(sa.refusedGroups, sa.group)
 		sa.group = want
-		return nil, d.restartInit(sa, r)
+		return nil, errRestart
 	}
 	if pe := peerRefusal(message.IKESAInit, ps); pe != nil {
 		return pe, nil
@@ -286,10 +281,6 @@ func (d *Daemon) processInitResponse(sa *SA, r *request, in *inbound) (ignored, 
 		sa.key, sa.nr, sa.algs = old, nil, Transforms{}
 		return err, nil
 	}
-	r.timer.Stop()
-	sa.pending = nil
-	sa.nextRequest++
-	sa.lastRecv = d.cfg.Now()
 	d.mgr.Rekey(old, sa.key)
 	sa.initResponse = slices.Clone(in.raw)
 	if sa.detectNAT(ps, sa.key.SPIr, in.local, in.remote) && (sa.natLocal || sa.natPeer) {
@@ -299,20 +290,7 @@ func (d *Daemon) processInitResponse(sa *SA, r *request, in *inbound) (ignored, 
 		sa.peer = netip.AddrPortFrom(sa.peer.Addr(), NATTPort)
 		d.log.Info("NAT detected", "ike_sa", sa.String(), "local_behind_nat", sa.natLocal, "peer_behind_nat", sa.natPeer)
 	}
-	if err := d.sendAuth(sa); err != nil {
-		return nil, err
-	}
-	d.next(sa)
 	return nil, nil
-}
-
-// restartInit sends IKE_SA_INIT anew (after a COOKIE or
-// INVALID_KE_PAYLOAD) in place of the outstanding request r.
-func (d *Daemon) restartInit(sa *SA, r *request) error {
-	r.timer.Stop()
-	sa.pending = nil
-	sa.initIgnored = nil
-	return d.sendInit(sa)
 }
 
 // firstError returns the first error Notify (types below 16384).

@@ -48,6 +48,7 @@ func (d *Daemon) processInformationalRequest(sa *SA, in *inbound) []message.Payl
 					// the inbound SA stays for the grace.
 					ours = append(ours, c.inSPI)
 					d.retire(sa, c)
+					d.childGoing(sa, c) // collision.go
 					d.dropRetiredLater(sa, c)
 					break
 				}
@@ -60,8 +61,49 @@ func (d *Daemon) processInformationalRequest(sa *SA, in *inbound) []message.Payl
 	return resp
 }
 
-// sendDeleteIKE tells the peer the IKE SA is going; the response is not
-// awaited (the daemon is stopping or the SA expired).
+// ikeDelete is an INFORMATIONAL exchange with a Delete for the IKE SA
+// (RFC 7296 §1.4.1); the responder's side is in
+// processInformationalRequest. The SA goes when the peer answers, or does
+// not.
+type ikeDelete struct{ why string }
+
+func (*ikeDelete) String() string                 { return "INFORMATIONAL delete IKE SA" }
+func (*ikeDelete) exchange() message.ExchangeType { return message.Informational }
+
+// build moves the SA to DELETING: no other exchange starts on it.
+func (*ikeDelete) build(_ *Daemon, sa *SA) ([]message.Payload, error) {
+	if err := sa.set(StateDeleting); err != nil {
+		return nil, err
+	}
+	return []message.Payload{&message.Delete{Protocol: message.ProtocolIKE}}, nil
+}
+
+func (t *ikeDelete) process(d *Daemon, sa *SA, _ *inbound) error {
+	d.remove(sa, t.why)
+	return nil
+}
+
+func (t *ikeDelete) abort(d *Daemon, sa *SA, err error) {
+	if err != errSAGone {
+		d.remove(sa, t.why)
+	}
+}
+
+// ikeDPD is an empty INFORMATIONAL request, the liveness check of RFC
+// 7296 §2.4: unanswered through all retransmissions, the peer is dead and
+// the task manager fails the IKE SA. The responder answers it empty
+// (processInformationalRequest).
+type ikeDPD struct{}
+
+func (*ikeDPD) String() string                                { return "INFORMATIONAL liveness" }
+func (*ikeDPD) exchange() message.ExchangeType                { return message.Informational }
+func (*ikeDPD) build(*Daemon, *SA) ([]message.Payload, error) { return nil, nil }
+func (*ikeDPD) process(*Daemon, *SA, *inbound) error          { return nil }
+func (*ikeDPD) abort(*Daemon, *SA, error)                     {}
+
+// sendDeleteIKE tells the peer the IKE SA is going, outside the window:
+// the response is not awaited (the daemon is stopping, the operator or the
+// lifetime ends the SA now).
 func (d *Daemon) sendDeleteIKE(sa *SA) {
 	b, err := sa.seal(message.Informational, sa.nextRequest, false, []message.Payload{&message.Delete{Protocol: message.ProtocolIKE}})
 	if err == nil {
@@ -109,15 +151,12 @@ func (d *Daemon) startTimers(sa *SA) {
 		now := d.cfg.Now()
 		if sa.remote.Lifetime > 0 && now.Sub(sa.created) >= sa.remote.Lifetime {
 			// Without IKE SA rekeying in this build, the SA ends; traffic
-			// ACQUIREs a new one.
-			d.sendDeleteIKE(sa)
-			d.remove(sa, "IKE SA lifetime reached")
+			// ACQUIREs a new one. The Delete waits for the window.
+			d.queueTask(sa, &ikeDelete{why: "IKE SA lifetime reached"})
 			return
 		}
-		if now.Sub(sa.lastRecv) >= LivenessInterval && sa.pending == nil && len(sa.queue) == 0 {
-			d.enqueue(sa, job{describe: "INFORMATIONAL liveness", start: func(sa *SA) error {
-				return d.request(sa, message.Informational, nil, "INFORMATIONAL liveness", func(*SA, *inbound) error { return nil }, nil)
-			}})
+		if now.Sub(sa.lastRecv) >= LivenessInterval && sa.tasks.idle() {
+			d.queueTask(sa, &ikeDPD{})
 		}
 		if sa.natLocal && d.cfg.SendKeepalive != nil {
 			d.cfg.SendKeepalive(sa.local, sa.peer)

@@ -68,9 +68,6 @@ type child struct {
 	algs     Transforms
 	created  time.Time
 	rekeyed  bool // we are rekeying it, or the peer did: a replacement exists or is coming
-	// peerRekeyNonces are the nonces of a rekey of this Child SA that the
-	// peer started while ours was under way (RFC 7296 §2.8.1).
-	peerRekeyNonces [][]byte
 	// weInitiated: this host sent the request of the exchange that
 	// created the Child SA, which decides the key order (RFC 7296 §2.17).
 	weInitiated bool
@@ -83,26 +80,6 @@ type child struct {
 	pendingOut *ipsec.ManualSA
 	successor  *child
 	retiring   bool
-}
-
-// request is an outstanding request of ours: window size 1 (RFC 7296
-// §2.3), so at most one per IKE SA.
-type request struct {
-	msgID    uint32
-	exchange message.ExchangeType
-	raw      []byte
-	sent     time.Time
-	tries    int
-	timer    stopper
-	onReply  func(sa *SA, m *inbound) error
-	onFail   func(sa *SA, err error)
-	describe string
-}
-
-// job is an exchange waiting for the window.
-type job struct {
-	describe string
-	start    func(sa *SA) error
 }
 
 // SA is one IKE SA.
@@ -145,8 +122,7 @@ type SA struct {
 	nextRequest  uint32 // ID of our next request
 	nextExpected uint32 // ID of the peer's next request
 	lastResponse []byte // our response to the peer's request nextExpected-1
-	pending      *request
-	queue        []job
+	tasks        taskManager
 	lastRecv     time.Time
 	// lastRequestHash is the hash of the request lastResponse answers:
 	// only a bitwise copy of it is a retransmission (RFC 7296 §2.1).
@@ -155,13 +131,7 @@ type SA struct {
 	// liveness/keepalive/lifetime tick.
 	timer stopper
 
-	// dropAfterReply, when set, removes the SA once the response to the
-	// current request is sent (a refused IKE_AUTH).
-	dropAfterReply error
-
-	// The first Child SA, negotiated in IKE_AUTH.
-	firstChild *childRequest
-	children   []*child
+	children []*child
 
 	stats struct {
 		sent, received, retransmits uint64
@@ -229,8 +199,8 @@ func (sa *SA) compact() {
 
 // close zeroes the SA's keys.
 func (sa *SA) close() {
-	if sa.pending != nil && sa.pending.timer != nil {
-		sa.pending.timer.Stop()
+	if r := sa.tasks.active; r != nil && r.timer != nil {
+		r.timer.Stop()
 	}
 	if sa.timer != nil {
 		sa.timer.Stop()
