@@ -54,7 +54,8 @@ Options of the reference:
                AES128-GMAC... (any name package suite knows; case, '-' and
                '_' do not matter). Required for AH and AHESP, and for ESP
                unless every -e algorithm is combined-mode (AES-GCM,
-               ChaCha20-Poly1305, AES-GMAC), which take none.
+               ChaCha20-Poly1305, AES-GMAC), which take none. An AH
+               policy lists its PFS groups here (see -e).
   -c           TFC padding on outgoing packets (SP_TX_TFC_PADDING); ESP in
                tunnel mode only, as the engine supports it. The reference's
                examples with -c in transport mode are refused (RFC 4303
@@ -66,6 +67,15 @@ Options of the reference:
                AES128-CBC, AES192-CBC, AES256-CBC, NULL_ENC, AES128-CTR,
                AES256-GCM16, CHACHA20-POLY1305... AES names must give the
                key size. Required for ESP and AHESP, refused for AH.
+               Sabre: key exchange groups in the list (CURVE25519,
+               ECP256, ECP384, ECP521, MODP2048, MODP3072, MODP4096) select
+               PFS, as strongSwan's esp_proposals = aes128gcm16-x25519:
+               IKE offers them, in order, in CREATE_CHILD_SA (new Child
+               SAs and rekeys) with a KE payload of the first, and follows
+               a peer's INVALID_KE_PAYLOAD to another of them once. The
+               first Child SA, made in IKE_AUTH, has no KE (RFC 7296
+               §1.2). A peer offering no group is then refused, as is one
+               offering groups to a policy without.
   -g name      the "ike remote" that negotiates this policy's SAs (not
                with -o).
   -h           96-bit HMAC-SHA-2 ICVs (SP_AUTH_SHA2_ICV_SHORT).

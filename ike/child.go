@@ -40,6 +40,12 @@ type childRequest struct {
 	tsi, tsr  []TrafficSelector
 	transport bool
 	ni        []byte // CREATE_CHILD_SA nonce
+	// PFS (pfs.go), in CREATE_CHILD_SA only: group is the group of our
+	// KE (the policy's first, or the one the peer asked for with
+	// INVALID_KE_PAYLOAD), dh our key for it.
+	pfs   bool
+	group GroupID
+	dh    *ikecrypto.PrivateKey
 }
 
 func tsPayload(ts []TrafficSelector, responder bool) *message.TS {
@@ -76,10 +82,12 @@ func policyProto(p *spd.Policy) (message.ProtocolID, error) {
 	return message.ProtocolESP, nil
 }
 
-// policyProposals are the Child SA proposals of policy p. A policy without
-// algorithm lists offers what RFC 8221 recommends.
-func policyProposals(p *spd.Policy, proto message.ProtocolID, spi uint32) ([]message.Proposal, error) {
-	encr, integ := p.ESPAlgorithms, p.AHAlgorithms
+// policyProposals are the Child SA proposals of policy p, with a DH
+// transform for each of groups (PFS). A policy without algorithm lists
+// offers what RFC 8221 recommends.
+func policyProposals(p *spd.Policy, proto message.ProtocolID, spi uint32, groups []GroupID) ([]message.Proposal, error) {
+	encr, _ := splitPFS(p.ESPAlgorithms)
+	integ, _ := splitPFS(p.AHAlgorithms)
 	if proto == message.ProtocolESP && len(encr) == 0 {
 		encr = []string{"AES128-GCM16", "AES256-GCM16", "CHACHA20-POLY1305", "AES128-CBC", "AES256-CBC"}
 		if len(integ) == 0 {
@@ -89,7 +97,11 @@ func policyProposals(p *spd.Policy, proto message.ProtocolID, spi uint32) ([]mes
 	if proto == message.ProtocolAH && len(integ) == 0 {
 		integ = []string{"HMAC-SHA-2-256", "HMAC-SHA-2-512", "HMAC-SHA-1"}
 	}
-	return ChildProposals(proto == message.ProtocolESP, encr, integ, spi)
+	ps, err := ChildProposals(proto == message.ProtocolESP, encr, integ, spi)
+	if err != nil {
+		return nil, err
+	}
+	return withGroups(ps, groups), nil
 }
 
 // childRequestPayloads builds SA, TSi, TSr (and USE_TRANSPORT_MODE) for a
@@ -110,13 +122,32 @@ func (d *Daemon) childRequestPayloads(sa *SA, cr *childRequest) ([]message.Paylo
 	if cr.spi, err = m.GetSPI(p.ID, sproto, sa.local.Addr()); err != nil {
 		return nil, err
 	}
-	if cr.proposals, err = policyProposals(p, cr.proto, cr.spi); err != nil {
+	var groups []GroupID
+	if cr.pfs {
+		if groups, err = PFSGroups(p); err != nil {
+			return nil, err
+		}
+		if len(groups) > 0 {
+			// The group of our KE first (RFC 7296 §1.3.1).
+			if !slices.Contains(groups, cr.group) {
+				cr.group = groups[0]
+			}
+			groups = append([]GroupID{cr.group}, slices.DeleteFunc(slices.Clone(groups), func(g GroupID) bool { return g == cr.group })...)
+			if cr.dh, err = pfsKey(cr.group); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if cr.proposals, err = policyProposals(p, cr.proto, cr.spi, groups); err != nil {
 		return nil, err
 	}
 	local, remote := PolicySelectors(p)
 	cr.tsi, cr.tsr = []TrafficSelector{local}, []TrafficSelector{remote}
 	cr.transport = p.Mode == spd.Transport
 	ps := []message.Payload{&message.SA{Proposals: cr.proposals}, tsPayload(cr.tsi, false), tsPayload(cr.tsr, true)}
+	if cr.dh != nil {
+		ps = append(ps, &message.KE{Group: message.GroupID(cr.group), Data: cr.dh.PublicValue()})
+	}
 	if cr.transport {
 		ps = append([]message.Payload{&message.Notify{Type: message.UseTransportMode}}, ps...)
 	}
@@ -127,7 +158,17 @@ func (d *Daemon) childRequestPayloads(sa *SA, cr *childRequest) ([]message.Paylo
 // exchange exch: it checks what the peer chose against cr and installs the
 // Child SA.
 func (d *Daemon) completeChild(sa *SA, exch message.ExchangeType, cr *childRequest, in *inbound, ps []message.Payload) (*child, error) {
+	defer func() {
+		if cr.dh != nil { // not used: the exchange failed
+			cr.dh.Zero()
+			cr.dh = nil
+		}
+	}()
 	if pe := peerRefusal(exch, ps); pe != nil {
+		if pe.Notify == message.NoProposalChosen {
+			// Operator feedback, as strongSwan's "configured proposals".
+			return nil, fmt.Errorf("Child SA for policy %d: %w (configured %s)", cr.policyID, pe, proposalsString(cr.proposals))
+		}
 		return nil, fmt.Errorf("Child SA for policy %d: %w", cr.policyID, pe)
 	}
 	saP, ok1 := message.Find[*message.SA](ps)
@@ -156,8 +197,25 @@ func (d *Daemon) completeChild(sa *SA, exch message.ExchangeType, cr *childReque
 		ni, nr = cr.ni, nonce.Data
 	}
 	algs := Chosen(chosen)
+	var gir []byte
+	if cr.dh != nil {
+		// RFC 7296 §1.3.1: the responder's KE is of the group it chose,
+		// which must be that of our KE.
+		ke, ok := message.Find[*message.KE](ps)
+		if !algs.HasDH || algs.Group != cr.group || !ok {
+			return nil, fmt.Errorf("%w: peer chose group %v (KE present: %v) for the %v of our KE", ErrNoProposalChosen, algs.Group, ok, cr.group)
+		}
+		var err error
+		if gir, err = pfsSecret(cr.dh, ke); err != nil {
+			return nil, err
+		}
+		cr.dh = nil
+		defer clear(gir)
+	} else if algs.HasDH {
+		return nil, fmt.Errorf("%w: peer chose group %v, we sent no KE", ErrNoProposalChosen, algs.Group)
+	}
 	c := &child{policyID: cr.policyID, proto: cr.proto, inSPI: cr.spi, outSPI: binary.BigEndian.Uint32(chosen.SPI), tunnel: !transport, algs: algs, weInitiated: true}
-	if err := d.installChild(sa, c, ni, nr, false); err != nil {
+	if err := d.installChild(sa, c, gir, ni, nr, false); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -190,10 +248,11 @@ func withoutSPI(chosen message.Proposal, offered []message.Proposal) message.Pro
 	return c
 }
 
-// installChild derives the Child SA's keys (RFC 7296 §2.17) and adds the SA
-// pair to the data plane (ADD_SA), the inbound SA first. With withhold it
-// adds only the inbound SA and keeps the outbound one for installOutbound.
-func (d *Daemon) installChild(sa *SA, c *child, ni, nr []byte, withhold bool) error {
+// installChild derives the Child SA's keys (RFC 7296 §2.17, with gir the
+// PFS shared secret or nil) and adds the SA pair to the data plane
+// (ADD_SA), the inbound SA first. With withhold it adds only the inbound
+// SA and keeps the outbound one for installOutbound.
+func (d *Daemon) installChild(sa *SA, c *child, gir, ni, nr []byte, withhold bool) error {
 	p, err := d.cfg.Messaging.GetPolicy(c.policyID)
 	if err != nil {
 		return err
@@ -209,7 +268,7 @@ func (d *Daemon) installChild(sa *SA, c *child, ni, nr []byte, withhold bool) er
 			return err
 		}
 	}
-	keys, err := ikecrypto.DeriveChildSAKeys(sa.prf, sa.keys.SKd, nil, ni, nr, encLen, intLen)
+	keys, err := ikecrypto.DeriveChildSAKeys(sa.prf, sa.keys.SKd, gir, ni, nr, encLen, intLen)
 	if err != nil {
 		return err
 	}
@@ -327,17 +386,47 @@ func (d *Daemon) respondChildSA(sa *SA, in *inbound, ps []message.Payload, ni, n
 	if err != nil {
 		return refuse(fmt.Errorf("%w: %w", ErrTemporaryFailure, err))
 	}
-	ours, err := policyProposals(pol, proto, spi)
+	// PFS only in CREATE_CHILD_SA (RFC 7296 §1.2: IKE_AUTH has no KE).
+	var groups []GroupID
+	if in.hdr.Exchange == message.CreateChildSA {
+		if groups, err = PFSGroups(pol); err != nil {
+			return refuse(fmt.Errorf("%w: %w", ErrNoProposalChosen, err))
+		}
+	}
+	ours, err := policyProposals(pol, proto, spi, groups)
 	if err != nil {
 		return refuse(fmt.Errorf("%w: %w", ErrNoProposalChosen, err))
 	}
 	chosen, ok := Select(ours, saP.Proposals)
 	if !ok || len(chosen.SPI) != 4 {
-		return refuse(fmt.Errorf("%w: no acceptable proposal for policy %d", ErrNoProposalChosen, pol.ID))
+		return refuse(fmt.Errorf("%w: no acceptable proposal for policy %d: received %s, configured %s",
+			ErrNoProposalChosen, pol.ID, proposalsString(saP.Proposals), proposalsString(ours)))
 	}
 	algs := Chosen(chosen)
+	var gir []byte
+	var myKE *message.KE
+	if algs.HasDH {
+		ke, ok := message.Find[*message.KE](ps)
+		if !ok {
+			return refuse(fmt.Errorf("%w: the chosen proposal has group %v but the request no KE", ErrInvalidSyntax, algs.Group))
+		}
+		if GroupID(ke.Group) != algs.Group {
+			// RFC 7296 §1.3.1: tell the initiator the group we want.
+			d.log.Info("Child SA: peer's KE is of another group", "ike_sa", sa.String(), "policy", pol.ID, "ke", GroupID(ke.Group), "want", algs.Group)
+			return []message.Payload{message.NewInvalidKEPayload(message.GroupID(algs.Group))}, nil
+		}
+		dh, err := pfsKey(algs.Group)
+		if err != nil {
+			return refuse(fmt.Errorf("%w: %w", ErrNoProposalChosen, err))
+		}
+		myKE = &message.KE{Group: ke.Group, Data: slices.Clone(dh.PublicValue())}
+		if gir, err = pfsSecret(dh, ke); err != nil {
+			return refuse(err)
+		}
+		defer clear(gir)
+	}
 	c := &child{policyID: pol.ID, proto: proto, inSPI: spi, outSPI: binary.BigEndian.Uint32(chosen.SPI), tunnel: !transport, algs: algs}
-	if err := d.installChild(sa, c, ni, nr, rekey); err != nil {
+	if err := d.installChild(sa, c, gir, ni, nr, rekey); err != nil {
 		return refuse(fmt.Errorf("%w: %w", ErrNoProposalChosen, err))
 	}
 	mine := chosen
@@ -346,7 +435,11 @@ func (d *Daemon) respondChildSA(sa *SA, in *inbound, ps []message.Payload, ni, n
 	if transport {
 		resp = append(resp, &message.Notify{Type: message.UseTransportMode})
 	}
-	return append(resp, &message.SA{Proposals: []message.Proposal{mine}}, tsPayload(ni2, false), tsPayload(nr2, true)), c
+	resp = append(resp, &message.SA{Proposals: []message.Proposal{mine}})
+	if myKE != nil {
+		resp = append(resp, myKE)
+	}
+	return append(resp, tsPayload(ni2, false), tsPayload(nr2, true)), c
 }
 
 func spi4(v uint32) []byte { return []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)} }

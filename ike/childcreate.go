@@ -12,13 +12,17 @@ import (
 type childCreate struct {
 	policyID uint32
 	req      *childRequest
+	// group is the PFS group the peer asked for with INVALID_KE_PAYLOAD
+	// (0: the policy's first); retried says we restarted once for it.
+	group   GroupID
+	retried bool
 }
 
 func (t *childCreate) String() string               { return fmt.Sprintf("CREATE_CHILD_SA policy %d", t.policyID) }
 func (*childCreate) exchange() message.ExchangeType { return message.CreateChildSA }
 
 func (t *childCreate) build(d *Daemon, sa *SA) ([]message.Payload, error) {
-	t.req = &childRequest{policyID: t.policyID, ni: newNonce()}
+	t.req = &childRequest{policyID: t.policyID, ni: newNonce(), pfs: true, group: t.group}
 	ps, err := d.childRequestPayloads(sa, t.req)
 	if err != nil {
 		return nil, err
@@ -27,6 +31,11 @@ func (t *childCreate) build(d *Daemon, sa *SA) ([]message.Payload, error) {
 }
 
 func (t *childCreate) process(d *Daemon, sa *SA, in *inbound) error {
+	if g, ok := d.retryPFSGroup(sa, t.req, &t.retried, in.payloads); ok {
+		t.group = g
+		d.queueTaskFirst(sa, t)
+		return nil
+	}
 	if _, err := d.completeChild(sa, message.CreateChildSA, t.req, in, in.payloads); err != nil {
 		d.stats.ChildFailures.Add(1)
 		d.reportChild(sa, t.policyID, err)
@@ -55,20 +64,15 @@ func (sa *SA) negotiatesChild(policyID uint32) bool {
 }
 
 // processCreateChildRequest is the responder's CREATE_CHILD_SA: a new
-// Child SA (respondChildCreate), a rekeyed one (respondChildRekey), or a
-// rekey of the IKE SA, which this build refuses; peers then
-// re-authenticate.
+// Child SA (respondChildCreate), a rekeyed one (respondChildRekey), either
+// with PFS (a KE, pfs.go), or a rekey of the IKE SA, which this build
+// refuses; peers then re-authenticate.
 func (d *Daemon) processCreateChildRequest(sa *SA, in *inbound) []message.Payload {
 	ps := in.payloads
 	if !sa.established() {
 		return notifyError(fmt.Errorf("%w: CREATE_CHILD_SA on an IKE SA in state %v", ErrTemporaryFailure, sa.state))
 	}
 	if saP, ok := message.Find[*message.SA](ps); ok && len(saP.Proposals) > 0 && saP.Proposals[0].Protocol == message.ProtocolIKE {
-		return notifyError(ErrNoProposalChosen)
-	}
-	if _, ok := message.Find[*message.KE](ps); ok {
-		// No PFS in this build: a KE we cannot match is refused so the
-		// peer can retry without it.
 		return notifyError(ErrNoProposalChosen)
 	}
 	nonce, ok := message.Find[*message.Nonce](ps)

@@ -17,6 +17,9 @@ type childRekey struct {
 	// peerNonces are the nonces of the peer's rekey of old that crossed
 	// ours (RFC 7296 §2.8.1), set by peerRekeyedChild (collision.go).
 	peerNonces [][]byte
+	// group and retried: as childCreate's (PFS).
+	group   GroupID
+	retried bool
 }
 
 func (t *childRekey) String() string {
@@ -28,7 +31,7 @@ func (t *childRekey) build(d *Daemon, sa *SA) ([]message.Payload, error) {
 	if t.old.retiring || !slices.Contains(sa.children, t.old) {
 		return nil, fmt.Errorf("%w: the Child SA to rekey (SPI %08x) is gone", ErrChildSANotFound, t.old.inSPI)
 	}
-	t.req = &childRequest{policyID: t.old.policyID, ni: newNonce()}
+	t.req = &childRequest{policyID: t.old.policyID, ni: newNonce(), pfs: true, group: t.group}
 	ps, err := d.childRequestPayloads(sa, t.req)
 	if err != nil {
 		return nil, err
@@ -38,6 +41,11 @@ func (t *childRekey) build(d *Daemon, sa *SA) ([]message.Payload, error) {
 }
 
 func (t *childRekey) process(d *Daemon, sa *SA, in *inbound) error {
+	if g, ok := d.retryPFSGroup(sa, t.req, &t.retried, in.payloads); ok {
+		t.group, t.peerNonces = g, nil
+		d.queueTaskFirst(sa, t)
+		return nil
+	}
 	c, err := d.completeChild(sa, message.CreateChildSA, t.req, in, in.payloads)
 	if err != nil {
 		d.stats.ChildFailures.Add(1)

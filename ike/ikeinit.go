@@ -256,6 +256,9 @@ func (d *Daemon) processInitResponse(sa *SA, in *inbound) (ignored, err error) {
 		return nil, errRestart
 	}
 	if pe := peerRefusal(message.IKESAInit, ps); pe != nil {
+		if pe.Notify == message.NoProposalChosen {
+			return fmt.Errorf("%w (configured %s)", pe, proposalsString(IKEProposals(sa.remote))), nil
+		}
 		return pe, nil
 	}
 	saP, ok1 := message.Find[*message.SA](ps)
@@ -407,7 +410,8 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote
 	}
 	chosen, ok := Select(IKEProposals(r), saP.Proposals)
 	if !ok {
-		d.limitedLog(slog.LevelWarn, "no acceptable IKE proposal", "peer", remote, "remote", r.Name)
+		d.limitedLog(slog.LevelWarn, "no acceptable IKE proposal", "peer", remote, "remote", r.Name,
+			"received", proposalsString(saP.Proposals), "configured", proposalsString(IKEProposals(r)))
 		reply(&message.Notify{Type: message.NoProposalChosen})
 		return
 	}

@@ -195,7 +195,7 @@ func processSeeds(t testing.TB) [][]message.Payload {
 		}
 	}
 	ikeAnswer.Transforms = ikeTransforms
-	childOffer, err := policyProposals(w.a.e.SPD().Get(w.a.policy), message.ProtocolESP, 0x01020304)
+	childOffer, err := policyProposals(w.a.e.SPD().Get(w.a.policy), message.ProtocolESP, 0x01020304, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -292,3 +292,10 @@ func (d *Daemon) handleInitResponse(sa *SA, r *request, in *inbound) {
 		d.initiateTasks(sa)
 	}
 }
+
+// queueTaskFirst queues t ahead of the others (a task that restarts) and
+// starts it if the window is free.
+func (d *Daemon) queueTaskFirst(sa *SA, t task) {
+	sa.tasks.queued = append([]task{t}, sa.tasks.queued...)
+	d.initiateTasks(sa)
+}
