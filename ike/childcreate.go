@@ -65,15 +65,14 @@ func (sa *SA) negotiatesChild(policyID uint32) bool {
 
 // processCreateChildRequest is the responder's CREATE_CHILD_SA: a new
 // Child SA (respondChildCreate), a rekeyed one (respondChildRekey), either
-// with PFS (a KE, pfs.go), or a rekey of the IKE SA, which this build
-// refuses; peers then re-authenticate.
+// with PFS (a KE, pfs.go), or a rekey of the IKE SA (respondIKERekey).
 func (d *Daemon) processCreateChildRequest(sa *SA, in *inbound) []message.Payload {
 	ps := in.payloads
 	if !sa.established() {
 		return notifyError(fmt.Errorf("%w: CREATE_CHILD_SA on an IKE SA in state %v", ErrTemporaryFailure, sa.state))
 	}
 	if saP, ok := message.Find[*message.SA](ps); ok && len(saP.Proposals) > 0 && saP.Proposals[0].Protocol == message.ProtocolIKE {
-		return notifyError(ErrNoProposalChosen)
+		return d.respondIKERekey(sa, in, saP) // ikerekey.go
 	}
 	nonce, ok := message.Find[*message.Nonce](ps)
 	if !ok {

@@ -263,7 +263,7 @@ func (d *Daemon) processAuthRequest(sa *SA, in *inbound) (resp []message.Payload
 // deadlock with a worker doing the same the other way round. The daemon
 // owns that goroutine (goBackground): Close stops and waits for it.
 func (d *Daemon) initialContact(current *SA) {
-	cur, remote, peerID, addr := current.key, current.remote, current.peerID, current.peer.Addr()
+	cur, remote, peerID, addr, since := current.key, current.remote, current.peerID, current.peer.Addr(), current.created
 	if d.mgr.CountPeer(addr) <= 1 {
 		d.cfg.Messaging.InitialContact(addr)
 	}
@@ -279,7 +279,9 @@ func (d *Daemon) initialContact(current *SA) {
 			if err != nil {
 				continue
 			}
-			if sa.remote == remote && sa.peerID.Equal(peerID) && sa.established() {
+			// Only older ones: an IKE SA that replaced current by a rekey
+			// (RFC 7296 §2.18) before this ran is not stale.
+			if sa.remote == remote && sa.peerID.Equal(peerID) && sa.established() && sa.created.Before(since) {
 				d.remove(sa, "INITIAL_CONTACT from the peer")
 				continue
 			}

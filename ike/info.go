@@ -134,6 +134,10 @@ func (d *Daemon) startTimers(sa *SA) {
 		sa.timer.Stop() // the half-open timer
 	}
 	key, peer := sa.key, sa.peer
+	if sa.remote.Lifetime > 0 {
+		// RFC 7296 §2.18: rekeyed before -l, the hard limit, with jitter.
+		sa.rekeyAt = sa.created.Add(ikeRekeyTime(sa.remote.Lifetime))
+	}
 	interval := LivenessInterval
 	if sa.natLocal && d.cfg.SendKeepalive != nil {
 		interval = min(interval, d.cfg.KeepaliveInterval)
@@ -150,10 +154,14 @@ func (d *Daemon) startTimers(sa *SA) {
 		}
 		now := d.cfg.Now()
 		if sa.remote.Lifetime > 0 && now.Sub(sa.created) >= sa.remote.Lifetime {
-			// Without IKE SA rekeying in this build, the SA ends; traffic
-			// ACQUIREs a new one. The Delete waits for the window.
+			// The hard limit: a rekey did not complete in time (or the SA
+			// was replaced and its Delete is late). The Delete waits for
+			// the window.
 			d.queueTask(sa, &ikeDelete{why: "IKE SA lifetime reached"})
 			return
+		}
+		if !sa.rekeyAt.IsZero() && !now.Before(sa.rekeyAt) {
+			d.queueIKERekey(sa)
 		}
 		if now.Sub(sa.lastRecv) >= LivenessInterval && sa.tasks.idle() {
 			d.queueTask(sa, &ikeDPD{})
@@ -165,11 +173,14 @@ func (d *Daemon) startTimers(sa *SA) {
 		if sa.remote.Lifetime > 0 {
 			next = min(next, max(sa.remote.Lifetime-now.Sub(sa.created), time.Millisecond))
 		}
+		if !sa.rekeyed && !sa.rekeyAt.IsZero() && sa.rekeyAt.After(now) {
+			next = min(next, sa.rekeyAt.Sub(now))
+		}
 		sa.timer = d.cfg.AfterFunc(next, tick)
 	}
 	first := interval
 	if sa.remote.Lifetime > 0 {
-		first = min(first, sa.remote.Lifetime)
+		first = min(first, sa.rekeyAt.Sub(sa.created))
 	}
 	sa.timer = d.cfg.AfterFunc(first, tick)
 }

@@ -109,6 +109,10 @@ type SA struct {
 	skOut, skIn    ikecrypto.SKCipher
 	peerID         Identity
 	initialContact bool
+	// rekeyed: a new IKE SA replaces this one (RFC 7296 §2.18); rekeyAt
+	// is when this one is rekeyed (its soft lifetime).
+	rekeyed bool
+	rekeyAt time.Time
 
 	// initRetries counts restarts of IKE_SA_INIT after COOKIE and
 	// INVALID_KE_PAYLOAD replies; refusedGroups are the groups the peer
