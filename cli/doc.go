@@ -280,7 +280,8 @@ const manIKE = `ike - IKEv2 commands (the reference's §4.8)
 ike remote -n name -z 2 [-w] [-u] -e encr,... [-a integ,...] -p prf,...
            -d group,... -m PresharedKey -h pskfile [-f id] [-g id]
            [-r address[,port]] [-i retransmit] [-l lifetime]
-           [-t retransmissions] [-I max-retransmit]
+           [-t retransmissions] [-I max-retransmit] [-D dpd-delay|off]
+           [-T dpd-timeout] [-A clear|restart|trap] [-S start|trap|none]
     add an IKE peer. -w initiates, -u accepts; -e/-a/-p/-d are lists in
     order of preference; modern names work besides the reference's
     (AES128-GCM16, AES256-GCM16, CHACHA20-POLY1305, PRFSHA256, PRFSHA384,
@@ -291,6 +292,16 @@ ike remote -n name -z 2 [-w] [-u] -e encr,... [-a integ,...] -p prf,...
     again after each doubled interval, which stops growing at -I (default
     32s); after -t retransmissions (1 to 100, default 10) and one more
     interval the exchange has failed: 191.5 s with the defaults.
+    The IKE SA is rekeyed (RFC 7296 §2.18) at a random point between 80%
+    and 90% of -l (default 4h), which is its hard limit. Sabre's options:
+    -D: an IKE SA that heard nothing for this long (default 30s) checks
+    its peer with an empty INFORMATIONAL; off never does. -T: that check
+    fails after this long, not after the retransmissions. -A: after a
+    dead peer, trap (default) waits for traffic, restart negotiates again
+    at once, clear ignores traffic for the remote until the peer or the
+    operator brings it back (or it is loaded again). -S: start negotiates
+    the remote's policies at load and keeps them up, trap (default) on
+    traffic, none only when the operator initiates.
 ike remote -v [-n name]      show remotes as commands
 ike remote -x name|ALLREMOTES
 ike netstat [-p 3] [-r [-n name]] [-j]

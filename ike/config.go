@@ -241,6 +241,17 @@ type Remote struct {
 	// request has failed. Zero values mean the defaults.
 	RetransmitTries int
 	RetransmitLimit time.Duration
+
+	// Liveness (dpd.go): DPDDelay is how long an IKE SA hears nothing
+	// before it checks the peer (-D; 0: LivenessInterval, DPDOff: never),
+	// DPDTimeout how long that check may go unanswered (-T; 0: the
+	// retransmission schedule), DPDAction what follows a dead peer (-A).
+	// StartAction (-S) is what the remote's policies do at load.
+	DPDDelay    time.Duration
+	DPDOff      bool
+	DPDTimeout  time.Duration
+	DPDAction   DPDAction
+	StartAction StartAction
 }
 
 // Defaults of `ike remote`.

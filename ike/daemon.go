@@ -89,6 +89,9 @@ type Daemon struct {
 	mu        sync.Mutex
 	remotes   map[string]*Remote
 	contacted map[string]bool // remotes we had an IKE SA with (INITIAL_CONTACT)
+	cleared   map[string]bool // remotes a dead peer cleared (-A clear, dpd.go)
+	// startTimer runs keepUp while remotes have -S start (dpd.go).
+	startTimer stopper
 
 	trace, debug atomic.Bool
 	closed       atomic.Bool
@@ -160,6 +163,11 @@ func (d *Daemon) Close() {
 	}
 	// Before the SAs go: a background goroutine may hold one checked out.
 	d.bg.Wait()
+	d.mu.Lock()
+	if d.startTimer != nil {
+		d.startTimer.Stop()
+	}
+	d.mu.Unlock()
 	for _, k := range d.mgr.All() {
 		if sa, err := d.mgr.Checkout(k, netip.AddrPort{}); err == nil {
 			if sa.established() {
@@ -204,9 +212,13 @@ func (d *Daemon) AddRemote(r Remote) error {
 	d.mu.Lock()
 	old := d.remotes[r.Name]
 	d.remotes[r.Name] = &r
+	delete(d.cleared, r.Name)
 	d.mu.Unlock()
 	if old != nil {
 		old.ZeroPSK()
+	}
+	if r.StartAction == StartStart {
+		d.armStart() // dpd.go
 	}
 	return nil
 }
@@ -286,14 +298,20 @@ func (d *Daemon) ReplaceRemotes(add []Remote, del []string) (int, error) {
 		old[d.remotes[name]] = true
 		delete(d.remotes, name)
 	}
+	start := false
 	for i := range add {
 		r := add[i]
 		if o := d.remotes[r.Name]; o != nil {
 			old[o] = true
 		}
 		d.remotes[r.Name] = &r
+		delete(d.cleared, r.Name)
+		start = start || r.StartAction == StartStart
 	}
 	d.mu.Unlock()
+	if start {
+		defer d.armStart() // dpd.go
+	}
 	n := 0
 	if len(old) > 0 {
 		n = d.deleteSAsOf(old)
@@ -584,6 +602,9 @@ func (d *Daemon) updatePeer(sa *SA, local, remote netip.AddrPort) {
 // fail ends an IKE SA that could not be set up or stopped answering.
 func (d *Daemon) fail(sa *SA, err error) {
 	d.stats.Failed.Add(1)
+	if sa.established() && errors.Is(err, ErrPeerTimeout) {
+		d.deadPeer(sa) // dpd.go: -A and -S
+	}
 	if sa.initiator && sa.remote != nil {
 		// The peer may hold an IKE SA we gave up on (its IKE_AUTH
 		// response was lost); the next IKE_AUTH carries INITIAL_CONTACT so
@@ -660,7 +681,7 @@ func (d *Daemon) onEvent(ev ipsec.Event) {
 	}
 	switch ev.Type {
 	case ipsec.MsgAcquire:
-		if err := d.acquire(ev.Policy); err != nil {
+		if err := d.acquireOnTraffic(ev.Policy); err != nil { // dpd.go
 			d.log.Warn("cannot negotiate SAs", "policy", ev.PolicyID, "err", err)
 			d.cfg.Messaging.AcquireFail(ev.PolicyID)
 		}

@@ -17,6 +17,8 @@ func FuzzParseRemote(f *testing.F) {
 		"-n t -w -e AES128-GCM16 -p PRFSHA256 -d CURVE25519 -m PSK -r 192.0.2.1 -i 4 -t 5 -I 1m",
 		"-n t -u -e AES128-GCM16 -p PRFSHA256 -d CURVE25519 -m PSK -i 90",
 		"-n 00 -u -e AESGCM -p SHA -d CURVE25519 -m PreshAredKeY", // AES without a key size, found by this target
+		"-n d -w -e AES128-GCM16 -p PRFSHA256 -d CURVE25519 -m PSK -r 192.0.2.1 -D 10 -T 5s -A restart -S start",
+		"-n d -u -e AES128-GCM16 -p PRFSHA256 -d CURVE25519 -m PSK -D off -A clear -S none",
 	} {
 		f.Add(s)
 	}

@@ -162,6 +162,7 @@ func (d *Daemon) processAuthResponse(sa *SA, t *ikeAuth, in *inbound) error {
 	d.mgr.Established(sa.key)
 	d.stats.Established.Add(1)
 	d.markContact(sa.remote)
+	d.uncleared(sa.remote.Name) // dpd.go
 	d.log.Info("IKE SA established", "ike_sa", sa.String(), "remote", sa.remote.Name, "peer_id", peerID.String(), "algorithms", sa.algs.Summary)
 	d.exportIKEKeys(sa)
 	d.startTimers(sa)
@@ -236,6 +237,7 @@ func (d *Daemon) processAuthRequest(sa *SA, in *inbound) (resp []message.Payload
 	}
 	d.mgr.Established(sa.key)
 	d.stats.Established.Add(1)
+	d.uncleared(sa.remote.Name) // the peer came back (dpd.go)
 	if _, ok := message.FindNotify(ps, message.InitialContact); ok {
 		// RFC 7296 §2.4: the peer restarted; its old SAs are stale.
 		d.initialContact(sa)

@@ -138,7 +138,11 @@ func (d *Daemon) startTimers(sa *SA) {
 		// RFC 7296 §2.18: rekeyed before -l, the hard limit, with jitter.
 		sa.rekeyAt = sa.created.Add(ikeRekeyTime(sa.remote.Lifetime))
 	}
+	delay, dpd := sa.dpdDelay() // dpd.go
 	interval := LivenessInterval
+	if dpd {
+		interval = delay
+	}
 	if sa.natLocal && d.cfg.SendKeepalive != nil {
 		interval = min(interval, d.cfg.KeepaliveInterval)
 	}
@@ -163,7 +167,7 @@ func (d *Daemon) startTimers(sa *SA) {
 		if !sa.rekeyAt.IsZero() && !now.Before(sa.rekeyAt) {
 			d.queueIKERekey(sa)
 		}
-		if now.Sub(sa.lastRecv) >= LivenessInterval && sa.tasks.idle() {
+		if dpd && now.Sub(sa.lastRecv) >= delay && sa.tasks.idle() {
 			d.queueTask(sa, &ikeDPD{})
 		}
 		if sa.natLocal && d.cfg.SendKeepalive != nil {

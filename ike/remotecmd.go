@@ -18,6 +18,8 @@ import (
 //	-d <group list> -m PresharedKey|PSK -h <psk file> -f <peer id>
 //	-g <local id> -r <peer address>[,port] -i <retransmit> -l <lifetime>
 //	-t <retransmissions> -I <longest retransmission interval>
+//	-D <dpd delay>|off -T <dpd timeout> -A clear|restart|trap
+//	-S start|trap|none
 //
 // Lists are comma-separated. Besides the reference's names (3DES-CBC,
 // AES128-CBC, HMAC-SHA-2-256, MODP2048) modern ones work: AES128-GCM16,
@@ -25,7 +27,9 @@ import (
 // CURVE25519. An AEAD cipher needs no -a. -i, -I and -l take seconds or a
 // Go duration ("500ms", "8h"). -t and -I are Sabre's: how many times a
 // request is retransmitted before the exchange fails, and the interval the
-// doubling of -i stops at. The PSK file is not read here (see LoadPSK).
+// doubling of -i stops at. -D, -T, -A and -S are Sabre's too (dpd.go):
+// the liveness check's delay and timeout, what follows a dead peer, and
+// the start action. The PSK file is not read here (see LoadPSK).
 func ParseRemote(args []string) (Remote, error) {
 	r := Remote{Version: 2, Retransmit: DefaultRetransmit, Lifetime: DefaultIKELifetime, Port: 500}
 	r.RetransmitTries, r.RetransmitLimit = DefaultRetransmitTries, DefaultRetransmitLimit
@@ -153,6 +157,24 @@ func ParseRemote(args []string) (Remote, error) {
 			if r.Lifetime, err = parseSeconds(val); err != nil {
 				return r, fmt.Errorf("ike remote: -l %q: %v", val, err)
 			}
+		case "-D":
+			if val == "off" || val == "0" {
+				r.DPDOff = true
+			} else if r.DPDDelay, err = parseSeconds(val); err != nil {
+				return r, fmt.Errorf("ike remote: -D %q: %v (or off)", val, err)
+			}
+		case "-T":
+			if r.DPDTimeout, err = parseSeconds(val); err != nil {
+				return r, fmt.Errorf("ike remote: -T %q: %v", val, err)
+			}
+		case "-A":
+			if r.DPDAction, err = parseDPDAction(val); err != nil {
+				return r, fmt.Errorf("ike remote: -A %q: %v", val, err)
+			}
+		case "-S":
+			if r.StartAction, err = parseStartAction(val); err != nil {
+				return r, fmt.Errorf("ike remote: -S %q: %v", val, err)
+			}
 		default:
 			return r, fmt.Errorf("ike remote: unknown option %q", opt)
 		}
@@ -219,6 +241,10 @@ func (r *Remote) validate() error {
 		return fmt.Errorf("ike remote %s: neither -w (initiate) nor -u (accept) given", r.Name)
 	case r.Initiate && !r.Address.IsValid():
 		return fmt.Errorf("ike remote %s: -w needs -r <peer address>", r.Name)
+	case r.StartAction == StartStart && !r.Initiate:
+		return fmt.Errorf("ike remote %s: -S start needs -w (initiate) and -r", r.Name)
+	case r.DPDAction == DPDRestart && !r.Initiate:
+		return fmt.Errorf("ike remote %s: -A restart needs -w (initiate) and -r", r.Name)
 	case r.RetransmitLimit < r.Retransmit:
 		return fmt.Errorf("ike remote %s: -I %v is shorter than the first interval -i %v", r.Name, r.RetransmitLimit, r.Retransmit)
 	}
@@ -271,6 +297,21 @@ func (r *Remote) Args() []string {
 		a = append(a, "-r", addr)
 	}
 	a = append(a, "-i", r.Retransmit.String(), "-t", strconv.Itoa(r.RetransmitTries), "-I", r.RetransmitLimit.String(), "-l", r.Lifetime.String())
+	switch {
+	case r.DPDOff:
+		a = append(a, "-D", "off")
+	case r.DPDDelay > 0:
+		a = append(a, "-D", r.DPDDelay.String())
+	}
+	if r.DPDTimeout > 0 {
+		a = append(a, "-T", r.DPDTimeout.String())
+	}
+	if r.DPDAction != DPDTrap {
+		a = append(a, "-A", r.DPDAction.String())
+	}
+	if r.StartAction != StartTrap {
+		a = append(a, "-S", r.StartAction.String())
+	}
 	return a
 }
 

@@ -182,6 +182,10 @@ func (sa *SA) retransmitTries() int {
 
 func (d *Daemon) armRetransmit(sa *SA, r *request) {
 	delay := sa.retransmitRemote().RetransmitInterval(r.tries)
+	if _, dpd := r.task.(*ikeDPD); dpd && sa.remote != nil && sa.remote.DPDTimeout > 0 {
+		// -T: the check ends at its timeout, however far the schedule.
+		delay = max(min(delay, r.sent.Add(sa.remote.DPDTimeout).Sub(d.cfg.Now())), time.Millisecond)
+	}
 	key := sa.key
 	r.timer = d.cfg.AfterFunc(delay, func() { d.retransmit(key, sa.peer, r) })
 }
@@ -198,7 +202,7 @@ func (d *Daemon) retransmit(key SAKey, peer netip.AddrPort, r *request) {
 	if sa.tasks.active != r {
 		return
 	}
-	if r.tries > sa.retransmitTries() {
+	if r.tries > sa.retransmitTries() || sa.dpdExpired(r, d.cfg.Now()) {
 		sa.tasks.active = nil
 		err := fmt.Errorf("%w %s", ErrPeerTimeout, r.task)
 		if sa.initIgnored != nil {
