@@ -570,6 +570,9 @@ func (d *Daemon) handleRequest(sa *SA, m *message.Message, raw []byte, local, re
 	}
 	if drop != nil {
 		d.remove(sa, drop.Error())
+	} else if m.Header.Exchange == message.IKEAuth && sa.established() {
+		// Only now: the peer has the new IKE SA before an older one goes.
+		d.checkUnique(sa) // unique.go
 	}
 	if sa.state != StateDead {
 		d.initiateTasks(sa)

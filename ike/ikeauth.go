@@ -163,6 +163,8 @@ func (d *Daemon) processAuthResponse(sa *SA, t *ikeAuth, in *inbound) error {
 	d.stats.Established.Add(1)
 	d.markContact(sa.remote)
 	d.uncleared(sa.remote.Name) // dpd.go
+	sa.authAt = d.cfg.Now()
+	d.checkUnique(sa) // unique.go
 	d.log.Info("IKE SA established", "ike_sa", sa.String(), "remote", sa.remote.Name, "peer_id", peerID.String(), "algorithms", sa.algs.Summary)
 	d.exportIKEKeys(sa)
 	d.startTimers(sa)
@@ -238,6 +240,7 @@ func (d *Daemon) processAuthRequest(sa *SA, in *inbound) (resp []message.Payload
 	d.mgr.Established(sa.key)
 	d.stats.Established.Add(1)
 	d.uncleared(sa.remote.Name) // the peer came back (dpd.go)
+	sa.authAt = d.cfg.Now()     // handleRequest calls checkUnique once the response is sent
 	if _, ok := message.FindNotify(ps, message.InitialContact); ok {
 		// RFC 7296 §2.4: the peer restarted; its old SAs are stale.
 		d.initialContact(sa)
@@ -283,7 +286,11 @@ func (d *Daemon) initialContact(current *SA) {
 			}
 			// Only older ones: an IKE SA that replaced current by a rekey
 			// (RFC 7296 §2.18) before this ran is not stale.
-			if sa.remote == remote && sa.peerID.Equal(peerID) && sa.established() && sa.created.Before(since) {
+			// Nor one we initiated while the peer initiated current: both
+			// ends initiated at once, each IKE_AUTH with INITIAL_CONTACT,
+			// and checkUnique (unique.go) keeps one of the two on both.
+			ours := sa.initiator && crossed(sa, since)
+			if sa.remote == remote && sa.peerID.Equal(peerID) && sa.established() && sa.created.Before(since) && !ours {
 				d.remove(sa, "INITIAL_CONTACT from the peer")
 				continue
 			}

@@ -209,7 +209,8 @@ func (d *Daemon) newRekeyedSA(old *SA, key SAKey, weInitiated bool, algs Transfo
 	now := d.cfg.Now()
 	nsa := &SA{d: d, key: key, initiator: weInitiated, remote: old.remote, local: old.local, peer: old.peer,
 		state: StateEstablished, created: now, lastRecv: now, natLocal: old.natLocal, natPeer: old.natPeer,
-		floated: old.floated, algs: algs, group: algs.Group, peerID: old.peerID, ni: slices.Clone(ni), nr: slices.Clone(nr)}
+		floated: old.floated, algs: algs, group: algs.Group, peerID: old.peerID, ni: slices.Clone(ni), nr: slices.Clone(nr),
+		authAt: old.authAt, fromRekey: true}
 	var err error
 	if nsa.prf, err = ikecrypto.NewPRF(algs.PRF); err != nil {
 		return nil, err

@@ -113,6 +113,10 @@ type SA struct {
 	// is when this one is rekeyed (its soft lifetime).
 	rekeyed bool
 	rekeyAt time.Time
+	// authAt is when IKE_AUTH completed (unique.go); fromRekey: made by
+	// rekeying another IKE SA.
+	authAt    time.Time
+	fromRekey bool
 
 	// initRetries counts restarts of IKE_SA_INIT after COOKIE and
 	// INVALID_KE_PAYLOAD replies; refusedGroups are the groups the peer
