@@ -275,6 +275,9 @@ func (d *Daemon) initialContact(current *SA) {
 		d.cfg.Messaging.InitialContact(addr)
 	}
 	others := d.sameIdentity(current) // identity.go
+	if len(others) == 0 {
+		return // the usual case: no goroutine
+	}
 	d.goBackground(func() {
 		for _, k := range others {
 			if d.closed.Load() {

@@ -31,6 +31,9 @@ import (
 // holding it could deadlock with a worker doing the opposite.
 func (d *Daemon) checkUnique(sa *SA) {
 	others := d.sameIdentity(sa) // identity.go
+	if len(others) == 0 {
+		return // the usual case: no goroutine
+	}
 	cur, remote, peerID, initiator, created := sa.key, sa.remote, sa.peerID, sa.initiator, sa.created
 	sa = &SA{initiator: initiator, created: created, authAt: sa.authAt} // for crossed, off the lock
 	d.goBackground(func() {
