@@ -118,6 +118,10 @@ type Daemon struct {
 	// and none starts once Close has begun (bgMu orders the two).
 	bgMu sync.Mutex
 	bg   sync.WaitGroup
+
+	// The established IKE SAs by remote and peer identity (identity.go).
+	idMu       sync.Mutex
+	byIdentity map[string]map[SAKey]struct{}
 }
 
 // goBackground runs f on a goroutine that the daemon owns, and reports
@@ -678,6 +682,7 @@ func (d *Daemon) removeHalfOpen(sa *SA, why string) {
 // discard deletes sa and its Child SAs; its tasks are aborted.
 func (d *Daemon) discard(sa *SA) {
 	d.abortTasks(sa, errSAGone)
+	d.unindexIdentity(sa)
 	for _, c := range slices.Clone(sa.children) {
 		d.deleteChildLocally(sa, c)
 	}

@@ -164,7 +164,8 @@ func (d *Daemon) processAuthResponse(sa *SA, t *ikeAuth, in *inbound) error {
 	d.markContact(sa.remote)
 	d.uncleared(sa.remote.Name) // dpd.go
 	sa.authAt = d.cfg.Now()
-	d.checkUnique(sa) // unique.go
+	d.indexIdentity(sa) // identity.go
+	d.checkUnique(sa)   // unique.go
 	d.log.Info("IKE SA established", "ike_sa", sa.String(), "remote", sa.remote.Name, "peer_id", peerID.String(), "algorithms", sa.algs.Summary)
 	d.exportIKEKeys(sa)
 	d.startTimers(sa)
@@ -241,6 +242,7 @@ func (d *Daemon) processAuthRequest(sa *SA, in *inbound) (resp []message.Payload
 	d.stats.Established.Add(1)
 	d.uncleared(sa.remote.Name) // the peer came back (dpd.go)
 	sa.authAt = d.cfg.Now()     // handleRequest calls checkUnique once the response is sent
+	d.indexIdentity(sa)         // identity.go
 	if _, ok := message.FindNotify(ps, message.InitialContact); ok {
 		// RFC 7296 §2.4: the peer restarted; its old SAs are stale.
 		d.initialContact(sa)
@@ -272,8 +274,12 @@ func (d *Daemon) initialContact(current *SA) {
 	if d.mgr.CountPeer(addr) <= 1 {
 		d.cfg.Messaging.InitialContact(addr)
 	}
+	others := d.sameIdentity(current) // identity.go
+	if len(others) == 0 {
+		return // the usual case: no goroutine
+	}
 	d.goBackground(func() {
-		for _, k := range d.mgr.All() {
+		for _, k := range others {
 			if d.closed.Load() {
 				return // Close removes them all
 			}

@@ -242,6 +242,7 @@ func (d *Daemon) newRekeyedSA(old *SA, key SAKey, weInitiated bool, algs Transfo
 	}
 	d.log.Info("IKE SA rekeyed", "ike_sa", old.String(), "new", nsa.String(), "algorithms", algs.Summary)
 	d.exportIKEKeys(nsa)
+	d.indexIdentity(nsa)
 	nsa.compact()
 	d.startTimers(nsa)
 	old.rekeyed = true

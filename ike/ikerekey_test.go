@@ -97,6 +97,22 @@ func TestIKERekey(t *testing.T) {
 	if got := len(a.e.SAD().All()) + len(b.e.SAD().All()); got != 4 {
 		t.Fatalf("%d SAs in the SADs, want 4", got)
 	}
+	for _, h := range []*testHost{a, b} {
+		if n := indexed(h); n != 1 {
+			t.Fatalf("%s: %d IKE SAs in the identity index, want 1", h.name, n)
+		}
+	}
+}
+
+// indexed returns how many IKE SAs h's identity index holds.
+func indexed(h *testHost) int {
+	h.d.idMu.Lock()
+	defer h.d.idMu.Unlock()
+	n := 0
+	for _, set := range h.d.byIdentity {
+		n += len(set)
+	}
+	return n
 }
 
 // TestSimultaneousIKERekey (RFC 7296 §2.8.2): both ends rekey the IKE SA at

@@ -117,6 +117,7 @@ type SA struct {
 	// rekeying another IKE SA.
 	authAt    time.Time
 	fromRekey bool
+	indexed   bool // in the identity index (identity.go)
 
 	// initRetries counts restarts of IKE_SA_INIT after COOKIE and
 	// INVALID_KE_PAYLOAD replies; refusedGroups are the groups the peer

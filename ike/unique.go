@@ -30,6 +30,10 @@ import (
 // goroutine of the daemon's: sa is held, and checking out another while
 // holding it could deadlock with a worker doing the opposite.
 func (d *Daemon) checkUnique(sa *SA) {
+	others := d.sameIdentity(sa) // identity.go
+	if len(others) == 0 {
+		return // the usual case: no goroutine
+	}
 	cur, remote, peerID, initiator, created := sa.key, sa.remote, sa.peerID, sa.initiator, sa.created
 	sa = &SA{initiator: initiator, created: created, authAt: sa.authAt} // for crossed, off the lock
 	d.goBackground(func() {
@@ -45,7 +49,7 @@ func (d *Daemon) checkUnique(sa *SA) {
 			return
 		}
 		loser := SAKey{}
-		for _, k := range d.mgr.All() {
+		for _, k := range others {
 			if k == cur || d.closed.Load() {
 				continue
 			}

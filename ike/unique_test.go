@@ -61,5 +61,8 @@ func TestSimultaneousInitiationOneIKESA(t *testing.T) {
 		trafficBothWays(t, a, b)
 		a.d.Close()
 		b.d.Close()
+		if indexed(a)+indexed(b) != 0 {
+			t.Fatalf("run %d: the identity index keeps IKE SAs after Close", i)
+		}
 	}
 }
