@@ -54,7 +54,8 @@ Options of the reference:
                AES128-GMAC... (any name package suite knows; case, '-' and
                '_' do not matter). Required for AH and AHESP, and for ESP
                unless every -e algorithm is combined-mode (AES-GCM,
-               ChaCha20-Poly1305, AES-GMAC), which take none.
+               ChaCha20-Poly1305, AES-GMAC), which take none. An AH
+               policy lists its PFS groups here (see -e).
   -c           TFC padding on outgoing packets (SP_TX_TFC_PADDING); ESP in
                tunnel mode only, as the engine supports it. The reference's
                examples with -c in transport mode are refused (RFC 4303
@@ -66,6 +67,15 @@ Options of the reference:
                AES128-CBC, AES192-CBC, AES256-CBC, NULL_ENC, AES128-CTR,
                AES256-GCM16, CHACHA20-POLY1305... AES names must give the
                key size. Required for ESP and AHESP, refused for AH.
+               Sabre: key exchange groups in the list (CURVE25519,
+               ECP256, ECP384, ECP521, MODP2048, MODP3072, MODP4096) select
+               PFS, as strongSwan's esp_proposals = aes128gcm16-x25519:
+               IKE offers them, in order, in CREATE_CHILD_SA (new Child
+               SAs and rekeys) with a KE payload of the first, and follows
+               a peer's INVALID_KE_PAYLOAD to another of them once. The
+               first Child SA, made in IKE_AUTH, has no KE (RFC 7296
+               §1.2). A peer offering no group is then refused, as is one
+               offering groups to a policy without.
   -g name      the "ike remote" that negotiates this policy's SAs (not
                with -o).
   -h           96-bit HMAC-SHA-2 ICVs (SP_AUTH_SHA2_ICV_SHORT).
@@ -272,7 +282,8 @@ const manIKE = `ike - IKEv2 commands (the reference's §4.8)
 ike remote -n name -z 2 [-w] [-u] -e encr,... [-a integ,...] -p prf,...
            -d group,... -m PresharedKey -h pskfile [-f id] [-g id]
            [-r address[,port]] [-i retransmit] [-l lifetime]
-           [-t retransmissions] [-I max-retransmit] [-U]
+           [-t retransmissions] [-I max-retransmit] [-U] [-D dpd-delay|off]
+           [-T dpd-timeout] [-A clear|restart|trap] [-S start|trap|none]
     add an IKE peer. -w initiates, -u accepts; -e/-a/-p/-d are lists in
     order of preference; modern names work besides the reference's
     (AES128-GCM16, AES256-GCM16, CHACHA20-POLY1305, PRFSHA256, PRFSHA384,
@@ -285,10 +296,20 @@ ike remote -n name -z 2 [-w] [-u] -e encr,... [-a integ,...] -p prf,...
     interval the exchange has failed: 191.5 s with the defaults. The
     reference's -b and -c (X.509 certificates) are refused: certificates
     are not in this build.
+    The IKE SA is rekeyed (RFC 7296 §2.18) at a random point between 80%
+    and 90% of -l (default 4h), which is its hard limit. Sabre's options:
     -U UDP-encapsulates ESP (RFC 3948, port 4500) with this peer even
     where no NAT is, as strongSwan's encap = yes: sabre fakes its NAT
     detection so that both ends do. For firewalls that pass only UDP, and
     for speed: sabre run's ESP-in-UDP is faster than its raw ESP.
+    -D: an IKE SA that heard nothing for this long (default 30s) checks
+    its peer with an empty INFORMATIONAL; off never does. -T: that check
+    fails after this long, not after the retransmissions. -A: after a
+    dead peer, trap (default) waits for traffic, restart negotiates again
+    at once, clear ignores traffic for the remote until the peer or the
+    operator brings it back (or it is loaded again). -S: start negotiates
+    the remote's policies at load and keeps them up, trap (default) on
+    traffic, none only when the operator initiates.
 ike remote -v [-n name]      show remotes as commands
 ike remote -x name|ALLREMOTES
 ike netstat [-p 3] [-r [-n name]] [-j] [-w]

@@ -259,6 +259,15 @@ func (c ikeNetstat) run(env *Env, out io.Writer, _ *record) error {
 		}
 		t.write(out, "  ")
 		for _, s := range sas {
+			rekey := "rekey in " + s.RekeyIn.String()
+			switch {
+			case s.Rekeyed:
+				rekey = "rekeyed (replaced)"
+			case s.RekeyIn == 0:
+				rekey = "no rekey planned"
+			}
+			fmt.Fprintf(out, "  lifecycle of %s: %s; dpd %s, peer heard %v ago; start action %s, dpd action %s\n",
+				s.SPIi, rekey, s.DPD, s.LastHeard, s.StartAction, s.DPDAction)
 			for _, ch := range s.Children {
 				fmt.Fprintf(out, "  child of %s: policy %d %s %s spi in %s out %s %s age %v\n",
 					s.SPIi, ch.PolicyID, ch.Protocol, ch.Mode, ch.SPIIn, ch.SPIOut, ch.Algorithm, ch.Age)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sabre-ipsec/sabre/ike"
 	"github.com/sabre-ipsec/sabre/spd"
 	"github.com/sabre-ipsec/sabre/xe"
 )
@@ -304,8 +305,23 @@ func parseSecure(o *opts, a *policyAdd) error {
 	return nil
 }
 
+// parsePFSGroup reports whether name in list opt is a key exchange group,
+// which selects PFS for the policy's Child SAs (ike.PFSGroups), and
+// refuses a group Sabre does not implement.
+func parsePFSGroup(cmd, opt, name string) (bool, error) {
+	g, err := ike.GroupByName(name)
+	if err != nil {
+		return false, nil
+	}
+	if !ike.SupportedGroup(g) {
+		return true, errorf(xe.UnknownAlgorithm, "%s: %s %q: PFS group not implemented (use MODP2048 or above, ECP256/384/521 or CURVE25519)", cmd, opt, name)
+	}
+	return true, nil
+}
+
 // parseAlgorithmLists reads -e and -a, checking every name through suite's
-// tables and that the lists suit the SA type.
+// tables and that the lists suit the SA type. Key exchange group names in
+// them select PFS (-e for ESP, -a for AH).
 func parseAlgorithmLists(o *opts, p *spd.Policy, esp, ah bool) error {
 	const cmd = policyCmd
 	var nonAEAD string // a non-combined-mode -e algorithm, if any
@@ -317,7 +333,15 @@ func parseAlgorithmLists(o *opts, p *spd.Policy, esp, ah bool) error {
 		if err != nil {
 			return err
 		}
+		encrs := 0
 		for _, n := range names {
+			if ok, err := parsePFSGroup(cmd, "-e", n); ok || err != nil {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			encrs++
 			alg, err := parseEncr(cmd, "-e", n)
 			if err != nil {
 				return err
@@ -325,6 +349,9 @@ func parseAlgorithmLists(o *opts, p *spd.Policy, esp, ah bool) error {
 			if !alg.id.IsAEAD() && nonAEAD == "" {
 				nonAEAD = n
 			}
+		}
+		if encrs == 0 {
+			return errorf(xe.UnknownAlgorithm, "%s: -e %q: no encryption algorithm, only PFS groups", cmd, v)
 		}
 		p.ESPAlgorithms = names
 	} else if esp {
@@ -335,10 +362,24 @@ func parseAlgorithmLists(o *opts, p *spd.Policy, esp, ah bool) error {
 		if err != nil {
 			return err
 		}
+		integs := 0
 		for _, n := range names {
+			if ok, err := parsePFSGroup(cmd, "-a", n); ok || err != nil {
+				if err != nil {
+					return err
+				}
+				if !ah {
+					return errorf(xe.BadParam, "%s: -a %q: an ESP policy lists its PFS groups in -e", cmd, n)
+				}
+				continue
+			}
+			integs++
 			if _, err := parseInteg(cmd, "-a", n); err != nil {
 				return err
 			}
+		}
+		if integs == 0 {
+			return errorf(xe.UnknownAlgorithm, "%s: -a %q: no authentication algorithm, only PFS groups", cmd, v)
 		}
 		if !ah && nonAEAD == "" {
 			return errorf(xe.BadParam, "%s: -a %q: the combined-mode ciphers of -e take no authentication algorithm", cmd, v)

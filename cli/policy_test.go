@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sabre-ipsec/sabre/classify"
+	"github.com/sabre-ipsec/sabre/ike"
 	"github.com/sabre-ipsec/sabre/spd"
 	"github.com/sabre-ipsec/sabre/xe"
 )
@@ -155,6 +156,10 @@ func TestPolicyErrors(t *testing.T) {
 		{"ipsec policy -n P -t AH" + ok, xe.UnknownAlgorithm, []string{"-a authentication algorithm list is required for AH"}},
 		{"ipsec policy -n P -t AHESP -e aes128gcm16" + ok, xe.UnknownAlgorithm, []string{"-a authentication algorithm list is required for AH"}},
 		{"ipsec policy -n P -t GRE -e aes128gcm16" + ok, xe.BadParam, []string{`-t "GRE"`}},
+		{"ipsec policy -n P -e CURVE25519" + ok, xe.UnknownAlgorithm, []string{`-e "CURVE25519": no encryption algorithm, only PFS groups`}},
+		{"ipsec policy -n P -e AES128-GCM16,MODP768" + ok, xe.UnknownAlgorithm, []string{`-e "MODP768": PFS group not implemented`}},
+		{"ipsec policy -n P -e AES128-CBC -a HMAC-SHA-1,ECP256" + ok, xe.BadParam, []string{`-a "ECP256": an ESP policy lists its PFS groups in -e`}},
+		{"ipsec policy -n P -t AH -a MODP2048" + ok, xe.UnknownAlgorithm, []string{`-a "MODP2048": no authentication algorithm, only PFS groups`}},
 		{"ipsec policy -n P -e aes128gcm16 -s 10.0.0.1 -d 10.0.0.2", xe.BadParam, []string{"-m transport|tunnel is required"}},
 		{"ipsec policy -n P -e aes128gcm16 -m bus -s 10.0.0.1 -d 10.0.0.2", xe.BadParam, []string{`-m "bus"`}},
 		{"ipsec policy -n P -e aes128gcm16 -m transport -d 10.0.0.2", xe.BadIDType, []string{"-s source selector is required"}},
@@ -322,5 +327,28 @@ func TestPolicyRekeyTime(t *testing.T) {
 	mustRun(t, env2, line)
 	if p := env2.Engine.SPD().ByName("K"); p == nil || p.Lifetime != 6*time.Second || p.RekeyTime != 4*time.Second {
 		t.Errorf("re-created from %q: %+v", line, p)
+	}
+}
+
+// TestPolicyPFSGroups: key exchange groups in -e (ESP) or -a (AH) select
+// PFS; the policy keeps them in its lists, shows them and is re-created
+// from what it shows.
+func TestPolicyPFSGroups(t *testing.T) {
+	env, _ := newEnv(t)
+	mustRun(t, env, "ipsec policy -n F -e AES128-GCM16,CURVE25519,ECP256 -m tunnel -r 10.0.0.9 -s 10.4.0.0/16 -d any")
+	mustRun(t, env, "ipsec policy -n G -t AH -a HMAC-SHA-2-256,MODP2048 -m tunnel -r 10.0.0.9 -s 10.5.0.0/16 -d any")
+	for name, want := range map[string][]ike.GroupID{"F": {31, 19}, "G": {14}} {
+		p := env.Engine.SPD().ByName(name)
+		groups, err := ike.PFSGroups(p)
+		if err != nil || !slices.Equal(groups, want) {
+			t.Errorf("policy %s: PFS groups %v %v, want %v", name, groups, err, want)
+		}
+		out := mustRun(t, env, "ipsec policy -v -n "+name)
+		env2, _ := newEnv(t)
+		_, line, _ := strings.Cut(strings.SplitN(out, "\n", 2)[0], ": ")
+		mustRun(t, env2, line)
+		if q := env2.Engine.SPD().ByName(name); q == nil || !slices.Equal(q.ESPAlgorithms, p.ESPAlgorithms) || !slices.Equal(q.AHAlgorithms, p.AHAlgorithms) {
+			t.Errorf("re-created from %q: %+v", line, q)
+		}
 	}
 }

@@ -138,6 +138,56 @@ var remoteOptions = []remoteOption{
 	}, func(r *ike.Remote) []string { return []string{r.Lifetime.String()} }},
 	{'U', false, func(r *ike.Remote, _ string) error { r.ForceEncap = true; return nil },
 		func(r *ike.Remote) []string { return switchArgs(r.ForceEncap) }},
+	// Liveness and start actions (ike/dpd.go).
+	{'D', true, func(r *ike.Remote, v string) (err error) {
+		if v == "off" || v == "0" {
+			r.DPDOff = true
+		} else if r.DPDDelay, err = remoteDuration(v); err != nil {
+			return fmt.Errorf("ike remote: -D %q: %v (or off)", v, err)
+		}
+		return nil
+	}, func(r *ike.Remote) []string {
+		switch {
+		case r.DPDOff:
+			return []string{"off"}
+		case r.DPDDelay > 0:
+			return []string{r.DPDDelay.String()}
+		}
+		return nil
+	}},
+	{'T', true, func(r *ike.Remote, v string) (err error) {
+		if r.DPDTimeout, err = remoteDuration(v); err != nil {
+			return fmt.Errorf("ike remote: -T %q: %v", v, err)
+		}
+		return nil
+	}, func(r *ike.Remote) []string {
+		if r.DPDTimeout == 0 {
+			return nil
+		}
+		return []string{r.DPDTimeout.String()}
+	}},
+	{'A', true, func(r *ike.Remote, v string) (err error) {
+		if r.DPDAction, err = ike.ParseDPDAction(v); err != nil {
+			return fmt.Errorf("ike remote: -A %q: %v", v, err)
+		}
+		return nil
+	}, func(r *ike.Remote) []string {
+		if r.DPDAction == ike.DPDTrap {
+			return nil
+		}
+		return []string{r.DPDAction.String()}
+	}},
+	{'S', true, func(r *ike.Remote, v string) (err error) {
+		if r.StartAction, err = ike.ParseStartAction(v); err != nil {
+			return fmt.Errorf("ike remote: -S %q: %v", v, err)
+		}
+		return nil
+	}, func(r *ike.Remote) []string {
+		if r.StartAction == ike.StartTrap {
+			return nil
+		}
+		return []string{r.StartAction.String()}
+	}},
 	// The reference's certificate options: known, so that a line of the
 	// reference's §5.2 is refused for what it asks, after its -m RSASIG.
 	{'b', true, noCertificates('b'), noArgs},
@@ -170,6 +220,8 @@ var remoteSpec = func() optSpec {
 //	-d <group list> -m PresharedKey|PSK -h <psk file> -f <peer id>
 //	-g <local id> -r <peer address>[,port] -i <retransmit> -l <lifetime>
 //	-t <retransmissions> -I <longest retransmission interval> -U
+//	-D <dpd delay>|off -T <dpd timeout> -A clear|restart|trap
+//	-S start|trap|none
 //
 // Lists are comma-separated. Besides the reference's names (3DES-CBC,
 // AES128-CBC, HMAC-SHA-2-256, MODP2048) modern ones work: AES128-GCM16,
@@ -178,7 +230,9 @@ var remoteSpec = func() optSpec {
 // Go duration ("500ms", "8h"). -t and -I are Sabre's: how many times a
 // request is retransmitted before the exchange fails, and the interval the
 // doubling of -i stops at. -U UDP-encapsulates ESP where no NAT is
-// (strongSwan's encap = yes). The PSK file is not read here (see
+// (strongSwan's encap = yes). -D, -T, -A and -S are Sabre's too
+// (ike/dpd.go): the liveness check's delay and timeout, what follows a
+// dead peer, and the start action. The PSK file is not read here (see
 // ike.Remote.LoadPSK).
 func ParseRemote(args []string) (ike.Remote, error) {
 	r := ike.Remote{Version: 2, Retransmit: ike.DefaultRetransmit, Lifetime: ike.DefaultIKELifetime, Port: 500,
@@ -278,6 +332,10 @@ func validRemote(r *ike.Remote) error {
 		return fmt.Errorf("ike remote %s: neither -w (initiate) nor -u (accept) given", r.Name)
 	case r.Initiate && !r.Address.IsValid():
 		return fmt.Errorf("ike remote %s: -w needs -r <peer address>", r.Name)
+	case r.StartAction == ike.StartStart && !r.Initiate:
+		return fmt.Errorf("ike remote %s: -S start needs -w (initiate) and -r", r.Name)
+	case r.DPDAction == ike.DPDRestart && !r.Initiate:
+		return fmt.Errorf("ike remote %s: -A restart needs -w (initiate) and -r", r.Name)
 	case r.RetransmitLimit < r.Retransmit:
 		return fmt.Errorf("ike remote %s: -I %v is shorter than the first interval -i %v", r.Name, r.RetransmitLimit, r.Retransmit)
 	}

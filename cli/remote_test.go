@@ -2,8 +2,10 @@ package cli
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sabre-ipsec/sabre/ike"
 	"github.com/sabre-ipsec/sabre/ike/message"
@@ -21,6 +23,8 @@ func FuzzParseRemote(f *testing.F) {
 		"-n t -w -e AES128-GCM16 -p PRFSHA256 -d CURVE25519 -m PSK -r 192.0.2.1 -i 4 -t 5 -I 1m",
 		"-n t -u -e AES128-GCM16 -p PRFSHA256 -d CURVE25519 -m PSK -i 90",
 		"-n 00 -u -e AESGCM -p SHA -d CURVE25519 -m PreshAredKeY", // AES without a key size, found by this target
+		"-n d -w -e AES128-GCM16 -p PRFSHA256 -d CURVE25519 -m PSK -r 192.0.2.1 -D 10 -T 5s -A restart -S start",
+		"-n d -u -e AES128-GCM16 -p PRFSHA256 -d CURVE25519 -m PSK -D off -A clear -S none",
 	} {
 		f.Add(s)
 	}
@@ -176,5 +180,40 @@ func TestForceEncapOption(t *testing.T) {
 	again, err := ParseRemote(RemoteArgs(&r))
 	if err != nil || !again.ForceEncap {
 		t.Errorf("-U not printed back: %q: %v", RemoteArgs(&r), err)
+	}
+}
+
+// TestRemoteLivenessOptions: -D, -T, -A and -S (ike/dpd.go) parse, print
+// back, and their bad values and combinations are refused by name.
+func TestRemoteLivenessOptions(t *testing.T) {
+	const base = "-n r -w -e AES128-GCM16 -p PRFSHA256 -d CURVE25519 -m PSK -r 192.0.2.1 "
+	r, err := ParseRemote(strings.Fields(base + "-D 10 -T 2500ms -A clear -S start"))
+	if err != nil || r.DPDDelay != 10*time.Second || r.DPDTimeout != 2500*time.Millisecond || r.DPDAction != ike.DPDClear || r.StartAction != ike.StartStart {
+		t.Fatalf("%+v %v", r, err)
+	}
+	if again, err := ParseRemote(RemoteArgs(&r)); err != nil || !reflect.DeepEqual(r, again) {
+		t.Errorf("round trip of %q: %+v %v", RemoteArgs(&r), again, err)
+	}
+	for _, off := range []string{"off", "0"} {
+		r, err := ParseRemote(strings.Fields(base + "-D " + off))
+		if err != nil || !r.DPDOff || r.DPDAction != ike.DPDTrap || r.StartAction != ike.StartTrap {
+			t.Fatalf("-D %s: %+v %v", off, r, err)
+		}
+		a := RemoteArgs(&r)
+		if i := slices.Index(a, "-D"); i < 0 || i+1 == len(a) || a[i+1] != "off" || slices.Contains(a, "-A") || slices.Contains(a, "-S") {
+			t.Errorf("-D %s prints as %q", off, a)
+		}
+	}
+	for _, tc := range []struct{ args, want string }{
+		{base + "-A sometimes", `-A "sometimes": want clear, restart or trap`},
+		{base + "-S later", `-S "later": want start, trap or none`},
+		{base + "-D never", `-D "never"`},
+		{base + "-T 0", `-T "0"`},
+		{"-n r -u -e AES128-GCM16 -p PRFSHA256 -d CURVE25519 -m PSK -S start", "-S start needs -w"},
+		{"-n r -u -e AES128-GCM16 -p PRFSHA256 -d CURVE25519 -m PSK -A restart", "-A restart needs -w"},
+	} {
+		if _, err := ParseRemote(strings.Fields(tc.args)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.args, err, tc.want)
+		}
 	}
 }

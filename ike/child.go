@@ -40,15 +40,13 @@ type childRequest struct {
 	proposals []message.Proposal
 	tsi, tsr  []TrafficSelector
 	transport bool
-	rekey     *child // the Child SA this one replaces
 	ni        []byte // CREATE_CHILD_SA nonce
-}
-
-func (sa *SA) hasPendingChild(policyID uint32) bool {
-	if sa.pending != nil && sa.pending.describe == fmt.Sprintf("CREATE_CHILD_SA policy %d", policyID) {
-		return true
-	}
-	return slices.ContainsFunc(sa.queue, func(j job) bool { return j.describe == fmt.Sprintf("CREATE_CHILD_SA policy %d", policyID) })
+	// PFS (pfs.go), in CREATE_CHILD_SA only: group is the group of our
+	// KE (the policy's first, or the one the peer asked for with
+	// INVALID_KE_PAYLOAD), dh our key for it.
+	pfs   bool
+	group GroupID
+	dh    *ikecrypto.PrivateKey
 }
 
 func tsPayload(ts []TrafficSelector, responder bool) *message.TS {
@@ -85,10 +83,12 @@ func policyProto(p *spd.Policy) (message.ProtocolID, error) {
 	return message.ProtocolESP, nil
 }
 
-// policyProposals are the Child SA proposals of policy p. A policy without
-// algorithm lists offers what RFC 8221 recommends.
-func policyProposals(p *spd.Policy, proto message.ProtocolID, spi uint32) ([]message.Proposal, error) {
-	encr, integ := p.ESPAlgorithms, p.AHAlgorithms
+// policyProposals are the Child SA proposals of policy p, with a DH
+// transform for each of groups (PFS). A policy without algorithm lists
+// offers what RFC 8221 recommends.
+func policyProposals(p *spd.Policy, proto message.ProtocolID, spi uint32, groups []GroupID) ([]message.Proposal, error) {
+	encr, _ := splitPFS(p.ESPAlgorithms)
+	integ, _ := splitPFS(p.AHAlgorithms)
 	if proto == message.ProtocolESP && len(encr) == 0 {
 		encr = []string{"AES128-GCM16", "AES256-GCM16", "CHACHA20-POLY1305", "AES128-CBC", "AES256-CBC"}
 		if len(integ) == 0 {
@@ -98,7 +98,11 @@ func policyProposals(p *spd.Policy, proto message.ProtocolID, spi uint32) ([]mes
 	if proto == message.ProtocolAH && len(integ) == 0 {
 		integ = []string{"HMAC-SHA-2-256", "HMAC-SHA-2-512", "HMAC-SHA-1"}
 	}
-	return ChildProposals(proto == message.ProtocolESP, encr, integ, spi)
+	ps, err := ChildProposals(proto == message.ProtocolESP, encr, integ, spi)
+	if err != nil {
+		return nil, err
+	}
+	return withGroups(ps, groups), nil
 }
 
 // childRequestPayloads builds SA, TSi, TSr (and USE_TRANSPORT_MODE) for a
@@ -119,71 +123,103 @@ func (d *Daemon) childRequestPayloads(sa *SA, cr *childRequest) ([]message.Paylo
 	if cr.spi, err = m.GetSPI(p.ID, sproto, sa.local.Addr()); err != nil {
 		return nil, err
 	}
-	if cr.proposals, err = policyProposals(p, cr.proto, cr.spi); err != nil {
+	var groups []GroupID
+	if cr.pfs {
+		if groups, err = PFSGroups(p); err != nil {
+			return nil, err
+		}
+		if len(groups) > 0 {
+			// The group of our KE first (RFC 7296 §1.3.1).
+			if !slices.Contains(groups, cr.group) {
+				cr.group = groups[0]
+			}
+			groups = append([]GroupID{cr.group}, slices.DeleteFunc(slices.Clone(groups), func(g GroupID) bool { return g == cr.group })...)
+			if cr.dh, err = pfsKey(cr.group); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if cr.proposals, err = policyProposals(p, cr.proto, cr.spi, groups); err != nil {
 		return nil, err
 	}
 	local, remote := PolicySelectors(p)
 	cr.tsi, cr.tsr = []TrafficSelector{local}, []TrafficSelector{remote}
 	cr.transport = p.Mode == spd.Transport
 	ps := []message.Payload{&message.SA{Proposals: cr.proposals}, tsPayload(cr.tsi, false), tsPayload(cr.tsr, true)}
+	if cr.dh != nil {
+		ps = append(ps, &message.KE{Group: message.GroupID(cr.group), Data: cr.dh.PublicValue()})
+	}
 	if cr.transport {
 		ps = append([]message.Payload{&message.Notify{Type: message.UseTransportMode}}, ps...)
 	}
 	return ps, nil
 }
 
-// completeChild is the initiator's processing of a Child SA response.
-func (d *Daemon) completeChild(sa *SA, cr *childRequest, in *inbound, ps []message.Payload) error {
-	if n := firstError(ps); n != nil {
-		return fmt.Errorf("peer refused the Child SA: %v", n.Type)
+// completeChild is the initiator's processing of a Child SA response in
+// exchange exch: it checks what the peer chose against cr and installs the
+// Child SA.
+func (d *Daemon) completeChild(sa *SA, exch message.ExchangeType, cr *childRequest, in *inbound, ps []message.Payload) (*child, error) {
+	defer func() {
+		if cr.dh != nil { // not used: the exchange failed
+			cr.dh.Zero()
+			cr.dh = nil
+		}
+	}()
+	if pe := peerRefusal(exch, ps); pe != nil {
+		if pe.Notify == message.NoProposalChosen {
+			// Operator feedback, as strongSwan's "configured proposals".
+			return nil, fmt.Errorf("Child SA for policy %d: %w (configured %s)", cr.policyID, pe, proposalsString(cr.proposals))
+		}
+		return nil, fmt.Errorf("Child SA for policy %d: %w", cr.policyID, pe)
 	}
 	saP, ok1 := message.Find[*message.SA](ps)
 	tsi, ok2 := message.FindTS(ps, false)
 	tsr, ok3 := message.FindTS(ps, true)
 	if !ok1 || !ok2 || !ok3 || len(saP.Proposals) != 1 {
-		return fmt.Errorf("Child SA response lacks SA, TSi or TSr")
+		return nil, fmt.Errorf("%w: Child SA response lacks SA, TSi or TSr", ErrInvalidSyntax)
 	}
 	chosen := saP.Proposals[0]
 	if !Accepts(cr.proposals, withoutSPI(chosen, cr.proposals)) || len(chosen.SPI) != 4 {
-		return fmt.Errorf("peer chose a Child SA proposal we did not offer")
+		return nil, fmt.Errorf("%w: peer chose a Child SA proposal we did not offer", ErrNoProposalChosen)
 	}
 	if !Acceptable(cr.tsi, cr.tsr, fromTSPayload(tsi), fromTSPayload(tsr)) {
-		return fmt.Errorf("peer's traffic selectors are not within ours")
+		return nil, fmt.Errorf("%w: peer's traffic selectors %v %v are not within ours", ErrTSUnacceptable, fromTSPayload(tsi), fromTSPayload(tsr))
 	}
 	_, transport := message.FindNotify(ps, message.UseTransportMode)
 	if transport != cr.transport {
-		return fmt.Errorf("peer answered in %s mode", map[bool]string{true: "transport", false: "tunnel"}[transport])
+		return nil, fmt.Errorf("%w: peer answered in %s mode", ErrNoProposalChosen, map[bool]string{true: "transport", false: "tunnel"}[transport])
 	}
 	ni, nr := sa.ni, sa.nr
 	if cr.ni != nil {
 		nonce, ok := message.Find[*message.Nonce](ps)
 		if !ok {
-			return fmt.Errorf("CREATE_CHILD_SA response lacks Nr")
+			return nil, fmt.Errorf("%w: CREATE_CHILD_SA response lacks Nr", ErrInvalidSyntax)
 		}
 		ni, nr = cr.ni, nonce.Data
 	}
 	algs := Chosen(chosen)
-	c := &child{policyID: cr.policyID, proto: cr.proto, inSPI: cr.spi, outSPI: binary.BigEndian.Uint32(chosen.SPI), tunnel: !transport, algs: algs, weInitiated: true}
-	if err := d.installChild(sa, c, ni, nr, false); err != nil {
-		return err
-	}
-	if old := cr.rekey; old != nil {
-		if old.peerRekeyNonces != nil && lowestNonce(ni, nr, old.peerRekeyNonces...) {
-			// RFC 7296 §2.8.1: of two simultaneous rekeys, the pair made
-			// with the lowest of the four nonces is deleted by its maker;
-			// the maker of the other deletes the old pair, and then we
-			// send on the other's (old.successor).
-			d.log.Info("simultaneous rekey: deleting the redundant Child SA", "ike_sa", sa.String(), "policy", c.policyID)
-			d.deleteChild(sa, c)
-			return nil
+	var gir []byte
+	if cr.dh != nil {
+		// RFC 7296 §1.3.1: the responder's KE is of the group it chose,
+		// which must be that of our KE.
+		ke, ok := message.Find[*message.KE](ps)
+		if !algs.HasDH || algs.Group != cr.group || !ok {
+			return nil, fmt.Errorf("%w: peer chose group %v (KE present: %v) for the %v of our KE", ErrNoProposalChosen, algs.Group, ok, cr.group)
 		}
-		// The peer's replacement, if it made one at the same time, is the
-		// redundant one: the peer deletes it, and we never send on it.
-		old.successor = nil
-		// RFC 7296 §2.8: the initiator of the rekey deletes the old pair.
-		d.deleteChild(sa, old)
+		var err error
+		if gir, err = pfsSecret(cr.dh, ke); err != nil {
+			return nil, err
+		}
+		cr.dh = nil
+		defer clear(gir)
+	} else if algs.HasDH {
+		return nil, fmt.Errorf("%w: peer chose group %v, we sent no KE", ErrNoProposalChosen, algs.Group)
 	}
-	return nil
+	c := &child{policyID: cr.policyID, proto: cr.proto, inSPI: cr.spi, outSPI: binary.BigEndian.Uint32(chosen.SPI), tunnel: !transport, algs: algs, weInitiated: true}
+	if err := d.installChild(sa, c, gir, ni, nr, false); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // lowestNonce reports whether the lowest of a and b is lower than all of
@@ -213,10 +249,11 @@ func withoutSPI(chosen message.Proposal, offered []message.Proposal) message.Pro
 	return c
 }
 
-// installChild derives the Child SA's keys (RFC 7296 §2.17) and adds the SA
-// pair to the data plane (ADD_SA), the inbound SA first. With withhold it
-// adds only the inbound SA and keeps the outbound one for installOutbound.
-func (d *Daemon) installChild(sa *SA, c *child, ni, nr []byte, withhold bool) error {
+// installChild derives the Child SA's keys (RFC 7296 §2.17, with gir the
+// PFS shared secret or nil) and adds the SA pair to the data plane
+// (ADD_SA), the inbound SA first. With withhold it adds only the inbound
+// SA and keeps the outbound one for installOutbound.
+func (d *Daemon) installChild(sa *SA, c *child, gir, ni, nr []byte, withhold bool) error {
 	p, err := d.cfg.Messaging.GetPolicy(c.policyID)
 	if err != nil {
 		return err
@@ -232,7 +269,7 @@ func (d *Daemon) installChild(sa *SA, c *child, ni, nr []byte, withhold bool) er
 			return err
 		}
 	}
-	keys, err := ikecrypto.DeriveChildSAKeys(sa.prf, sa.keys.SKd, nil, ni, nr, encLen, intLen)
+	keys, err := ikecrypto.DeriveChildSAKeys(sa.prf, sa.keys.SKd, gir, ni, nr, encLen, intLen)
 	if err != nil {
 		return err
 	}
@@ -303,16 +340,17 @@ func (d *Daemon) respondChild(sa *SA, in *inbound, ps []message.Payload, ni, nr 
 // respondChildSA is respondChild, returning the new Child SA (nil if
 // refused); a rekey's responder withholds its outbound SA.
 func (d *Daemon) respondChildSA(sa *SA, in *inbound, ps []message.Payload, ni, nr []byte, rekey bool) ([]message.Payload, *child) {
-	refuse := func(t message.NotifyType, why string) ([]message.Payload, *child) {
+	refuse := func(err error) ([]message.Payload, *child) {
 		d.stats.ChildFailures.Add(1)
-		d.log.Warn("Child SA refused", "ike_sa", sa.String(), "reason", why)
-		return []message.Payload{&message.Notify{Type: t}}, nil
+		d.log.Warn("Child SA refused", "ike_sa", sa.String(), "reason", err)
+		d.reportChild(sa, 0, err)
+		return notifyError(err), nil
 	}
 	saP, ok0 := message.Find[*message.SA](ps)
 	tsiP, ok1 := message.FindTS(ps, false)
 	tsrP, ok2 := message.FindTS(ps, true)
 	if !ok0 || !ok1 || !ok2 {
-		return refuse(message.InvalidSyntax, "Child SA request lacks SA, TSi or TSr")
+		return refuse(fmt.Errorf("%w: Child SA request lacks SA, TSi or TSr", ErrInvalidSyntax))
 	}
 	tsi, tsr := fromTSPayload(tsiP), fromTSPayload(tsrP)
 	_, wantTransport := message.FindNotify(ps, message.UseTransportMode)
@@ -331,15 +369,15 @@ func (d *Daemon) respondChildSA(sa *SA, in *inbound, ps []message.Payload, ni, n
 		}
 	}
 	if pol == nil {
-		return refuse(message.TSUnacceptable, fmt.Sprintf("no policy for remote %q covers TSi %v TSr %v", sa.remote.Name, tsi, tsr))
+		return refuse(fmt.Errorf("%w: no policy for remote %q covers TSi %v TSr %v", ErrTSUnacceptable, sa.remote.Name, tsi, tsr))
 	}
 	transport := pol.Mode == spd.Transport
 	if transport && !wantTransport {
-		return refuse(message.NoProposalChosen, fmt.Sprintf("policy %d is transport mode, the peer asked for tunnel mode", pol.ID))
+		return refuse(fmt.Errorf("%w: policy %d is transport mode, the peer asked for tunnel mode", ErrNoProposalChosen, pol.ID))
 	}
 	proto, err := policyProto(pol)
 	if err != nil {
-		return refuse(message.NoProposalChosen, err.Error())
+		return refuse(fmt.Errorf("%w: %w", ErrNoProposalChosen, err))
 	}
 	sproto := sad.ESP
 	if proto == message.ProtocolAH {
@@ -347,20 +385,50 @@ func (d *Daemon) respondChildSA(sa *SA, in *inbound, ps []message.Payload, ni, n
 	}
 	spi, err := d.cfg.Messaging.GetSPI(pol.ID, sproto, sa.local.Addr())
 	if err != nil {
-		return refuse(message.TemporaryFailure, err.Error())
+		return refuse(fmt.Errorf("%w: %w", ErrTemporaryFailure, err))
 	}
-	ours, err := policyProposals(pol, proto, spi)
+	// PFS only in CREATE_CHILD_SA (RFC 7296 §1.2: IKE_AUTH has no KE).
+	var groups []GroupID
+	if in.hdr.Exchange == message.CreateChildSA {
+		if groups, err = PFSGroups(pol); err != nil {
+			return refuse(fmt.Errorf("%w: %w", ErrNoProposalChosen, err))
+		}
+	}
+	ours, err := policyProposals(pol, proto, spi, groups)
 	if err != nil {
-		return refuse(message.NoProposalChosen, err.Error())
+		return refuse(fmt.Errorf("%w: %w", ErrNoProposalChosen, err))
 	}
 	chosen, ok := Select(ours, saP.Proposals)
 	if !ok || len(chosen.SPI) != 4 {
-		return refuse(message.NoProposalChosen, fmt.Sprintf("no acceptable proposal for policy %d", pol.ID))
+		return refuse(fmt.Errorf("%w: no acceptable proposal for policy %d: received %s, configured %s",
+			ErrNoProposalChosen, pol.ID, proposalsString(saP.Proposals), proposalsString(ours)))
 	}
 	algs := Chosen(chosen)
+	var gir []byte
+	var myKE *message.KE
+	if algs.HasDH {
+		ke, ok := message.Find[*message.KE](ps)
+		if !ok {
+			return refuse(fmt.Errorf("%w: the chosen proposal has group %v but the request no KE", ErrInvalidSyntax, algs.Group))
+		}
+		if GroupID(ke.Group) != algs.Group {
+			// RFC 7296 §1.3.1: tell the initiator the group we want.
+			d.log.Info("Child SA: peer's KE is of another group", "ike_sa", sa.String(), "policy", pol.ID, "ke", GroupID(ke.Group), "want", algs.Group)
+			return []message.Payload{message.NewInvalidKEPayload(message.GroupID(algs.Group))}, nil
+		}
+		dh, err := pfsKey(algs.Group)
+		if err != nil {
+			return refuse(fmt.Errorf("%w: %w", ErrNoProposalChosen, err))
+		}
+		myKE = &message.KE{Group: ke.Group, Data: slices.Clone(dh.PublicValue())}
+		if gir, err = pfsSecret(dh, ke); err != nil {
+			return refuse(err)
+		}
+		defer clear(gir)
+	}
 	c := &child{policyID: pol.ID, proto: proto, inSPI: spi, outSPI: binary.BigEndian.Uint32(chosen.SPI), tunnel: !transport, algs: algs}
-	if err := d.installChild(sa, c, ni, nr, rekey); err != nil {
-		return refuse(message.NoProposalChosen, err.Error())
+	if err := d.installChild(sa, c, gir, ni, nr, rekey); err != nil {
+		return refuse(fmt.Errorf("%w: %w", ErrNoProposalChosen, err))
 	}
 	mine := chosen
 	mine.SPI = []byte{byte(spi >> 24), byte(spi >> 16), byte(spi >> 8), byte(spi)}
@@ -368,111 +436,14 @@ func (d *Daemon) respondChildSA(sa *SA, in *inbound, ps []message.Payload, ni, n
 	if transport {
 		resp = append(resp, &message.Notify{Type: message.UseTransportMode})
 	}
-	return append(resp, &message.SA{Proposals: []message.Proposal{mine}}, tsPayload(ni2, false), tsPayload(nr2, true)), c
-}
-
-// queueCreateChild queues a CREATE_CHILD_SA for policy p (rekeying old if
-// not nil).
-func (d *Daemon) queueCreateChild(sa *SA, p *spd.Policy, _ int) {
-	d.queueChild(sa, p.ID, nil)
-}
-
-func (d *Daemon) queueChild(sa *SA, policyID uint32, old *child) {
-	describe := fmt.Sprintf("CREATE_CHILD_SA policy %d", policyID)
-	d.enqueue(sa, job{describe: describe, start: func(sa *SA) error {
-		cr := &childRequest{policyID: policyID, rekey: old, ni: newNonce()}
-		ps, err := d.childRequestPayloads(sa, cr)
-		if err != nil {
-			d.cfg.Messaging.AcquireFail(policyID)
-			return err
-		}
-		if old != nil {
-			ps = append([]message.Payload{&message.Notify{Protocol: old.proto, SPI: spi4(old.inSPI), Type: message.RekeySA}}, ps...)
-		}
-		ps = append(ps, &message.Nonce{Data: cr.ni})
-		return d.request(sa, message.CreateChildSA, ps, describe, func(sa *SA, in *inbound) error {
-			if err := d.completeChild(sa, cr, in, in.payloads); err != nil {
-				d.stats.ChildFailures.Add(1)
-				if old == nil {
-					d.cfg.Messaging.AcquireFail(policyID)
-				}
-				return err
-			}
-			return nil
-		}, func(sa *SA, err error) {
-			if old == nil {
-				d.cfg.Messaging.AcquireFail(policyID)
-			}
-		})
-	}})
+	resp = append(resp, &message.SA{Proposals: []message.Proposal{mine}})
+	if myKE != nil {
+		resp = append(resp, myKE)
+	}
+	return append(resp, tsPayload(ni2, false), tsPayload(nr2, true)), c
 }
 
 func spi4(v uint32) []byte { return []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)} }
-
-// processCreateChildRequest is the responder's CREATE_CHILD_SA: a new or
-// rekeyed Child SA. Rekeying the IKE SA itself is refused; peers then
-// re-authenticate (documented in the package).
-func (d *Daemon) processCreateChildRequest(sa *SA, in *inbound) []message.Payload {
-	ps := in.payloads
-	if !sa.established() {
-		return []message.Payload{&message.Notify{Type: message.TemporaryFailure}}
-	}
-	if saP, ok := message.Find[*message.SA](ps); ok && len(saP.Proposals) > 0 && saP.Proposals[0].Protocol == message.ProtocolIKE {
-		return []message.Payload{&message.Notify{Type: message.NoProposalChosen}}
-	}
-	if _, ok := message.Find[*message.KE](ps); ok {
-		// No PFS in this build: a KE we cannot match is refused so the
-		// peer can retry without it.
-		return []message.Payload{&message.Notify{Type: message.NoProposalChosen}}
-	}
-	nonce, ok := message.Find[*message.Nonce](ps)
-	if !ok {
-		return []message.Payload{&message.Notify{Type: message.InvalidSyntax}}
-	}
-	var old *child
-	if n, ok := message.FindNotify(ps, message.RekeySA); ok && len(n.SPI) == 4 {
-		spi := binary.BigEndian.Uint32(n.SPI)
-		for _, c := range sa.children {
-			if c.outSPI == spi && !c.retiring {
-				old = c
-			}
-		}
-		if old == nil {
-			return []message.Payload{&message.Notify{Type: message.ChildSANotFound, Protocol: n.Protocol, SPI: n.SPI}}
-		}
-	}
-	nr := newNonce()
-	resp, c := d.respondChildSA(sa, in, ps, nonce.Data, nr, old != nil)
-	if c == nil {
-		return resp
-	}
-	if old != nil {
-		old.successor = c
-		if old.rekeyed {
-			// Both ends rekey old at once: remember this exchange's nonces
-			// so that ours, when it completes, can tell which new pair is
-			// redundant (RFC 7296 §2.8.1).
-			old.peerRekeyNonces = [][]byte{slices.Clone(nonce.Data), nr}
-		}
-		old.rekeyed = true
-		d.stats.ChildRekeys.Add(1)
-	}
-	return append(resp, &message.Nonce{Data: nr})
-}
-
-// childExpiring rekeys a Child SA at its soft lifetime (SA_EXPIRED): a new
-// pair is negotiated with REKEY_SA and the old one deleted.
-func (d *Daemon) childExpiring(ev messaging.Event) {
-	d.withChild(ev.SPI, ev.Direction, func(sa *SA, c *child) {
-		if c.rekeyed || c.retiring || !sa.established() {
-			return
-		}
-		c.rekeyed = true
-		d.stats.ChildRekeys.Add(1)
-		d.log.Info("rekeying Child SA", "ike_sa", sa.String(), "policy", c.policyID, "spi_in", fmt.Sprintf("%08x", c.inSPI))
-		d.queueChild(sa, c.policyID, c)
-	})
-}
 
 // childDeleted tells the peer when one of our Child SAs went away (hard
 // lifetime, operator), then forgets it.
@@ -506,27 +477,6 @@ func (d *Daemon) withChild(spi uint32, dir sad.Direction, f func(*SA, *child)) {
 		}
 		d.checkin(sa)
 	}
-}
-
-// deleteChild retires Child SA c and sends the peer a Delete for it; c's
-// inbound SA goes once that is answered (RFC 7296 §1.4.1: until then the
-// peer may still send on it), after the grace.
-func (d *Daemon) deleteChild(sa *SA, c *child) {
-	if !slices.Contains(sa.children, c) || c.retiring {
-		return
-	}
-	if !sa.established() {
-		d.deleteChildLocally(sa, c)
-		return
-	}
-	d.retire(sa, c)
-	proto := c.proto
-	spi := c.inSPI
-	done := func(sa *SA) { d.dropRetiredLater(sa, c) }
-	d.enqueue(sa, job{describe: "INFORMATIONAL delete", start: func(sa *SA) error {
-		return d.request(sa, message.Informational, []message.Payload{&message.Delete{Protocol: proto, SPIs: []uint32{spi}}},
-			"INFORMATIONAL delete", func(sa *SA, _ *inbound) error { done(sa); return nil }, func(sa *SA, _ error) { done(sa) })
-	}})
 }
 
 // retire stops sending on Child SA c. A successor whose outbound SA was

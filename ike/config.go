@@ -257,6 +257,17 @@ type Remote struct {
 	// ForceEncap (-U) UDP-encapsulates ESP with this peer even where no
 	// NAT is, as strongSwan's encap = yes: our NAT detection is faked.
 	ForceEncap bool
+
+	// Liveness (dpd.go): DPDDelay is how long an IKE SA hears nothing
+	// before it checks the peer (-D; 0: LivenessInterval, DPDOff: never),
+	// DPDTimeout how long that check may go unanswered (-T; 0: the
+	// retransmission schedule), DPDAction what follows a dead peer (-A).
+	// StartAction (-S) is what the remote's policies do at load.
+	DPDDelay    time.Duration
+	DPDOff      bool
+	DPDTimeout  time.Duration
+	DPDAction   DPDAction
+	StartAction StartAction
 }
 
 // Defaults of `ike remote`.

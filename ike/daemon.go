@@ -60,6 +60,11 @@ type Config struct {
 	// QueueLen bounds the messages waiting for a worker; DefaultQueueLen
 	// if 0.
 	QueueLen int
+	// Failure, if set, is told of each IKE SA or Child SA that could not
+	// be set up or was lost, with an error errors.Is matches against the
+	// Err* values. It is called with the IKE SA checked out: it must not
+	// call back into the Daemon.
+	Failure func(Failure)
 }
 
 type stopper interface{ Stop() bool }
@@ -95,17 +100,45 @@ type Daemon struct {
 	mu        sync.Mutex
 	remotes   map[string]*Remote
 	contacted map[string]bool // remotes we had an IKE SA with (INITIAL_CONTACT)
+	cleared   map[string]bool // remotes a dead peer cleared (-A clear, dpd.go)
+	// startTimer runs keepUp while remotes have -S start (dpd.go).
+	startTimer stopper
 
-	trace, debug   atomic.Bool
-	closed         atomic.Bool
-	keyExportFn    atomic.Pointer[func(KeyExport)] // SetKeyExport
-	traceMu        sync.Mutex                      // one dump at a time on Config.Trace
-	cookieSecret   [32]byte
-	unprotected    replyLimiter   // malformed.go
-	panicCleanup   sync.WaitGroup // recover.go
-	contactCleanup sync.WaitGroup // initialContact's removals (ikeauth.go)
-	logLimit       logLimiter
-	proc           processor // processor.go
+	trace, debug atomic.Bool
+	closed       atomic.Bool
+	keyExportFn  atomic.Pointer[func(KeyExport)] // SetKeyExport
+	traceMu      sync.Mutex                      // one dump at a time on Config.Trace
+	cookieSecret [32]byte
+	unprotected  replyLimiter   // malformed.go
+	panicCleanup sync.WaitGroup // recover.go
+	logLimit     logLimiter
+	proc         processor // processor.go
+
+	// Goroutines the daemon starts (goBackground): Close waits for them,
+	// and none starts once Close has begun (bgMu orders the two).
+	bgMu sync.Mutex
+	bg   sync.WaitGroup
+
+	// The established IKE SAs by remote and peer identity (identity.go).
+	idMu       sync.Mutex
+	byIdentity map[string]map[SAKey]struct{}
+}
+
+// goBackground runs f on a goroutine that the daemon owns, and reports
+// whether it did: once Close has begun none starts, and Close returns only
+// when those started have ended. f should end soon after d.closed is set.
+func (d *Daemon) goBackground(f func()) bool {
+	d.bgMu.Lock()
+	defer d.bgMu.Unlock()
+	if d.closed.Load() {
+		return false
+	}
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		f()
+	}()
+	return true
 }
 
 // New starts a daemon and registers it with the messaging interface.
@@ -135,12 +168,23 @@ func New(cfg Config) (*Daemon, error) {
 	return d, nil
 }
 
-// Close deletes every IKE SA (telling the peers) and unregisters.
+// Close deletes every IKE SA (telling the peers) and unregisters. The
+// daemon's goroutines have ended when it returns.
 func (d *Daemon) Close() {
-	if d.closed.Swap(true) {
+	d.bgMu.Lock()
+	already := d.closed.Swap(true)
+	d.bgMu.Unlock()
+	if already {
 		return
 	}
 	d.stopWorkers() // processor.go: queued messages are dropped, the workers finish theirs
+	// Before the SAs go: a background goroutine may hold one checked out.
+	d.bg.Wait()
+	d.mu.Lock()
+	if d.startTimer != nil {
+		d.startTimer.Stop()
+	}
+	d.mu.Unlock()
 	for _, k := range d.mgr.All() {
 		if sa, err := d.mgr.Checkout(k, netip.AddrPort{}); err == nil {
 			if sa.established() {
@@ -185,9 +229,13 @@ func (d *Daemon) AddRemote(r Remote) error {
 	d.mu.Lock()
 	old := d.remotes[r.Name]
 	d.remotes[r.Name] = &r
+	delete(d.cleared, r.Name)
 	d.mu.Unlock()
 	if old != nil {
 		old.ZeroPSK()
+	}
+	if r.StartAction == StartStart {
+		d.armStart() // dpd.go
 	}
 	return nil
 }
@@ -267,14 +315,20 @@ func (d *Daemon) ReplaceRemotes(add []Remote, del []string) (int, error) {
 		old[d.remotes[name]] = true
 		delete(d.remotes, name)
 	}
+	start := false
 	for i := range add {
 		r := add[i]
 		if o := d.remotes[r.Name]; o != nil {
 			old[o] = true
 		}
 		d.remotes[r.Name] = &r
+		delete(d.cleared, r.Name)
+		start = start || r.StartAction == StartStart
 	}
 	d.mu.Unlock()
+	if start {
+		defer d.armStart() // dpd.go
+	}
 	n := 0
 	if len(old) > 0 {
 		n = d.deleteSAsOf(old)
@@ -467,135 +521,6 @@ func (d *Daemon) send(sa *SA, b []byte) {
 	}
 }
 
-// startRequest sends a request now if the window is free, or queues it.
-func (d *Daemon) enqueue(sa *SA, j job) {
-	sa.queue = append(sa.queue, j)
-	d.next(sa)
-}
-
-// next starts the next queued exchange when no request is outstanding.
-func (d *Daemon) next(sa *SA) {
-	for sa.pending == nil && len(sa.queue) > 0 && (sa.established() || sa.state == StateInitSent) {
-		j := sa.queue[0]
-		sa.queue = sa.queue[1:]
-		if err := j.start(sa); err != nil {
-			d.log.Warn("IKE exchange failed to start", "exchange", j.describe, "ike_sa", sa.String(), "err", err)
-		}
-	}
-}
-
-// request sends a new request on sa and arms its retransmission.
-func (d *Daemon) request(sa *SA, exch message.ExchangeType, payloads []message.Payload, describe string,
-	onReply func(*SA, *inbound) error, onFail func(*SA, error)) error {
-	id := sa.nextRequest
-	b, err := sa.seal(exch, id, false, payloads)
-	if err != nil {
-		return err
-	}
-	sa.pending = &request{msgID: id, exchange: exch, raw: b, sent: d.cfg.Now(), tries: 1, onReply: onReply, onFail: onFail, describe: describe}
-	d.send(sa, b)
-	d.armRetransmit(sa, sa.pending)
-	return nil
-}
-
-// retransmitRemote is the remote whose retransmission settings sa follows.
-func (sa *SA) retransmitRemote() *Remote {
-	if sa.remote != nil {
-		return sa.remote
-	}
-	return &Remote{}
-}
-
-// retransmitTries is how many retransmissions a request of sa gets.
-func (sa *SA) retransmitTries() int {
-	_, tries, _ := sa.retransmitRemote().retransmitSchedule()
-	return tries
-}
-
-func (d *Daemon) armRetransmit(sa *SA, r *request) {
-	delay := sa.retransmitRemote().RetransmitInterval(r.tries)
-	key := sa.key
-	r.timer = d.cfg.AfterFunc(delay, func() { d.retransmit(key, sa.peer, r) })
-}
-
-// retransmit resends r if it is still outstanding, with exponential
-// back-off, and gives up after the remote's tries (RFC 7296 §2.1, §2.4).
-func (d *Daemon) retransmit(key SAKey, peer netip.AddrPort, r *request) {
-	sa, err := d.mgr.Checkout(key, peer)
-	if err != nil {
-		// The key may have changed (the IKE_SA_INIT response set SPIr).
-		return
-	}
-	defer d.checkin(sa)
-	if sa.pending != r {
-		return
-	}
-	if r.tries > sa.retransmitTries() {
-		sa.pending = nil
-		why := "peer does not answer " + r.describe
-		if sa.initIgnored != "" {
-			// RFC 7296 §2.21.1: only now does an unprotected error count.
-			why += " (last response ignored: " + sa.initIgnored + ")"
-		}
-		d.log.Info("IKE peer does not answer", "exchange", r.describe, "tries", r.tries, "ike_sa", sa.String())
-		if r.describe == livenessCheck {
-			d.stats.DPDFailures.Add(1)
-		}
-		if r.onFail != nil {
-			r.onFail(sa, errors.New("peer does not answer"))
-		}
-		d.fail(sa, why)
-		return
-	}
-	r.tries++
-	d.stats.Retransmits.Add(1)
-	sa.stats.retransmits++
-	d.send(sa, r.raw)
-	d.armRetransmit(sa, r)
-}
-
-// handleResponse matches a response to our outstanding request.
-func (d *Daemon) handleResponse(sa *SA, m *message.Message, raw []byte, local, remote netip.AddrPort) {
-	r := sa.pending
-	if r == nil || m.Header.MessageID != r.msgID || m.Header.Exchange != r.exchange {
-		d.stats.Dropped.Add(1)
-		return
-	}
-	if m.Header.Exchange == message.IKESAInit {
-		if sa.state != StateInitSent {
-			d.stats.Dropped.Add(1)
-			return
-		}
-		d.handleInitResponse(sa, r, &inbound{hdr: m.Header, raw: raw, payloads: m.Payloads, local: local, remote: remote})
-		return
-	}
-	payloads, err := sa.open(m, raw)
-	if err != nil {
-		d.stats.Dropped.Add(1)
-		d.limitedLog(slog.LevelDebug, "undecryptable IKE response", "ike_sa", sa.String(), "err", err)
-		return
-	}
-	if err := message.Check(m.Header.Exchange, true, payloads); err != nil {
-		d.log.Info("invalid IKE response", "ike_sa", sa.String(), "err", err)
-	}
-	d.traceInner("received", m.Header.Exchange, payloads, remote)
-	r.timer.Stop()
-	sa.pending = nil
-	sa.nextRequest++
-	sa.lastRecv = d.cfg.Now()
-	d.updatePeer(sa, local, remote)
-	in := &inbound{hdr: m.Header, raw: raw, payloads: payloads, local: local, remote: remote}
-	if err := r.onReply(sa, in); err != nil {
-		d.log.Warn("IKE exchange failed", "exchange", r.describe, "ike_sa", sa.String(), "err", err)
-		if r.onFail != nil {
-			r.onFail(sa, err)
-		}
-	}
-	if sa.state != StateDead {
-		d.next(sa)
-	}
-}
-
 // handleRequest answers a request from the peer: a new one is processed
 // and its response cached; a retransmission of the last one gets the cached
 // response again; anything else is outside the window (RFC 7296 §2.3).
@@ -628,15 +553,18 @@ func (d *Daemon) handleRequest(sa *SA, m *message.Message, raw []byte, local, re
 	sa.lastRecv = d.cfg.Now()
 	d.updatePeer(sa, local, remote)
 	in := &inbound{hdr: m.Header, raw: raw, payloads: payloads, local: local, remote: remote}
+	// The responder's side of each task; drop, if set, removes the SA once
+	// the response is sent (a refused IKE_AUTH).
 	var resp []message.Payload
+	var drop error
 	if malformed != nil {
-		resp = d.refuseRequest(sa, m.Header.Exchange, malformed.err) // malformed.go
+		resp, drop = d.refuseRequest(sa, m.Header.Exchange, malformed.err) // malformed.go
 	} else if err := message.Check(m.Header.Exchange, false, payloads); err != nil {
-		resp = d.refuseRequest(sa, m.Header.Exchange, err)
+		resp, drop = d.refuseRequest(sa, m.Header.Exchange, err)
 	} else {
 		switch m.Header.Exchange {
 		case message.IKEAuth:
-			resp = d.processAuthRequest(sa, in)
+			resp, drop = d.processAuthRequest(sa, in)
 		case message.CreateChildSA:
 			resp = d.processCreateChildRequest(sa, in)
 		case message.Informational:
@@ -657,21 +585,21 @@ func (d *Daemon) handleRequest(sa *SA, m *message.Message, raw []byte, local, re
 	if sa.state == StateDeleting && m.Header.Exchange == message.Informational {
 		d.remove(sa, "deleted by the peer")
 	}
-	if sa.dropAfterReply != "" {
-		d.remove(sa, sa.dropAfterReply)
+	if drop != nil {
+		d.remove(sa, drop.Error())
+	} else if m.Header.Exchange == message.IKEAuth && sa.established() {
+		// Only now: the peer has the new IKE SA before an older one goes.
+		d.checkUnique(sa) // unique.go
 	}
 	if sa.state != StateDead {
-		d.next(sa)
+		d.initiateTasks(sa)
 	}
 }
 
-// notifyError turns a payload-rules violation into the response payloads.
+// notifyError turns an error (a payload-rules violation, or one of
+// notifyErrors) into the response payloads.
 func notifyError(err error) []message.Payload {
-	var ne *message.NotifyError
-	if errors.As(err, &ne) {
-		return []message.Payload{&message.Notify{Type: ne.Type, Data: ne.Data}}
-	}
-	return []message.Payload{&message.Notify{Type: message.InvalidSyntax}}
+	return []message.Payload{notifyFor(err)}
 }
 
 // updatePeer follows the peer to a new address or port: a NAT mapping
@@ -692,8 +620,11 @@ func (d *Daemon) updatePeer(sa *SA, local, remote netip.AddrPort) {
 }
 
 // fail ends an IKE SA that could not be set up or stopped answering.
-func (d *Daemon) fail(sa *SA, why string) {
+func (d *Daemon) fail(sa *SA, err error) {
 	d.stats.Failed.Add(1)
+	if sa.established() && errors.Is(err, ErrPeerTimeout) {
+		d.deadPeer(sa) // dpd.go: -A and -S
+	}
 	if sa.initiator && sa.remote != nil {
 		// The peer may hold an IKE SA we gave up on (its IKE_AUTH
 		// response was lost); the next IKE_AUTH carries INITIAL_CONTACT so
@@ -702,10 +633,28 @@ func (d *Daemon) fail(sa *SA, why string) {
 		delete(d.contacted, sa.remote.Name)
 		d.mu.Unlock()
 	}
-	if sa.firstChild != nil {
-		d.cfg.Messaging.AcquireFail(sa.firstChild.policyID)
+	d.report(sa, err)
+	d.removeAt(sa, err.Error(), slog.LevelWarn)
+}
+
+// report tells Config.Failure that sa failed with err.
+func (d *Daemon) report(sa *SA, err error) { d.reportFailure(sa, false, 0, err) }
+
+// reportChild tells Config.Failure that a Child SA of sa (for policyID, 0
+// if unknown) failed with err.
+func (d *Daemon) reportChild(sa *SA, policyID uint32, err error) {
+	d.reportFailure(sa, true, policyID, err)
+}
+
+func (d *Daemon) reportFailure(sa *SA, child bool, policyID uint32, err error) {
+	if d.cfg.Failure == nil {
+		return
 	}
-	d.removeAt(sa, why, slog.LevelWarn)
+	f := Failure{IKESA: sa.String(), Child: child, PolicyID: policyID, Err: err}
+	if sa.remote != nil {
+		f.Remote = sa.remote.Name
+	}
+	d.cfg.Failure(f)
 }
 
 // remove deletes an IKE SA and its Child SAs from the data plane.
@@ -730,13 +679,18 @@ func (d *Daemon) removeHalfOpen(sa *SA, why string) {
 	d.discard(sa)
 }
 
-// discard deletes sa and its Child SAs.
+// discard deletes sa and its Child SAs; its tasks are aborted.
 func (d *Daemon) discard(sa *SA) {
+	d.abortTasks(sa, errSAGone)
+	d.unindexIdentity(sa)
 	for _, c := range slices.Clone(sa.children) {
 		d.deleteChildLocally(sa, c)
 	}
 	sa.children = nil
-	sa.state = StateDead
+	if err := sa.set(StateDead); err != nil {
+		// Every state may end (TestEveryStateMayEnd); this is a bug.
+		d.log.Error("removing an IKE SA", "ike_sa", sa.String(), "err", err)
+	}
 	sa.close()
 	d.mgr.Remove(sa.key)
 }
@@ -755,7 +709,7 @@ func (d *Daemon) onEvent(ev messaging.Event) {
 			d.log.Debug("ACQUIRE left to another key manager", "policy", ev.PolicyID)
 			return
 		}
-		if err := d.acquire(ev.Policy); err != nil {
+		if err := d.acquireOnTraffic(ev.Policy); err != nil { // dpd.go
 			d.log.Warn("cannot negotiate SAs", "policy", ev.PolicyID, "err", err)
 			d.cfg.Messaging.AcquireFail(ev.PolicyID)
 		}

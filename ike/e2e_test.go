@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +31,16 @@ type testHost struct {
 	d      *Daemon
 	policy uint32
 	out    chan *pktbuf.Buffer // packets the engine sent itself (queued after ACQUIRE)
+
+	failMu   sync.Mutex
+	failures []Failure // what Config.Failure was told
+}
+
+// failed returns what Config.Failure was told so far.
+func (h *testHost) failed() []Failure {
+	h.failMu.Lock()
+	defer h.failMu.Unlock()
+	return slices.Clone(h.failures)
 }
 
 // network delivers IKE messages between hosts asynchronously, with an
@@ -107,6 +118,7 @@ func newHost(t testing.TB, n *network, name, addr, src, dst, peer, remoteArgs st
 	h.msg = messaging.New(h.e)
 	var err error
 	h.d, err = New(Config{Messaging: h.msg, Send: n.send, Log: quietLog,
+		Failure:   func(f Failure) { h.failMu.Lock(); h.failures = append(h.failures, f); h.failMu.Unlock() },
 		LocalAddr: func(netip.Addr) (netip.Addr, error) { return h.addr, nil }})
 	if err != nil {
 		t.Fatal(err)

@@ -93,17 +93,17 @@ func (sa *SA) detectNAT(payloads []message.Payload, spir uint64, local, remote n
 // acquire starts negotiating Child SAs for policy p with its IKE peer.
 func (d *Daemon) acquire(p *spd.Policy) error {
 	if p == nil {
-		return errors.New("ACQUIRE without a policy")
+		return fmt.Errorf("%w: ACQUIRE without a policy", ErrNoRemote)
 	}
 	if p.RemoteName == "" {
-		return fmt.Errorf("policy %d has no IKE remote (-g)", p.ID)
+		return fmt.Errorf("%w: policy %d has no IKE remote (-g)", ErrNoRemote, p.ID)
 	}
 	r := d.remote(p.RemoteName)
 	if r == nil {
-		return fmt.Errorf("policy %d names IKE remote %q, which is not configured", p.ID, p.RemoteName)
+		return fmt.Errorf("%w: policy %d names IKE remote %q, which is not configured", ErrNoRemote, p.ID, p.RemoteName)
 	}
 	if !r.Initiate || !r.Address.IsValid() {
-		return fmt.Errorf("IKE remote %q does not initiate (-w -r)", r.Name)
+		return fmt.Errorf("%w: IKE remote %q does not initiate (-w -r)", ErrNoRemote, r.Name)
 	}
 	// An IKE SA with this peer carries the new Child SA.
 	for _, k := range d.mgr.All() {
@@ -112,11 +112,11 @@ func (d *Daemon) acquire(p *spd.Policy) error {
 			continue
 		}
 		if sa.remote == r && (sa.state == StateEstablished || sa.state == StateInitSent || sa.state == StateAuthSent) {
-			if sa.firstChild != nil && sa.firstChild.policyID == p.ID || sa.hasPendingChild(p.ID) {
+			if sa.negotiatesChild(p.ID) {
 				d.checkin(sa)
 				return nil // already being negotiated
 			}
-			d.queueCreateChild(sa, p, 0)
+			d.queueTask(sa, &childCreate{policyID: p.ID})
 			d.checkin(sa)
 			return nil
 		}
@@ -140,7 +140,6 @@ func (d *Daemon) initiate(r *Remote, p *spd.Policy) error {
 		return err
 	}
 	defer d.checkin(sa)
-	sa.firstChild = &childRequest{policyID: p.ID}
 	var groups []GroupID
 	for _, g := range r.Groups {
 		if SupportedGroup(g) {
@@ -153,10 +152,12 @@ func (d *Daemon) initiate(r *Remote, p *spd.Policy) error {
 	}
 	sa.group = groups[0]
 	sa.ni = newNonce()
-	if err := d.sendInit(sa); err != nil {
+	if err := d.sendTask(sa, &ikeInit{}); err != nil {
 		d.remove(sa, err.Error())
 		return err
 	}
+	// IKE_AUTH follows, with the first Child SA (RFC 7296 §1.2).
+	sa.tasks.queued = append(sa.tasks.queued, &ikeAuth{child: &childRequest{policyID: p.ID}})
 	return nil
 }
 
@@ -167,16 +168,24 @@ func (d *Daemon) localAddr(remote netip.Addr) (netip.Addr, error) {
 	return d.cfg.LocalAddr(remote)
 }
 
-// sendInit sends (or, after INVALID_KE_PAYLOAD or COOKIE, resends) the
-// IKE_SA_INIT request.
-func (d *Daemon) sendInit(sa *SA) error {
+// ikeInit is the initiator's IKE_SA_INIT (RFC 7296 §1.2). The
+// responder's side is handleInitRequest, which makes the IKE SA.
+type ikeInit struct{}
+
+func (*ikeInit) String() string                   { return "IKE_SA_INIT" }
+func (*ikeInit) exchange() message.ExchangeType   { return message.IKESAInit }
+func (*ikeInit) abort(d *Daemon, sa *SA, _ error) {}
+
+// build returns the IKE_SA_INIT request (again, after INVALID_KE_PAYLOAD
+// or COOKIE).
+func (*ikeInit) build(d *Daemon, sa *SA) ([]message.Payload, error) {
 	g, err := lookupGroup(sa.group)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if sa.dh == nil || sa.dh.Group().ID() != sa.group {
 		if sa.dh, err = g.GenerateKey(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	var payloads []message.Payload
@@ -190,98 +199,88 @@ func (d *Daemon) sendInit(sa *SA) error {
 	)
 	payloads = append(payloads, natNotifies(sa.key.SPIi, 0, sa.local, sa.peer, sa.remote.ForceEncap)...)
 	sa.nextRequest = 0
-	b, err := sa.seal(message.IKESAInit, 0, false, payloads)
-	if err != nil {
-		return err
+	return payloads, nil
+}
+
+// process completes IKE_SA_INIT, asks for a restart after a COOKIE or
+// INVALID_KE_PAYLOAD, or returns an *ignoredResponse saying why the
+// response does not count; another error is a local failure that ends the
+// IKE SA.
+func (*ikeInit) process(d *Daemon, sa *SA, in *inbound) error {
+	ignored, err := d.processInitResponse(sa, in)
+	if ignored != nil {
+		return &ignoredResponse{ignored}
 	}
-	sa.initRequest = b
-	sa.pending = &request{msgID: 0, exchange: message.IKESAInit, raw: b, sent: d.cfg.Now(), tries: 1, describe: "IKE_SA_INIT"}
-	d.send(sa, b)
-	d.armRetransmit(sa, sa.pending)
-	return nil
+	return err
 }
 
 // maxInitRetries bounds how often COOKIE and INVALID_KE_PAYLOAD replies
 // restart one IKE_SA_INIT (strongSwan's ike_init gives up after 5 too).
 const maxInitRetries = 5
 
-// handleInitResponse is the initiator's IKE_SA_INIT response. Nothing in
-// it is authenticated, so a response that does not complete the exchange
-// never ends it: RFC 7296 §2.21.1, the initiator keeps waiting (and
-// retransmitting) for a valid response until its retransmissions run
-// out, and acts at once only where a corrective action is defined
-// (COOKIE, INVALID_KE_PAYLOAD), a bounded number of times.
-func (d *Daemon) handleInitResponse(sa *SA, r *request, in *inbound) {
-	ignored, err := d.processInitResponse(sa, r, in)
-	switch {
-	case err != nil:
-		d.fail(sa, err.Error())
-	case ignored != "":
-		d.stats.Dropped.Add(1)
-		sa.initIgnored = ignored
-		d.limitedLog(slog.LevelInfo, "IKE_SA_INIT response ignored", "ike_sa", sa.String(), "reason", ignored)
-	}
-}
-
-// processInitResponse completes IKE_SA_INIT, restarts it after a COOKIE or
-// INVALID_KE_PAYLOAD, or says why the response is ignored; err is a local
-// failure that ends the IKE SA.
-func (d *Daemon) processInitResponse(sa *SA, r *request, in *inbound) (ignored string, err error) {
+// processInitResponse completes IKE_SA_INIT, returns errRestart after a
+// COOKIE or INVALID_KE_PAYLOAD, or says why the response is ignored; err
+// is a local failure that ends the IKE SA.
+func (d *Daemon) processInitResponse(sa *SA, in *inbound) (ignored, err error) {
 	ps := in.payloads
 	if n, ok := message.FindNotify(ps, message.Cookie); ok {
 		switch {
 		case bytes.Equal(n.Data, sa.cookie):
 			// The answer to an earlier copy of the request, or the
 			// responder still refusing it: wait for the one that counts.
-			return "a COOKIE the request already carries", nil
+			return errors.New("a COOKIE the request already carries"), nil
 		case len(n.Data) == 0 || len(n.Data) > 64:
-			return fmt.Sprintf("a COOKIE of %d octets (RFC 7296 §3.10.1: 1 to 64)", len(n.Data)), nil
+			return fmt.Errorf("%w: a COOKIE of %d octets (RFC 7296 §3.10.1: 1 to 64)", ErrInvalidSyntax, len(n.Data)), nil
 		case sa.initRetries >= maxInitRetries:
-			return fmt.Sprintf("a COOKIE after %d restarts of IKE_SA_INIT", sa.initRetries), nil
+			return fmt.Errorf("a COOKIE after %d restarts of IKE_SA_INIT", sa.initRetries), nil
 		}
 		// RFC 7296 §2.6: repeat the request with the cookie first.
 		sa.initRetries++
 		sa.cookie = slices.Clone(n.Data)
-		return "", d.restartInit(sa, r)
+		return nil, errRestart
 	}
 	if n, ok := message.FindNotify(ps, message.InvalidKEPayload); ok {
+		pe := &PeerError{Exchange: message.IKESAInit, Notify: n.Type, Data: slices.Clone(n.Data)}
 		if len(n.Data) != 2 {
-			return fmt.Sprintf("an INVALID_KE_PAYLOAD with %d octets of data, not 2", len(n.Data)), nil
+			return fmt.Errorf("%w with %d octets of data, not 2", pe, len(n.Data)), nil
 		}
 		want := GroupID(binary.BigEndian.Uint16(n.Data))
 		switch {
 		case want == sa.group:
-			return fmt.Sprintf("an INVALID_KE_PAYLOAD asking for %v, the group the request used", want), nil
+			return fmt.Errorf("%w asking for %v, the group the request used", pe, want), nil
 		case !slices.Contains(sa.remote.Groups, want) || !SupportedGroup(want):
-			return fmt.Sprintf("an INVALID_KE_PAYLOAD asking for %v, which we did not propose", want), nil
+			return fmt.Errorf("%w asking for %v, which we did not propose", pe, want), nil
 		case slices.Contains(sa.refusedGroups, want):
 			// A responder that asks for the group it refused before
 			// would make the requests ping-pong.
-			return fmt.Sprintf("an INVALID_KE_PAYLOAD asking for %v, which the peer refused before", want), nil
+			return fmt.Errorf("%w asking for %v, which the peer refused before", pe, want), nil
 		case sa.initRetries >= maxInitRetries:
-			return fmt.Sprintf("an INVALID_KE_PAYLOAD after %d restarts of IKE_SA_INIT", sa.initRetries), nil
+			return fmt.Errorf("%w after %d restarts of IKE_SA_INIT", pe, sa.initRetries), nil
 		}
 		d.debugf(sa, "peer wants DH group %v", want)
 		sa.initRetries++
 		sa.refusedGroups = append(sa.refusedGroups, sa.group)
 		sa.group = want
-		return "", d.restartInit(sa, r)
+		return nil, errRestart
 	}
-	if n := firstError(ps); n != nil {
-		return fmt.Sprintf("peer refused IKE_SA_INIT: %v", n.Type), nil
+	if pe := peerRefusal(message.IKESAInit, ps); pe != nil {
+		if pe.Notify == message.NoProposalChosen {
+			return fmt.Errorf("%w (configured %s)", pe, proposalsString(IKEProposals(sa.remote))), nil
+		}
+		return pe, nil
 	}
 	saP, ok1 := message.Find[*message.SA](ps)
 	ke, ok2 := message.Find[*message.KE](ps)
 	nr, ok3 := message.Find[*message.Nonce](ps)
 	if !ok1 || !ok2 || !ok3 || len(saP.Proposals) != 1 || in.hdr.SPIr == 0 {
-		return "IKE_SA_INIT response lacks SA, KE, Nr or SPIr", nil
+		return fmt.Errorf("%w: IKE_SA_INIT response lacks SA, KE, Nr or SPIr", ErrInvalidSyntax), nil
 	}
 	if !Accepts(IKEProposals(sa.remote), saP.Proposals[0]) {
-		return "peer chose an IKE proposal we did not offer", nil
+		return fmt.Errorf("%w: peer chose an IKE proposal we did not offer", ErrNoProposalChosen), nil
 	}
 	algs := Chosen(saP.Proposals[0])
 	if algs.Group != sa.group || GroupID(ke.Group) != sa.group {
-		return fmt.Sprintf("peer's KE group %v or chosen group %v is not the %v of our KE", GroupID(ke.Group), algs.Group, sa.group), nil
+		return fmt.Errorf("%w: peer's KE group %v or chosen group %v is not the %v of our KE", ErrInvalidKE, GroupID(ke.Group), algs.Group, sa.group), nil
 	}
 	// Tentatively: the keys depend on SPIr and Nr; a response whose key
 	// exchange fails leaves the SA as it was.
@@ -291,12 +290,8 @@ func (d *Daemon) processInitResponse(sa *SA, r *request, in *inbound) (ignored s
 	sa.algs = algs
 	if err := sa.deriveKeys(ke.Data); err != nil {
 		sa.key, sa.nr, sa.algs = old, nil, Transforms{}
-		return err.Error(), nil
+		return err, nil
 	}
-	r.timer.Stop()
-	sa.pending = nil
-	sa.nextRequest++
-	sa.lastRecv = d.cfg.Now()
 	d.mgr.Rekey(old, sa.key)
 	sa.initResponse = slices.Clone(in.raw)
 	natD := sa.detectNAT(ps, sa.key.SPIr, in.local, in.remote)
@@ -310,20 +305,7 @@ func (d *Daemon) processInitResponse(sa *SA, r *request, in *inbound) (ignored s
 		sa.peer = netip.AddrPortFrom(sa.peer.Addr(), NATTPort)
 		d.log.Info("NAT detected", "ike_sa", sa.String(), "local_behind_nat", sa.natLocal, "peer_behind_nat", sa.natPeer)
 	}
-	if err := d.sendAuth(sa); err != nil {
-		return "", err
-	}
-	d.next(sa)
-	return "", nil
-}
-
-// restartInit sends IKE_SA_INIT anew (after a COOKIE or
-// INVALID_KE_PAYLOAD) in place of the outstanding request r.
-func (d *Daemon) restartInit(sa *SA, r *request) error {
-	r.timer.Stop()
-	sa.pending = nil
-	sa.initIgnored = ""
-	return d.sendInit(sa)
+	return nil, nil
 }
 
 // firstError returns the first error Notify (types below 16384).
@@ -440,7 +422,8 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, local, remote
 	}
 	chosen, ok := Select(IKEProposals(r), saP.Proposals)
 	if !ok {
-		d.limitedLog(slog.LevelWarn, "no acceptable IKE proposal", "peer", remote, "remote", r.Name)
+		d.limitedLog(slog.LevelWarn, "no acceptable IKE proposal", "peer", remote, "remote", r.Name,
+			"received", proposalsString(saP.Proposals), "configured", proposalsString(IKEProposals(r)))
 		reply(&message.Notify{Type: message.NoProposalChosen})
 		return
 	}

@@ -12,16 +12,11 @@ import (
 // unanswered through all retransmissions the peer is dead and the SA goes.
 const LivenessInterval = 30 * time.Second
 
-// livenessCheck describes the liveness request (Stats.DPDFailures counts
-// those that go unanswered).
-const livenessCheck = "INFORMATIONAL liveness"
-
-// checkLiveness queues an empty INFORMATIONAL request; if the peer never
-// answers it, the SA is deleted and Stats.DPDFailures counts it.
+// checkLiveness queues an empty INFORMATIONAL request (ikeDPD); if the
+// peer never answers it, the SA fails and Stats.DPDFailures counts it
+// (retransmit).
 func (d *Daemon) checkLiveness(sa *SA) {
-	d.enqueue(sa, job{describe: livenessCheck, start: func(sa *SA) error {
-		return d.request(sa, message.Informational, nil, livenessCheck, func(*SA, *inbound) error { return nil }, nil)
-	}})
+	d.queueTask(sa, &ikeDPD{})
 }
 
 // processInformationalRequest answers Delete payloads and liveness checks.
@@ -33,7 +28,11 @@ func (d *Daemon) processInformationalRequest(sa *SA, in *inbound) []message.Payl
 			// RFC 7296 §1.4.1: answer with an empty response, then the IKE SA
 			// and all its Child SAs are gone.
 			d.stats.Deletes.Add(1)
-			sa.state = StateDeleting
+			if err := sa.set(StateDeleting); err != nil {
+				// Not established (no Delete is processed before then):
+				// refused, and the SA stays as it is.
+				return notifyError(err)
+			}
 			return nil
 		case message.ProtocolESP, message.ProtocolAH:
 			// The SPIs are the peer's inbound ones: our outbound SAs. Answer
@@ -56,6 +55,7 @@ func (d *Daemon) processInformationalRequest(sa *SA, in *inbound) []message.Payl
 					// the inbound SA stays for the grace.
 					ours = append(ours, c.inSPI)
 					d.retire(sa, c)
+					d.childGoing(sa, c) // collision.go
 					d.dropRetiredLater(sa, c)
 					break
 				}
@@ -68,8 +68,49 @@ func (d *Daemon) processInformationalRequest(sa *SA, in *inbound) []message.Payl
 	return resp
 }
 
-// sendDeleteIKE tells the peer the IKE SA is going; the response is not
-// awaited (the daemon is stopping or the SA expired).
+// ikeDelete is an INFORMATIONAL exchange with a Delete for the IKE SA
+// (RFC 7296 §1.4.1); the responder's side is in
+// processInformationalRequest. The SA goes when the peer answers, or does
+// not.
+type ikeDelete struct{ why string }
+
+func (*ikeDelete) String() string                 { return "INFORMATIONAL delete IKE SA" }
+func (*ikeDelete) exchange() message.ExchangeType { return message.Informational }
+
+// build moves the SA to DELETING: no other exchange starts on it.
+func (*ikeDelete) build(_ *Daemon, sa *SA) ([]message.Payload, error) {
+	if err := sa.set(StateDeleting); err != nil {
+		return nil, err
+	}
+	return []message.Payload{&message.Delete{Protocol: message.ProtocolIKE}}, nil
+}
+
+func (t *ikeDelete) process(d *Daemon, sa *SA, _ *inbound) error {
+	d.remove(sa, t.why)
+	return nil
+}
+
+func (t *ikeDelete) abort(d *Daemon, sa *SA, err error) {
+	if err != errSAGone {
+		d.remove(sa, t.why)
+	}
+}
+
+// ikeDPD is an empty INFORMATIONAL request, the liveness check of RFC
+// 7296 §2.4: unanswered through all retransmissions, the peer is dead and
+// the task manager fails the IKE SA. The responder answers it empty
+// (processInformationalRequest).
+type ikeDPD struct{}
+
+func (*ikeDPD) String() string                                { return "INFORMATIONAL liveness" }
+func (*ikeDPD) exchange() message.ExchangeType                { return message.Informational }
+func (*ikeDPD) build(*Daemon, *SA) ([]message.Payload, error) { return nil, nil }
+func (*ikeDPD) process(*Daemon, *SA, *inbound) error          { return nil }
+func (*ikeDPD) abort(*Daemon, *SA, error)                     {}
+
+// sendDeleteIKE tells the peer the IKE SA is going, outside the window:
+// the response is not awaited (the daemon is stopping, the operator or the
+// lifetime ends the SA now).
 func (d *Daemon) sendDeleteIKE(sa *SA) {
 	b, err := sa.seal(message.Informational, sa.nextRequest, false, []message.Payload{&message.Delete{Protocol: message.ProtocolIKE}})
 	if err == nil {
@@ -100,7 +141,15 @@ func (d *Daemon) startTimers(sa *SA) {
 		sa.timer.Stop() // the half-open timer
 	}
 	key, peer := sa.key, sa.peer
+	if sa.remote.Lifetime > 0 {
+		// RFC 7296 §2.18: rekeyed before -l, the hard limit, with jitter.
+		sa.rekeyAt = sa.created.Add(ikeRekeyTime(sa.remote.Lifetime))
+	}
+	delay, dpd := sa.dpdDelay() // dpd.go
 	interval := LivenessInterval
+	if dpd {
+		interval = delay
+	}
 	if sa.natLocal && d.cfg.SendKeepalive != nil {
 		interval = min(interval, d.cfg.KeepaliveInterval)
 	}
@@ -116,13 +165,16 @@ func (d *Daemon) startTimers(sa *SA) {
 		}
 		now := d.cfg.Now()
 		if sa.remote.Lifetime > 0 && now.Sub(sa.created) >= sa.remote.Lifetime {
-			// Without IKE SA rekeying in this build, the SA ends; traffic
-			// ACQUIREs a new one.
-			d.sendDeleteIKE(sa)
-			d.remove(sa, "IKE SA lifetime reached")
+			// The hard limit: a rekey did not complete in time (or the SA
+			// was replaced and its Delete is late). The Delete waits for
+			// the window.
+			d.queueTask(sa, &ikeDelete{why: "IKE SA lifetime reached"})
 			return
 		}
-		if now.Sub(sa.lastRecv) >= LivenessInterval && sa.pending == nil && len(sa.queue) == 0 {
+		if !sa.rekeyAt.IsZero() && !now.Before(sa.rekeyAt) {
+			d.queueIKERekey(sa)
+		}
+		if dpd && now.Sub(sa.lastRecv) >= delay && sa.tasks.idle() {
 			d.checkLiveness(sa)
 		}
 		if sa.natLocal && d.cfg.SendKeepalive != nil {
@@ -132,11 +184,14 @@ func (d *Daemon) startTimers(sa *SA) {
 		if sa.remote.Lifetime > 0 {
 			next = min(next, max(sa.remote.Lifetime-now.Sub(sa.created), time.Millisecond))
 		}
+		if !sa.rekeyed && !sa.rekeyAt.IsZero() && sa.rekeyAt.After(now) {
+			next = min(next, sa.rekeyAt.Sub(now))
+		}
 		sa.timer = d.cfg.AfterFunc(next, tick)
 	}
 	first := interval
 	if sa.remote.Lifetime > 0 {
-		first = min(first, sa.remote.Lifetime)
+		first = min(first, sa.rekeyAt.Sub(sa.created))
 	}
 	sa.timer = d.cfg.AfterFunc(first, tick)
 }

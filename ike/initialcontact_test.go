@@ -30,9 +30,10 @@ func TestInitialContactSparesLaterIKESAs(t *testing.T) {
 			t.Fatal(err)
 		}
 		b.d.mgr.Established(sa.key)
+		b.d.indexIdentity(sa)   // as establishing it does
 		b.d.mgr.Checkin(sa.key) // Add leaves it checked out
 		// They have no keys: Close must not try to send them a Delete.
-		t.Cleanup(func() { b.d.mgr.Remove(sa.key) })
+		t.Cleanup(func() { b.d.unindexIdentity(sa); b.d.mgr.Remove(sa.key) })
 		return sa
 	}
 	present := func(sa *SA) bool {
@@ -53,7 +54,7 @@ func TestInitialContactSparesLaterIKESAs(t *testing.T) {
 	later := add(5)         // established after the INITIAL_CONTACT
 	b.d.checkin(cur)
 	waitFor(t, "the stale IKE SA to be removed", func() bool { return !present(stale) })
-	b.d.contactCleanup.Wait()
+	b.d.bg.Wait() // the daemon's background goroutines: initialContact's removals
 	if !present(later) {
 		t.Fatal("INITIAL_CONTACT removed an IKE SA established after it")
 	}

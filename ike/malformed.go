@@ -2,6 +2,7 @@ package ike
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
 	"time"
@@ -153,14 +154,15 @@ func (e *errMalformedInner) Unwrap() error { return e.err }
 // does not parse or breaks the payload rules (err, from sa.open or
 // message.Check). An IKE_AUTH request refused with INVALID_SYNTAX also
 // ends its IKE SA once the answer is sent, as strongSwan does: the
-// initiator cannot authenticate on it.
-func (d *Daemon) refuseRequest(sa *SA, exch message.ExchangeType, err error) []message.Payload {
-	resp := notifyError(err)
+// initiator cannot authenticate on it: drop is why, and the SA goes once
+// the answer is sent.
+func (d *Daemon) refuseRequest(sa *SA, exch message.ExchangeType, err error) (resp []message.Payload, drop error) {
+	resp = notifyError(err)
 	t := resp[0].(*message.Notify).Type
 	d.log.Info("malformed IKE request refused", "ike_sa", sa.String(), "exchange", exch.String(), "notify", t.String(), "err", err)
 	if exch == message.IKEAuth && t == message.InvalidSyntax && !sa.established() {
 		d.stats.AuthFailures.Add(1)
-		sa.dropAfterReply = "malformed IKE_AUTH request: " + err.Error()
+		drop = fmt.Errorf("malformed IKE_AUTH request: %w", err)
 	}
-	return resp
+	return resp, drop
 }

@@ -193,6 +193,19 @@ func (m *Manager[T]) AddResponder(key SAKey, peer netip.AddrPort, hash InitHash,
 	return nil
 }
 
+// AddEstablished registers an IKE SA made by rekeying an established one
+// (RFC 7296 §2.18), never half-open, and returns it checked out to the
+// caller.
+func (m *Manager[T]) AddEstablished(key SAKey, peer netip.AddrPort, sa T) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, dup := m.byKey[key]; dup {
+		return errors.New("ike: IKE SA SPIs in use")
+	}
+	m.byKey[key] = &managed[T]{key: key, peer: peer, sa: sa, out: true}
+	return nil
+}
+
 // CheckoutInit finds the responder SA made from the IKE_SA_INIT request
 // with SPI spii and hash from peer, waiting until no one else holds it.
 func (m *Manager[T]) CheckoutInit(spii uint64, peer netip.AddrPort, hash InitHash) (T, error) {

@@ -102,7 +102,7 @@ var processTargets = []processTarget{
 		m := w.initSent()
 		in := w.inbound(m, message.IKESAInit, true, 0, ps)
 		in.hdr.SPIr = 0x0badc0ffee0ddf00
-		w.withSA(w.a, m.b, func(sa *SA) { w.a.d.handleInitResponse(sa, sa.pending, in) })
+		w.withSA(w.a, m.b, func(sa *SA) { w.a.d.handleInitResponse(sa, sa.tasks.active, in) })
 	}},
 	{"processAuthResponse", message.IKEAuth, true, func(w *wire, ps []message.Payload, flags uint8) {
 		m := w.initDone()
@@ -110,7 +110,11 @@ var processTargets = []processTarget{
 			w.fixAuth(w.b, m, ps, true)
 		}
 		in := w.inbound(m, message.IKEAuth, true, 1, ps)
-		w.withSA(w.a, m.b, func(sa *SA) { w.a.d.processAuthResponse(sa, in) })
+		w.withSA(w.a, m.b, func(sa *SA) {
+			if r := sa.tasks.active; r != nil {
+				r.task.process(w.a.d, sa, in)
+			}
+		})
 	}},
 	{"processAuthRequest", message.IKEAuth, false, func(w *wire, ps []message.Payload, flags uint8) {
 		m := w.initDone()
@@ -139,14 +143,14 @@ var processTargets = []processTarget{
 		m := w.established()
 		in := w.inbound(m, message.CreateChildSA, true, 2, ps)
 		w.withSA(w.a, m.b, func(sa *SA) {
-			cr := &childRequest{policyID: w.a.policy, ni: newNonce()}
+			var t task = &childCreate{policyID: w.a.policy}
 			if flags&fuzzRekey != 0 && len(sa.children) > 0 {
-				cr.rekey = sa.children[0]
+				t = &childRekey{old: sa.children[0]}
 			}
-			if _, err := w.a.d.childRequestPayloads(sa, cr); err != nil {
+			if _, err := t.build(w.a.d, sa); err != nil {
 				w.t.Fatal(err)
 			}
-			w.a.d.completeChild(sa, cr, in, ps)
+			t.process(w.a.d, sa, in)
 		})
 	}},
 }
@@ -191,7 +195,7 @@ func processSeeds(t testing.TB) [][]message.Payload {
 		}
 	}
 	ikeAnswer.Transforms = ikeTransforms
-	childOffer, err := policyProposals(w.a.e.SPD().Get(w.a.policy), message.ProtocolESP, 0x01020304)
+	childOffer, err := policyProposals(w.a.e.SPD().Get(w.a.policy), message.ProtocolESP, 0x01020304, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -315,3 +315,28 @@ func usableProposals(ps []message.Proposal) bool {
 	}
 	return true
 }
+
+// proposalsString describes proposals for the log as strongSwan does
+// ("received proposals: ..., configured proposals: ..."): each proposal's
+// protocol and transforms joined by "/", proposals by ", ".
+func proposalsString(ps []message.Proposal) string {
+	var b strings.Builder
+	for i, p := range ps {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(p.Protocol.String())
+		for j, t := range p.Transforms {
+			if j == 0 {
+				b.WriteByte(':')
+			} else {
+				b.WriteByte('/')
+			}
+			b.WriteString(t.IDString())
+			if bits, ok := t.KeyLength(); ok && bits > 0 {
+				fmt.Fprintf(&b, "_%d", bits)
+			}
+		}
+	}
+	return b.String()
+}

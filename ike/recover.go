@@ -44,7 +44,7 @@ func (d *Daemon) containPanic(b []byte, remote netip.AddrPort) {
 	// reader) must never wait for an SA that code left checked out.
 	spii, hash := h.SPIi, HashMessage(b)
 	d.panicCleanup.Add(1)
-	go func() {
+	started := d.goBackground(func() {
 		defer d.panicCleanup.Done()
 		sa, err := d.mgr.CheckoutInit(spii, remote, hash)
 		if err != nil {
@@ -55,7 +55,10 @@ func (d *Daemon) containPanic(b []byte, remote netip.AddrPort) {
 			return
 		}
 		d.dropAfterPanic(sa)
-	}()
+	})
+	if !started {
+		d.panicCleanup.Done() // Close removes the SA
+	}
 }
 
 func (d *Daemon) logPanic(r any, b []byte, remote netip.AddrPort, ikeSA string) {
@@ -75,7 +78,9 @@ func (d *Daemon) dropAfterPanic(sa *SA) {
 	defer func() {
 		if r := recover(); r != nil {
 			d.log.Error("panic deleting an IKE SA after a panic", "ike_sa", sa.String(), "panic", fmt.Sprint(r))
-			sa.state = StateDead
+			if err := sa.set(StateDead); err != nil {
+				d.log.Error("removing an IKE SA after a panic", "ike_sa", sa.String(), "err", err)
+			}
 			d.mgr.Remove(sa.key)
 		}
 	}()

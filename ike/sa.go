@@ -52,8 +52,8 @@ func (s State) String() string {
 // validTransitions lists the states each state may move to.
 var validTransitions = map[State][]State{
 	StateInitSent:    {StateInitSent, StateAuthSent, StateDead},
-	StateInitDone:    {StateEstablished, StateDead},
-	StateAuthSent:    {StateEstablished, StateDead},
+	StateInitDone:    {StateEstablished, StateDeleting, StateDead},
+	StateAuthSent:    {StateEstablished, StateDeleting, StateDead},
 	StateEstablished: {StateDeleting, StateDead},
 	StateDeleting:    {StateDead},
 }
@@ -68,9 +68,6 @@ type child struct {
 	algs     Transforms
 	created  time.Time
 	rekeyed  bool // we are rekeying it, or the peer did: a replacement exists or is coming
-	// peerRekeyNonces are the nonces of a rekey of this Child SA that the
-	// peer started while ours was under way (RFC 7296 §2.8.1).
-	peerRekeyNonces [][]byte
 	// weInitiated: this host sent the request of the exchange that
 	// created the Child SA, which decides the key order (RFC 7296 §2.17).
 	weInitiated bool
@@ -83,26 +80,6 @@ type child struct {
 	pendingOut *ipsec.ManualSA
 	successor  *child
 	retiring   bool
-}
-
-// request is an outstanding request of ours: window size 1 (RFC 7296
-// §2.3), so at most one per IKE SA.
-type request struct {
-	msgID    uint32
-	exchange message.ExchangeType
-	raw      []byte
-	sent     time.Time
-	tries    int
-	timer    stopper
-	onReply  func(sa *SA, m *inbound) error
-	onFail   func(sa *SA, err error)
-	describe string
-}
-
-// job is an exchange waiting for the window.
-type job struct {
-	describe string
-	start    func(sa *SA) error
 }
 
 // SA is one IKE SA.
@@ -132,6 +109,15 @@ type SA struct {
 	skOut, skIn    ikecrypto.SKCipher
 	peerID         Identity
 	initialContact bool
+	// rekeyed: a new IKE SA replaces this one (RFC 7296 §2.18); rekeyAt
+	// is when this one is rekeyed (its soft lifetime).
+	rekeyed bool
+	rekeyAt time.Time
+	// authAt is when IKE_AUTH completed (unique.go); fromRekey: made by
+	// rekeying another IKE SA.
+	authAt    time.Time
+	fromRekey bool
+	indexed   bool // in the identity index (identity.go)
 
 	// initRetries counts restarts of IKE_SA_INIT after COOKIE and
 	// INVALID_KE_PAYLOAD replies; refusedGroups are the groups the peer
@@ -139,14 +125,13 @@ type SA struct {
 	// IKE_SA_INIT response was ignored.
 	initRetries   int
 	refusedGroups []GroupID
-	initIgnored   string
+	initIgnored   error
 
 	// Message IDs (RFC 7296 §2.2).
 	nextRequest  uint32 // ID of our next request
 	nextExpected uint32 // ID of the peer's next request
 	lastResponse []byte // our response to the peer's request nextExpected-1
-	pending      *request
-	queue        []job
+	tasks        taskManager
 	lastRecv     time.Time
 	// lastRequestHash is the hash of the request lastResponse answers:
 	// only a bitwise copy of it is a retransmission (RFC 7296 §2.1).
@@ -155,13 +140,7 @@ type SA struct {
 	// liveness/keepalive/lifetime tick.
 	timer stopper
 
-	// dropAfterReply, when set, removes the SA once the response to the
-	// current request is sent (a refused IKE_AUTH).
-	dropAfterReply string
-
-	// The first Child SA, negotiated in IKE_AUTH.
-	firstChild *childRequest
-	children   []*child
+	children []*child
 
 	stats struct {
 		sent, received, retransmits uint64
@@ -179,7 +158,7 @@ func (sa *SA) set(s State) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("IKE SA %v: no transition from %v to %v", sa, sa.state, s)
+	return &StateError{SA: sa.String(), From: sa.state, To: s}
 }
 
 // String identifies the IKE SA in logs: its remote's name, its SPIs and
@@ -235,8 +214,8 @@ func (sa *SA) compact() {
 
 // close zeroes the SA's keys.
 func (sa *SA) close() {
-	if sa.pending != nil && sa.pending.timer != nil {
-		sa.pending.timer.Stop()
+	if r := sa.tasks.active; r != nil && r.timer != nil {
+		r.timer.Stop()
 	}
 	if sa.timer != nil {
 		sa.timer.Stop()

@@ -36,6 +36,17 @@ type SAStatus struct {
 	Sent        uint64         `json:"sent"`
 	Retransmits uint64         `json:"retransmits"`
 	Children    []ChildStatus  `json:"children"`
+	// RekeyIn is the time to the IKE SA's rekey (0: none planned, or under
+	// way); Rekeyed says a new IKE SA replaced it.
+	RekeyIn time.Duration `json:"rekey_in_ns"`
+	Rekeyed bool          `json:"rekeyed"`
+	// DPD is the liveness check's state: "off", "idle" or "probing, N
+	// tries"; LastHeard the time since the peer was last heard from.
+	DPD       string        `json:"dpd"`
+	LastHeard time.Duration `json:"last_heard_ns"`
+	// StartAction and DPDAction are the remote's -S and -A.
+	StartAction string `json:"start_action"`
+	DPDAction   string `json:"dpd_action"`
 }
 
 // Status returns every IKE SA's state; keys are never included.
@@ -55,6 +66,24 @@ func (d *Daemon) Status() []SAStatus {
 		}
 		if sa.peerID.Type == 0 {
 			s.PeerID = ""
+		}
+		if !sa.rekeyAt.IsZero() && sa.rekeyAt.After(now) && !sa.rekeyed {
+			s.RekeyIn = sa.rekeyAt.Sub(now).Round(time.Second)
+		}
+		s.Rekeyed = sa.rekeyed
+		if !sa.lastRecv.IsZero() {
+			s.LastHeard = now.Sub(sa.lastRecv).Round(time.Second)
+		}
+		s.DPD = "idle"
+		if _, on := sa.dpdDelay(); !on {
+			s.DPD = "off"
+		} else if r := sa.tasks.active; r != nil {
+			if _, ok := r.task.(*ikeDPD); ok {
+				s.DPD = fmt.Sprintf("probing, %d tries", r.tries)
+			}
+		}
+		if sa.remote != nil {
+			s.StartAction, s.DPDAction = sa.remote.StartAction.String(), sa.remote.DPDAction.String()
 		}
 		switch {
 		case sa.natLocal && sa.natPeer:
