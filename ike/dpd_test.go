@@ -50,6 +50,10 @@ func TestDPDTimeoutAndActions(t *testing.T) {
 			if d := time.Since(start); d > 3*time.Second {
 				t.Fatalf("dead peer found after %v", d)
 			}
+			// Config.Failure is told before the IKE SA is removed: wait
+			// for its Child SAs to leave the engine too (the cut is still
+			// on, so -A restart cannot have added new ones).
+			waitFor(t, "A's Child SAs to go", func() bool { return len(a.e.SAD().All()) == 0 })
 			f, _ := findFailure(a, false, ErrPeerTimeout)
 			if !strings.Contains(f.Err.Error(), "INFORMATIONAL liveness") {
 				t.Fatalf("failure %v is not the liveness check's", f.Err)
