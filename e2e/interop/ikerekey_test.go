@@ -49,7 +49,9 @@ func TestIKERekeyWithPFS(t *testing.T) {
 		s := startSabre(t, right, left, sabreRemote(sc, right, left, left.outer, writePSK(t, right, psk), false))
 		left.addSubnet(t)
 		l := startCharon(t, left, defaultCharon)
-		loadIKERekeying(t, l, conn(c, left, right, psk), "6s", "4s", "1s", "8s")
+		// The child life_time is far beyond the test: a rekey held back by
+		// the IKE rekey (RFC 7296 §2.25) must not race the hard expiry.
+		loadIKERekeying(t, l, conn(c, left, right, psk), "6s", "4s", "1s", "1h")
 		l.initiate(t, childName)
 		runRekeyTraffic(t, right, left, s)
 		check(t, s, "strongSwan")
@@ -58,7 +60,7 @@ func TestIKERekeyWithPFS(t *testing.T) {
 		left, right := pair(t)
 		psk := newPSK()
 		sc := c
-		sc.sabreESP += " -k 6 -K 3"
+		sc.sabreESP += " -k 600 -K 3" // hard lifetime far beyond the test, as above
 		s := startSabre(t, left, right, sabreRemote(sc, left, right, right.outer, writePSK(t, left, psk), true, "-l 8"))
 		right.addSubnet(t)
 		r := startCharon(t, right, defaultCharon)
