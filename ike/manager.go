@@ -209,11 +209,18 @@ func (m *Manager[T]) AddEstablished(key SAKey, peer netip.AddrPort, sa T) error 
 // CheckoutInit finds the responder SA made from the IKE_SA_INIT request
 // with SPI spii and hash from peer, waiting until no one else holds it.
 func (m *Manager[T]) CheckoutInit(spii uint64, peer netip.AddrPort, hash InitHash) (T, error) {
+	ik := initKey{spii, peer, hash}
+	return m.checkout(func() *managed[T] { return m.byInit[ik] })
+}
+
+// checkout takes the entry find returns (under m.mu, looked up again after
+// every wait) out of the manager's hands, waiting until no one else holds
+// it.
+func (m *Manager[T]) checkout(find func() *managed[T]) (T, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ik := initKey{spii, peer, hash}
 	for {
-		e := m.byInit[ik]
+		e := find()
 		if e == nil || e.deleted {
 			var zero T
 			return zero, ErrNotFound
@@ -247,20 +254,7 @@ func (m *Manager[T]) notHalfOpen(e *managed[T]) {
 // A key with SPIr 0 finds only an SA we initiate, before its IKE_SA_INIT
 // response.
 func (m *Manager[T]) Checkout(key SAKey, peer netip.AddrPort) (T, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for {
-		e := m.lookup(key, peer)
-		if e == nil || e.deleted {
-			var zero T
-			return zero, ErrNotFound
-		}
-		if !e.out {
-			e.out = true
-			return e.sa, nil
-		}
-		m.cond.Wait()
-	}
+	return m.checkout(func() *managed[T] { return m.lookup(key, peer) })
 }
 
 func (m *Manager[T]) lookup(key SAKey, peer netip.AddrPort) *managed[T] {
